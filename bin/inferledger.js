@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// Entry point of `npx inferledger`: runs the compiled CLI, which `npm install`
+// builds through the prepare script (or `npm run build`).
+let cli;
+try {
+  cli = await import('../dist/cli/main.js');
+} catch (err) {
+  if (err?.code !== 'ERR_MODULE_NOT_FOUND') throw err;
+  process.stderr.write('inferledger is not built yet: run `npm run build` in its directory\n');
+  process.exit(1);
+}
+process.exitCode = await cli.main(process.argv.slice(2));

@@ -1,0 +1,196 @@
+/**
+ * The `inferledger` command line. Each command parses its flags, loads the one
+ * configuration, opens the warehouse, and calls into the module that does the
+ * work; nothing here knows SQL or file formats.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { z } from 'zod';
+import { ConfigError, loadConfig, redactConfig, type Config } from '../config/config.js';
+import { BILLING_FILE_FORMATS } from '../billing/file-formats.js';
+import { ingestBillingFiles } from '../ingest/billing-file.ingest.js';
+import { nothingRead, type RunSummary } from '../ingest/ingest-run.js';
+import { ingestRequestFiles } from '../ingest/requests-file.ingest.js';
+import { listMigrations, migrate } from '../warehouse/migrate.js';
+import { openWarehouse, type Warehouse } from '../warehouse/warehouse.js';
+
+/** Exit codes: 0 ok, 1 the work failed (e.g. nothing could be read), 2 bad usage or configuration. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+interface GlobalOptions {
+  dataDir?: string;
+  config?: string;
+}
+
+const positiveInt = (name: string) => (value: string): number => {
+  const parsed = z.coerce.number().int().positive().safeParse(value);
+  if (!parsed.success) throw new InvalidArgumentError(`${name} must be a positive integer`);
+  return parsed.data;
+};
+
+/** `--param name=value`, repeatable; values are bound as ClickHouse query parameters, never spliced. */
+const paramPair = (value: string, previous: Record<string, string> = {}): Record<string, string> => {
+  const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(value);
+  if (!m) throw new InvalidArgumentError('--param takes name=value, with a plain identifier as name');
+  return { ...previous, [m[1] as string]: m[2] as string };
+};
+
+function configFrom(globals: GlobalOptions, overrides: Parameters<typeof loadConfig>[0] = {}): Config {
+  return loadConfig({
+    file: globals.config,
+    ...overrides,
+    overrides: { ...overrides.overrides, warehouse: { ...overrides.overrides?.warehouse, dataDir: globals.dataDir } },
+  });
+}
+
+async function withWarehouse<T>(config: Config, work: (warehouse: Warehouse) => Promise<T>): Promise<T> {
+  const warehouse = await openWarehouse(config.warehouse);
+  try {
+    return await work(warehouse);
+  } finally {
+    await warehouse.close();
+  }
+}
+
+/**
+ * Ingestion needs the current schema. The embedded warehouse is the user's
+ * own, so pending migrations are applied; a server is migrated explicitly.
+ */
+async function ensureSchema(warehouse: Warehouse, log: (line: string) => void): Promise<void> {
+  if (warehouse.backend === 'chdb') {
+    const result = await migrate(warehouse);
+    if (result.applied.length > 0) log(`applied migrations: ${result.applied.join(', ')}`);
+    return;
+  }
+  const pending = await pendingMigrations(warehouse);
+  if (pending.length > 0) throw new Error(`the warehouse schema is not current (pending: ${pending.join(', ')}); run \`inferledger migrate\``);
+}
+
+async function pendingMigrations(warehouse: Warehouse): Promise<string[]> {
+  const applied = await warehouse
+    .query('SELECT name FROM schema_migrations FINAL', {}, z.object({ name: z.string() }))
+    .catch(() => []);
+  const names = new Set(applied.map((r) => r.name));
+  return listMigrations().map((m) => m.name).filter((n) => !names.has(n));
+}
+
+function printSummary(summary: RunSummary, json: boolean, out: (line: string) => void): void {
+  if (json) {
+    out(JSON.stringify(summary));
+    return;
+  }
+  for (const f of summary.files) {
+    out(`${f.file}: ${f.accepted} accepted, ${f.rejected} rejected, ${f.duplicates} duplicate`);
+    if (f.error) out(`  ! ${f.error}`);
+    if (f.rejectsFile) out(`  rejected lines, with reasons: ${f.rejectsFile} (and table ingest_rejects, run ${summary.runId})`);
+  }
+  if (summary.files.length > 1) {
+    out(`total: ${summary.accepted} accepted, ${summary.rejected} rejected, ${summary.duplicates} duplicate`);
+  }
+}
+
+export function buildProgram(io: { out: (line: string) => void; err: (line: string) => void; setExitCode: (code: number) => void }): Command {
+  const program = new Command('inferledger')
+    .description('Cost per ML prediction: inference request logs joined with the GPU bill, in ClickHouse')
+    .option('--data-dir <dir>', 'embedded warehouse data directory (env INFERLEDGER_DATA_DIR, default ./.inferledger)')
+    .option('--config <file>', 'JSON configuration file (env INFERLEDGER_CONFIG)')
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => { io.out(s.trimEnd()); }, writeErr: (s) => { io.err(s.trimEnd()); } });
+  const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+
+  program
+    .command('migrate')
+    .description('apply pending schema migrations (safe to run twice, and from two processes at once)')
+    .action(async () => {
+      await withWarehouse(configFrom(globals()), async (warehouse) => {
+        const result = await migrate(warehouse);
+        io.out(`${warehouse.backend} warehouse, database ${warehouse.database}: applied ${result.applied.length} (${result.applied.join(', ') || 'none'}), already applied ${result.alreadyApplied.length}`);
+      });
+    });
+
+  const ingest = program.command('ingest').description('load files into the raw tables');
+  ingest
+    .command('requests')
+    .description('request events from NDJSON files (plain or gzip)')
+    .argument('<files...>', 'NDJSON files, one event per line')
+    .option('--batch-rows <n>', 'rows per warehouse insert', positiveInt('--batch-rows'))
+    .option('--json', 'print the summary as JSON')
+    .action(async (files: string[], opts: { batchRows?: number; json?: boolean }) => {
+      const config = configFrom(globals(), { overrides: { ingest: { batchRows: opts.batchRows } } });
+      const summary = await withWarehouse(config, async (warehouse) => {
+        await ensureSchema(warehouse, io.err);
+        return ingestRequestFiles(warehouse, files, config.ingest);
+      });
+      printSummary(summary, opts.json === true, io.out);
+      if (nothingRead(summary)) io.setExitCode(EXIT.failed);
+    });
+  ingest
+    .command('billing')
+    .description('a billing export (CSV, plain or gzip) as one new billing version')
+    .argument('<files...>', 'CSV files of one export')
+    .addOption(new Option('--format <format>', 'export format').choices(Object.keys(BILLING_FILE_FORMATS)).makeOptionMandatory())
+    .option('--pool-tag-key <key>', 'tag whose value names the GPU pool (env INFERLEDGER_POOL_TAG_KEY, default inference-pool)')
+    .option('--json', 'print the summary as JSON')
+    .action(async (files: string[], opts: { format: string; poolTagKey?: string; json?: boolean }) => {
+      const config = configFrom(globals(), { overrides: { billing: { poolTagKey: opts.poolTagKey } } });
+      const format = BILLING_FILE_FORMATS[opts.format];
+      if (!format) throw new InvalidArgumentError(`unknown format ${opts.format}`);
+      const summary = await withWarehouse(config, async (warehouse) => {
+        await ensureSchema(warehouse, io.err);
+        return ingestBillingFiles(warehouse, files, { format, poolTagKey: config.billing.poolTagKey, batchRows: config.ingest.batchRows });
+      });
+      printSummary(summary, opts.json === true, io.out);
+      if (nothingRead(summary)) io.setExitCode(EXIT.failed);
+    });
+
+  const formats = { table: 'PrettyCompactMonoBlock', json: 'JSONEachRow', csv: 'CSVWithNames' } as const;
+  program
+    .command('sql')
+    .description('run a query on the warehouse; values go in as --param, bound by ClickHouse, e.g. {tenant:String}')
+    .argument('<query>', 'SQL; refer to parameters as {name:Type}')
+    .addOption(new Option('--format <format>', 'output format').choices(Object.keys(formats)).default('table'))
+    .option('--param <name=value>', 'query parameter (repeatable)', paramPair)
+    .option('--write', 'allow statements that change data (read-only otherwise)')
+    .action(async (query: string, opts: { format: keyof typeof formats; param?: Record<string, string>; write?: boolean }) => {
+      await withWarehouse(configFrom(globals()), async (warehouse) => {
+        const stream = await warehouse.queryText(query, opts.param ?? {}, formats[opts.format], opts.write === true);
+        let text = '';
+        for await (const chunk of stream) text += String(chunk);
+        if (text.length > 0) io.out(text.trimEnd());
+      });
+    });
+
+  const configCommand = program.command('config').description('configuration');
+  configCommand
+    .command('check')
+    .description('validate the configuration from every source, list every problem, and exit')
+    .action(() => {
+      const config = configFrom(globals());
+      io.out(JSON.stringify(redactConfig(config), null, 2));
+      io.out('configuration is valid');
+    });
+
+  return program;
+}
+
+/** Run the CLI; resolves to the process exit code. */
+export async function main(argv: readonly string[], io = defaultIo()): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const program = buildProgram({ ...io, setExitCode: (code) => { exitCode = code; } });
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (err instanceof ConfigError) {
+      io.err(err.message);
+      return EXIT.usage;
+    }
+    io.err(`inferledger: ${(err as Error).message}`);
+    return EXIT.failed;
+  }
+}
+
+function defaultIo(): { out: (line: string) => void; err: (line: string) => void } {
+  return { out: (line) => process.stdout.write(`${line}\n`), err: (line) => process.stderr.write(`${line}\n`) };
+}

@@ -1,0 +1,143 @@
+/**
+ * The one configuration module: a zod schema grouped by component, parsed once
+ * at start-up into real types. Sources, lowest precedence first: built-in
+ * defaults, an optional JSON file (`--config` / INFERLEDGER_CONFIG), environment
+ * variables, then command-line flags. Every problem is reported at once.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+const nonEmpty = z.string().trim().min(1);
+const positiveInt = z.coerce.number().int().positive();
+const tagKey = z.string().trim().min(1).max(128).regex(/^[^$]+$/, 'must not contain "$"');
+
+export const configSchema = z.object({
+  warehouse: z.object({
+    /** ClickHouse server over HTTP, e.g. http://localhost:8123. Unset: embedded chDB. */
+    url: z.url({ protocol: /^https?$/ }).optional(),
+    user: nonEmpty.default('default'),
+    password: z.string().default(''),
+    /** Database holding every inferledger table, on either backend. */
+    database: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a plain identifier').default('inferledger'),
+    /** chDB data directory; one per process. Default ./.inferledger */
+    dataDir: nonEmpty.default('./.inferledger'),
+    requestTimeoutMs: positiveInt.default(300_000),
+  }).strict().prefault({}),
+  ingest: z.object({
+    /** Rows per warehouse insert. Larger batches insert faster but hold more memory. */
+    batchRows: positiveInt.max(1_000_000).default(50_000),
+    /** A line longer than this is rejected unread (protects memory from a runaway line). */
+    maxLineBytes: positiveInt.default(256 * 1024),
+  }).strict().prefault({}),
+  billing: z.object({
+    /** Cost-allocation tag whose value names the GPU pool a billing row belongs to. */
+    poolTagKey: tagKey.default('inference-pool'),
+  }).strict().prefault({}),
+  kafka: z.object({
+    brokers: z.array(z.string().regex(/^[^\s:,]+:\d{1,5}$/, 'must be host:port')).min(1).default(['localhost:9092']),
+    topic: nonEmpty.default('inference-requests'),
+    groupId: nonEmpty.default('inferledger-collector'),
+  }).strict().prefault({}),
+  redis: z.object({
+    url: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+  }).strict().prefault({}),
+}).strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** Environment variable -> config path. Documented in README. */
+const ENV_VARS: ReadonlyArray<readonly [string, readonly string[], (v: string) => unknown]> = [
+  ['CLICKHOUSE_URL', ['warehouse', 'url'], (v) => v],
+  ['CLICKHOUSE_USER', ['warehouse', 'user'], (v) => v],
+  ['CLICKHOUSE_PASSWORD', ['warehouse', 'password'], (v) => v],
+  ['CLICKHOUSE_DATABASE', ['warehouse', 'database'], (v) => v],
+  ['INFERLEDGER_DATA_DIR', ['warehouse', 'dataDir'], (v) => v],
+  ['INFERLEDGER_BATCH_ROWS', ['ingest', 'batchRows'], (v) => v],
+  ['INFERLEDGER_POOL_TAG_KEY', ['billing', 'poolTagKey'], (v) => v],
+  ['KAFKA_BROKERS', ['kafka', 'brokers'], (v) => v.split(',').map((b) => b.trim()).filter(Boolean)],
+  ['KAFKA_TOPIC', ['kafka', 'topic'], (v) => v],
+  ['KAFKA_GROUP_ID', ['kafka', 'groupId'], (v) => v],
+  ['REDIS_URL', ['redis', 'url'], (v) => v],
+];
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadConfigOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Path of a JSON config file; defaults to env INFERLEDGER_CONFIG. */
+  file?: string | undefined;
+  /** Highest-precedence values, typically from command-line flags. */
+  overrides?: DeepPartial<ConfigInput>;
+}
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+
+/** Parse configuration from every source, or throw a ConfigError listing every problem. */
+export function loadConfig(opts: LoadConfigOptions = {}): Config {
+  const env = opts.env ?? process.env;
+  const problems: string[] = [];
+  const merged: Record<string, Record<string, unknown>> = {};
+  // Where each value came from, so an error names the variable the user set.
+  const origin = new Map<string, string>();
+
+  const filePath = opts.file ?? env['INFERLEDGER_CONFIG'];
+  if (filePath) {
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(filePath, 'utf8'));
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+        problems.push(`config file ${filePath}: must hold a JSON object`);
+      } else {
+        for (const [section, values] of Object.entries(parsed as Record<string, unknown>)) {
+          merged[section] = values as Record<string, unknown>;
+          if (values && typeof values === 'object') {
+            for (const key of Object.keys(values)) origin.set(`${section}.${key}`, `config file ${filePath}`);
+          }
+        }
+      }
+    } catch (err) {
+      problems.push(`config file ${filePath}: ${(err as Error).message}`);
+    }
+  }
+
+  for (const [name, path, convert] of ENV_VARS) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    const [section, key] = path as [string, string];
+    merged[section] = { ...(merged[section] as object | undefined), [key]: convert(raw) };
+    origin.set(`${section}.${key}`, `env ${name}`);
+  }
+
+  for (const [section, values] of Object.entries(opts.overrides ?? {}) as [string, Record<string, unknown> | undefined][]) {
+    for (const [key, value] of Object.entries(values ?? {})) {
+      if (value === undefined) continue;
+      merged[section] = { ...(merged[section] as object | undefined), [key]: value };
+      origin.set(`${section}.${key}`, 'command line');
+    }
+  }
+
+  const result = configSchema.safeParse(merged);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const path = issue.path.slice(0, 2).join('.');
+      const from = origin.get(path);
+      problems.push(`${issue.path.join('.') || '(root)'}${from ? ` (from ${from})` : ''}: ${issue.message}`);
+    }
+  }
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+  return result.data;
+}
+
+/** A printable view of the configuration with secrets masked. */
+export function redactConfig(config: Config): Config {
+  return {
+    ...config,
+    warehouse: { ...config.warehouse, password: config.warehouse.password ? '***' : '' },
+    redis: { url: config.redis.url.replace(/\/\/([^@/]*)@/, '//***@') },
+  };
+}
