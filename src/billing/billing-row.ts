@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { normalizeDecimal } from '../util/decimal.js';
+import { isRealDate } from '../util/time.js';
 
 export interface BillingRow {
   provider: string;
@@ -116,7 +117,7 @@ const DATE_TIME = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)
  */
 export const billingDateTime = z.string().transform((text, ctx) => {
   const m = DATE_TIME.exec(text.trim());
-  const ms = m ? Date.parse(`${m[1]}T${m[2] ?? '00:00:00'}${m[3] ?? 'Z'}`) : NaN;
+  const ms = m && isRealDate(text.trim()) ? Date.parse(`${m[1]}T${m[2] ?? '00:00:00'}${m[3] ?? 'Z'}`) : NaN;
   if (!Number.isFinite(ms)) {
     ctx.addIssue({ code: 'custom', message: `must be an ISO-8601 date-time, got ${JSON.stringify(text.slice(0, 40))}` });
     return z.NEVER;

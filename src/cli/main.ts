@@ -21,6 +21,13 @@ interface GlobalOptions {
   config?: string;
 }
 
+export interface CliIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  /** Environment the configuration is read from; process.env by default. */
+  env?: NodeJS.ProcessEnv;
+}
+
 const positiveInt = (name: string) => (value: string): number => {
   const parsed = z.coerce.number().int().positive().safeParse(value);
   if (!parsed.success) throw new InvalidArgumentError(`${name} must be a positive integer`);
@@ -34,9 +41,10 @@ const paramPair = (value: string, previous: Record<string, string> = {}): Record
   return { ...previous, [m[1] as string]: m[2] as string };
 };
 
-function configFrom(globals: GlobalOptions, overrides: Parameters<typeof loadConfig>[0] = {}): Config {
+function configFrom(globals: GlobalOptions & { env?: NodeJS.ProcessEnv }, overrides: Parameters<typeof loadConfig>[0] = {}): Config {
   return loadConfig({
     file: globals.config,
+    ...(globals.env ? { env: globals.env } : {}),
     ...overrides,
     overrides: { ...overrides.overrides, warehouse: { ...overrides.overrides?.warehouse, dataDir: globals.dataDir } },
   });
@@ -73,6 +81,11 @@ async function pendingMigrations(warehouse: Warehouse): Promise<string[]> {
   return listMigrations().map((m) => m.name).filter((n) => !names.has(n));
 }
 
+/** A file named twice is read once. */
+function unique(files: readonly string[]): string[] {
+  return [...new Set(files)];
+}
+
 function printSummary(summary: RunSummary, json: boolean, out: (line: string) => void): void {
   if (json) {
     out(JSON.stringify(summary));
@@ -88,7 +101,7 @@ function printSummary(summary: RunSummary, json: boolean, out: (line: string) =>
   }
 }
 
-export function buildProgram(io: { out: (line: string) => void; err: (line: string) => void; setExitCode: (code: number) => void }): Command {
+export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }): Command {
   const program = new Command('inferledger')
     .description('Cost per ML prediction: inference request logs joined with the GPU bill, in ClickHouse')
     .option('--data-dir <dir>', 'embedded warehouse data directory (env INFERLEDGER_DATA_DIR, default ./.inferledger)')
@@ -96,7 +109,7 @@ export function buildProgram(io: { out: (line: string) => void; err: (line: stri
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: (s) => { io.out(s.trimEnd()); }, writeErr: (s) => { io.err(s.trimEnd()); } });
-  const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+  const globals = (): GlobalOptions & { env?: NodeJS.ProcessEnv } => ({ ...program.opts<GlobalOptions>(), ...(io.env ? { env: io.env } : {}) });
 
   program
     .command('migrate')
@@ -119,7 +132,7 @@ export function buildProgram(io: { out: (line: string) => void; err: (line: stri
       const config = configFrom(globals(), { overrides: { ingest: { batchRows: opts.batchRows } } });
       const summary = await withWarehouse(config, async (warehouse) => {
         await ensureSchema(warehouse, io.err);
-        return ingestRequestFiles(warehouse, files, config.ingest);
+        return ingestRequestFiles(warehouse, unique(files), config.ingest);
       });
       printSummary(summary, opts.json === true, io.out);
       if (nothingRead(summary)) io.setExitCode(EXIT.failed);
@@ -137,7 +150,7 @@ export function buildProgram(io: { out: (line: string) => void; err: (line: stri
       if (!format) throw new InvalidArgumentError(`unknown format ${opts.format}`);
       const summary = await withWarehouse(config, async (warehouse) => {
         await ensureSchema(warehouse, io.err);
-        return ingestBillingFiles(warehouse, files, { format, poolTagKey: config.billing.poolTagKey, batchRows: config.ingest.batchRows });
+        return ingestBillingFiles(warehouse, unique(files), { format, poolTagKey: config.billing.poolTagKey, batchRows: config.ingest.batchRows });
       });
       printSummary(summary, opts.json === true, io.out);
       if (nothingRead(summary)) io.setExitCode(EXIT.failed);
@@ -174,7 +187,7 @@ export function buildProgram(io: { out: (line: string) => void; err: (line: stri
 }
 
 /** Run the CLI; resolves to the process exit code. */
-export async function main(argv: readonly string[], io = defaultIo()): Promise<number> {
+export async function main(argv: readonly string[], io: CliIo = defaultIo()): Promise<number> {
   let exitCode: number = EXIT.ok;
   const program = buildProgram({ ...io, setExitCode: (code) => { exitCode = code; } });
   try {
@@ -191,6 +204,6 @@ export async function main(argv: readonly string[], io = defaultIo()): Promise<n
   }
 }
 
-function defaultIo(): { out: (line: string) => void; err: (line: string) => void } {
+function defaultIo(): CliIo {
   return { out: (line) => process.stdout.write(`${line}\n`), err: (line) => process.stderr.write(`${line}\n`) };
 }

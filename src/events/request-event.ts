@@ -5,6 +5,7 @@
  * every source (file, Kafka) validates with it.
  */
 import { z } from 'zod';
+import { isRealDate } from '../util/time.js';
 
 /** Bounds that keep one bad producer from filling memory or the warehouse. */
 export const LIMITS = {
@@ -41,7 +42,7 @@ const timestamp = z.union([z.string(), z.number()]).transform((value, ctx) => {
       ctx.addIssue({ code: 'custom', message: 'must be ISO-8601 with a zone (Z or +hh:mm) or epoch milliseconds' });
       return z.NEVER;
     }
-    ms = Date.parse(value);
+    ms = isRealDate(value) ? Date.parse(value) : NaN;
   }
   if (!Number.isFinite(ms)) {
     ctx.addIssue({ code: 'custom', message: 'is not a valid date-time' });

@@ -31,8 +31,10 @@ export async function isGzip(path: string): Promise<boolean> {
 
 /** The file's bytes, decompressed when it is gzip. */
 export async function openText(path: string): Promise<Readable> {
+  // Probing first also surfaces a missing file as a rejected promise, not a stream error event.
+  const gzip = await isGzip(path);
   const raw = createReadStream(path, { highWaterMark: 1 << 20 });
-  if (!(await isGzip(path))) return raw;
+  if (!gzip) return raw;
   const gunzip = createGunzip({ chunkSize: 1 << 20 });
   raw.on('error', (err) => gunzip.destroy(err));
   return raw.pipe(gunzip);

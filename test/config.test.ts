@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, redactConfig } from '../src/config/config.js';
+import { tempDir, writeTemp } from './helpers/files.js';
+
+function problems(run: () => unknown): string[] {
+  try {
+    run();
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  it('has working defaults with nothing set', () => {
+    const config = loadConfig({ env: {} });
+    expect(config.warehouse.url).toBeUndefined();
+    expect(config.warehouse).toMatchObject({ database: 'inferledger', dataDir: './.inferledger' });
+    expect(config.billing.poolTagKey).toBe('inference-pool');
+    expect(config.ingest.batchRows).toBe(50_000);
+    expect(config.kafka.brokers).toEqual(['localhost:9092']);
+  });
+
+  it('reads the environment into real types', () => {
+    const config = loadConfig({
+      env: { CLICKHOUSE_URL: 'http://ch:8123', INFERLEDGER_BATCH_ROWS: '1000', KAFKA_BROKERS: 'a:9092, b:9093', INFERLEDGER_DATA_DIR: '/data' },
+    });
+    expect(config.warehouse.url).toBe('http://ch:8123');
+    expect(config.ingest.batchRows).toBe(1000);
+    expect(config.kafka.brokers).toEqual(['a:9092', 'b:9093']);
+    expect(config.warehouse.dataDir).toBe('/data');
+  });
+
+  it('lists every problem at once, naming the variable that caused it', () => {
+    const list = problems(() =>
+      loadConfig({ env: { CLICKHOUSE_URL: 'ftp://x', INFERLEDGER_BATCH_ROWS: '-5', KAFKA_BROKERS: 'no-port', CLICKHOUSE_DATABASE: 'drop table' } }),
+    );
+    expect(list).toHaveLength(4);
+    expect(list.join('\n')).toMatch(/warehouse\.url \(from env CLICKHOUSE_URL\)/);
+    expect(list.join('\n')).toMatch(/ingest\.batchRows \(from env INFERLEDGER_BATCH_ROWS\)/);
+    expect(list.join('\n')).toMatch(/kafka\.brokers\.0 \(from env KAFKA_BROKERS\): must be host:port/);
+    expect(list.join('\n')).toMatch(/warehouse\.database .*plain identifier/);
+  });
+
+  it('reads a JSON file below the environment and refuses unknown keys', () => {
+    const dir = tempDir();
+    const file = writeTemp(dir, 'c.json', JSON.stringify({ billing: { poolTagKey: 'gpu-pool' }, ingest: { batchRows: 10 } }));
+    const config = loadConfig({ env: { INFERLEDGER_BATCH_ROWS: '20' }, file });
+    expect(config.billing.poolTagKey).toBe('gpu-pool');
+    expect(config.ingest.batchRows).toBe(20);
+    const bad = writeTemp(dir, 'bad.json', JSON.stringify({ ingest: { batchRowz: 1 } }));
+    expect(problems(() => loadConfig({ env: {}, file: bad })).join()).toMatch(/batchRowz/);
+    const broken = writeTemp(dir, 'broken.json', '{ nope');
+    expect(problems(() => loadConfig({ env: {}, file: broken })).join()).toMatch(/broken\.json/);
+  });
+
+  it('lets command-line values win', () => {
+    const config = loadConfig({ env: { INFERLEDGER_DATA_DIR: '/env' }, overrides: { warehouse: { dataDir: '/flag' } } });
+    expect(config.warehouse.dataDir).toBe('/flag');
+  });
+
+  it('never shows secrets', () => {
+    const config = loadConfig({ env: { CLICKHOUSE_PASSWORD: 's3cret', REDIS_URL: 'redis://user:pw@host:6379' } });
+    const shown = JSON.stringify(redactConfig(config));
+    expect(shown).not.toMatch(/s3cret|pw@/);
+  });
+});

@@ -1,0 +1,77 @@
+import { mkdtempSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { listMigrations, migrate } from '../src/warehouse/migrate.js';
+import { SQL_DIR } from '../src/warehouse/sql-files.js';
+import { openWarehouse, type Warehouse } from '../src/warehouse/warehouse.js';
+import { scalar, testWarehouseConfig, uniqueDatabase } from './helpers/warehouse.js';
+
+const open: Warehouse[] = [];
+async function warehouse(database = uniqueDatabase()): Promise<Warehouse> {
+  const w = await openWarehouse(testWarehouseConfig(database));
+  open.push(w);
+  return w;
+}
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((w) => w.close()));
+});
+
+const tableRow = z.object({ name: z.string(), engine: z.string() });
+const columnRow = z.object({ table: z.string(), name: z.string(), comment: z.string() });
+
+describe('migrations', () => {
+  it('apply from an empty warehouse, in order, and create every table with commented columns', async () => {
+    const w = await warehouse();
+    const result = await migrate(w);
+    expect(result.applied).toEqual(listMigrations().map((m) => m.name));
+    const tables = await w.query('SELECT name, engine FROM system.tables WHERE database = currentDatabase() ORDER BY name', {}, tableRow);
+    expect(tables.map((t) => t.name)).toEqual(
+      expect.arrayContaining(['inference_requests', 'inference_requests_dedup', 'billing_line_items', 'billing_current', 'ingest_rejects', 'ingest_runs', 'schema_migrations']),
+    );
+    const columns = await w.query(
+      "SELECT table, name, comment FROM system.columns WHERE database = currentDatabase() AND table IN ('inference_requests', 'billing_line_items', 'ingest_rejects', 'ingest_runs')",
+      {},
+      columnRow,
+    );
+    expect(columns.length).toBeGreaterThan(40);
+    expect(columns.filter((c) => c.comment === '').map((c) => `${c.table}.${c.name}`)).toEqual([]);
+  });
+
+  it('are safe to run twice', async () => {
+    const w = await warehouse();
+    await migrate(w);
+    const again = await migrate(w);
+    expect(again.applied).toEqual([]);
+    expect(again.alreadyApplied).toHaveLength(listMigrations().length);
+    expect(await scalar(w, 'SELECT count() AS n FROM schema_migrations FINAL')).toBe(listMigrations().length);
+  });
+
+  it('converge when two clients migrate the same database at once', async () => {
+    const database = uniqueDatabase();
+    const [a, b] = [await warehouse(database), await warehouse(database)];
+    await Promise.all([migrate(a), migrate(b)]);
+    expect(await scalar(a, 'SELECT count() AS n FROM schema_migrations FINAL')).toBe(listMigrations().length);
+    expect(await scalar(a, "SELECT count() AS n FROM system.tables WHERE database = currentDatabase() AND name = 'inference_requests'")).toBe(1);
+  });
+
+  it('refuse to run when an applied migration was edited', async () => {
+    const w = await warehouse();
+    await migrate(w);
+    const dir = mkdtempSync(join(tmpdir(), 'migrations-'));
+    for (const name of readdirSync(join(SQL_DIR, 'migrations'))) {
+      writeFileSync(join(dir, name), readFileSync(join(SQL_DIR, 'migrations', name), 'utf8'));
+    }
+    const first = listMigrations(dir)[0];
+    if (!first) throw new Error('no migrations');
+    writeFileSync(join(dir, first.name), `${readFileSync(join(dir, first.name), 'utf8')}\n-- edited\n`);
+    await expect(migrate(w, listMigrations(dir))).rejects.toThrow(/was changed after it was applied/);
+  });
+
+  it('refuse a badly named migration file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'migrations-'));
+    writeFileSync(join(dir, 'add_table.sql'), 'SELECT 1');
+    expect(() => listMigrations(dir)).toThrow(/0001_snake_case/);
+  });
+});
