@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { arrayContaining } from './helpers/matchers.js';
 import { z } from 'zod';
 import { listMigrations, migrate } from '../src/warehouse/migrate.js';
 import { SQL_DIR } from '../src/warehouse/sql-files.js';
@@ -28,7 +29,7 @@ describe('migrations', () => {
     expect(result.applied).toEqual(listMigrations().map((m) => m.name));
     const tables = await w.query('SELECT name, engine FROM system.tables WHERE database = currentDatabase() ORDER BY name', {}, tableRow);
     expect(tables.map((t) => t.name)).toEqual(
-      expect.arrayContaining(['inference_requests', 'inference_requests_dedup', 'billing_line_items', 'billing_current', 'ingest_rejects', 'ingest_runs', 'schema_migrations']),
+      arrayContaining(['inference_requests', 'inference_requests_dedup', 'billing_line_items', 'billing_current', 'ingest_rejects', 'ingest_runs', 'schema_migrations']),
     );
     const columns = await w.query(
       "SELECT table, name, comment FROM system.columns WHERE database = currentDatabase() AND table IN ('inference_requests', 'billing_line_items', 'ingest_rejects', 'ingest_runs')",

@@ -11,9 +11,9 @@ describe('SQL files', () => {
   });
 
   it('refuses missing and unexpected parameters before the engine sees them', () => {
-    expect(() => checkParams('SELECT {a:String}', {})).toThrow(/missing a/);
-    expect(() => checkParams('SELECT {a:String}', { a: 'x', b: 1 })).toThrow(/unexpected b/);
-    expect(() => checkParams('SELECT {a:String}', { a: 'x' })).not.toThrow();
+    expect(() => { checkParams('SELECT {a:String}', {}); }).toThrow(/missing a/);
+    expect(() => { checkParams('SELECT {a:String}', { a: 'x', b: 1 }); }).toThrow(/unexpected b/);
+    expect(() => { checkParams('SELECT {a:String}', { a: 'x' }); }).not.toThrow();
   });
 
   it('splits statements at a semicolon that ends a line only, dropping pieces that are only comments', () => {
