@@ -71,13 +71,15 @@ async function ingestOneFile(
         skip_empty_lines: true,
         skip_records_with_error: true,
         on_skip: (err: CsvError | undefined, raw?: string) => {
-          const text = raw ?? '';
+          const text = withoutDelimiter(raw ?? '');
           skipped.push({ line: nextLine, reason: `unreadable CSV: ${err?.message ?? 'bad record'}`, raw: text });
           nextLine += countNewlines(text) + 1;
         },
       }),
     );
-    for await (const { record, raw } of parser as AsyncIterable<{ record: string[]; raw: string }>) {
+    for await (const item of parser as AsyncIterable<{ record: string[]; raw: string }>) {
+      const { record } = item;
+      const raw = withoutDelimiter(item.raw);
       const line = nextLine;
       nextLine += countNewlines(raw) + 1;
       if (skipped.length > 0) await rejectSkipped();
@@ -123,6 +125,11 @@ async function ingestOneFile(
 /** A header with no records read nothing either. */
 function noteEmptyBody(summary: FileSummary, header: string[] | undefined): void {
   if (header && !summary.error && summary.accepted + summary.rejected === 0) summary.error = 'file has a header but no records';
+}
+
+/** A record's raw text may or may not end with its line break; line counting needs it without. */
+function withoutDelimiter(raw: string): string {
+  return raw.replace(/\r?\n$|\r$/, '');
 }
 
 function countNewlines(text: string): number {
