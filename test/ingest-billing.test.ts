@@ -57,7 +57,7 @@ async function currentByPool(): Promise<z.infer<typeof poolCost>[]> {
 
 /** Per-pool sums of the sample file, computed here with integer arithmetic, independently of the engine. */
 function expectedSampleByPool(): z.infer<typeof poolCost>[] {
-  const [header, ...records] = parse<string[]>(readFileSync(SAMPLE, 'utf8'), {});
+  const [header, ...records] = parse(readFileSync(SAMPLE, 'utf8'));
   const col = (name: string): number => header?.indexOf(name) ?? -1;
   const byPool = new Map<string, { effective: bigint; billed: bigint; rows: number }>();
   for (const r of records) {
