@@ -90,3 +90,11 @@ describe('request event v1', () => {
     expect(formatDateTime64(Date.UTC(2026, 0, 2, 3, 4, 5, 6))).toBe('2026-01-02 03:04:05.006');
   });
 });
+
+describe('calendar dates', () => {
+  it('knows month lengths and leap years', async () => {
+    const { isRealDate } = await import('../src/util/time.js');
+    expect(['2024-02-29', '2026-12-31', '2000-02-29', '2026-04-30'].map(isRealDate)).toEqual([true, true, true, true]);
+    expect(['2026-02-29', '1900-02-29', '2026-04-31', '2026-13-01', '2026-00-10', '2026-01-00', 'xxxx-01-01'].map(isRealDate)).toEqual(Array(7).fill(false));
+  });
+});

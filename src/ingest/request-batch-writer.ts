@@ -1,22 +1,27 @@
 /**
  * Writes validated request rows to inference_requests in batches, skipping
- * request ids seen earlier in the batch or already stored, so re-ingesting a
- * file or replaying a stream never counts a request twice. Flushes run one at
- * a time (a batch's lookup must see the previous batch's rows) while the
- * caller keeps parsing the next batch.
+ * request ids seen before, so re-ingesting a file or replaying a stream never
+ * counts a request twice. Storage deduplicates on its own (ReplacingMergeTree
+ * + FINAL); this writer makes the duplicate count exact and keeps duplicates
+ * off disk.
+ *
+ * How it finds duplicates without asking the warehouse about every id:
+ * - within a batch and against this writer's earlier batches, from the ids it
+ *   has sealed (kept per hour; memory bounded by `maxTrackedIds`);
+ * - against everything else, by one cheap count of the stored rows in the
+ *   batch's hours. Only when that count shows rows this writer did not write
+ *   (or hours whose ids it has forgotten) does it look the batch's ids up.
+ * A writer racing this one may slip a duplicate past the count; storage still
+ * collapses it, only the printed duplicate count would be short.
+ *
+ * Rows are serialised straight into one off-heap buffer per batch: holding
+ * 50k row strings until the insert made the garbage collector the bottleneck.
  */
+import type { ClickHouseSettings } from '@clickhouse/client';
 import { z } from 'zod';
 import { REQUEST_COLUMNS } from '../events/request-event.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
-
-export interface PendingRow {
-  requestId: string;
-  /** Epoch milliseconds of the event. */
-  ts: number;
-  /** The JSONCompactEachRow line. */
-  line: string;
-}
 
 export interface FlushResult {
   written: number;
@@ -24,32 +29,167 @@ export interface FlushResult {
 }
 
 const HOUR_MS = 3_600_000;
+const NEWLINE = 0x0a;
 const idRow = z.object({ request_id: z.string() });
+const countRow = z.object({ n: z.coerce.number() });
 
-function hourString(ms: number): string {
-  return new Date(Math.floor(ms / HOUR_MS) * HOUR_MS).toISOString().slice(0, 19).replace('T', ' ');
+/**
+ * One parsing thread per insert: the caller parses the next batch meanwhile,
+ * and on two cores parallel parsing only fought it for CPU (bench/ingest-file).
+ */
+const INSERT_SETTINGS: ClickHouseSettings = { input_format_parallel_parsing: 0 };
+
+function hourString(hour: number): string {
+  return new Date(hour * HOUR_MS).toISOString().slice(0, 19).replace('T', ' ');
 }
 
-/** Write one batch: drop duplicates, insert the rest. Returns what happened. */
-export async function writeRequestBatch(warehouse: Warehouse, rows: readonly PendingRow[]): Promise<FlushResult> {
-  if (rows.length === 0) return { written: 0, duplicates: 0 };
-  const unique = new Map<string, PendingRow>();
-  let minTs = Infinity;
-  let maxTs = -Infinity;
-  for (const row of rows) {
-    if (unique.has(row.requestId)) continue;
-    unique.set(row.requestId, row);
-    if (row.ts < minTs) minTs = row.ts;
-    if (row.ts > maxTs) maxTs = row.ts;
+/** A batch being filled: JSONCompactEachRow lines in a growing buffer, with each row's id and hour. */
+export class RequestBatch {
+  private buffer = Buffer.allocUnsafe(1 << 20);
+  private used = 0;
+  readonly ids: string[] = [];
+  readonly hours: number[] = [];
+  /** Row i spans [starts[i], starts[i + 1]) of the buffer (newline included). */
+  private readonly starts: number[] = [];
+  private readonly seen = new Set<string>();
+  /** Rows refused because their id was already in this batch or sealed by the writer. */
+  duplicates = 0;
+
+  constructor(private readonly isKnown: (id: string, hour: number) => boolean) {}
+
+  get size(): number {
+    return this.ids.length;
   }
-  const existing = await warehouse.query(
-    sqlFile('queries/existing-request-ids'),
-    { from_hour: hourString(minTs), to_hour: hourString(maxTs), ids: [...unique.keys()] },
-    idRow,
-  );
-  for (const { request_id } of existing) unique.delete(request_id);
-  let body = '';
-  for (const row of unique.values()) body += `${row.line}\n`;
-  await warehouse.insertCompact('inference_requests', REQUEST_COLUMNS, body);
-  return { written: unique.size, duplicates: rows.length - unique.size };
+
+  /** Add a row unless its id was seen before; says whether it was added. */
+  add(requestId: string, ts: number, line: string): boolean {
+    const hour = Math.floor(ts / HOUR_MS);
+    if (this.seen.has(requestId) || this.isKnown(requestId, hour)) {
+      this.duplicates++;
+      return false;
+    }
+    this.seen.add(requestId);
+    const bytes = Buffer.byteLength(line) + 1;
+    if (this.used + bytes > this.buffer.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.used + bytes));
+      this.buffer.copy(grown, 0, 0, this.used);
+      this.buffer = grown;
+    }
+    this.starts.push(this.used);
+    this.used += this.buffer.write(line, this.used);
+    this.buffer[this.used++] = NEWLINE;
+    this.ids.push(requestId);
+    this.hours.push(hour);
+    return true;
+  }
+
+  /** The rows to insert, leaving out the given ids. */
+  body(without?: ReadonlySet<string>): Buffer {
+    if (!without || without.size === 0) return this.buffer.subarray(0, this.used);
+    const parts: Buffer[] = [];
+    this.ids.forEach((id, i) => {
+      if (!without.has(id)) parts.push(this.buffer.subarray(this.starts[i], this.starts[i + 1] ?? this.used));
+    });
+    return Buffer.concat(parts);
+  }
+}
+
+export interface RequestBatchWriterOptions {
+  /** Ids remembered for in-memory duplicate checks; past this, the oldest hours are forgotten. Default 2M. */
+  maxTrackedIds?: number;
+}
+
+export class RequestBatchWriter {
+  /** Ids of sealed batches, by hour (epoch hours). */
+  private readonly sealedIds = new Map<number, Set<string>>();
+  /** Rows this writer stored, by hour, including hours whose ids were forgotten. */
+  private readonly writtenRows = new Map<number, number>();
+  /** Hours whose ids were dropped to bound memory: batches touching them ask the warehouse. */
+  private readonly forgotten = new Set<number>();
+  private trackedIds = 0;
+  private readonly maxTrackedIds: number;
+
+  constructor(
+    private readonly warehouse: Warehouse,
+    options: RequestBatchWriterOptions = {},
+  ) {
+    this.maxTrackedIds = options.maxTrackedIds ?? 2_000_000;
+  }
+
+  newBatch(): RequestBatch {
+    return new RequestBatch((id, hour) => this.sealedIds.get(hour)?.has(id) ?? false);
+  }
+
+  /**
+   * Insert a batch, leaving out ids already stored by others. The batch's ids
+   * are sealed at once (before any await), so the next batch, filled while
+   * this one inserts, already sees them.
+   */
+  async write(batch: RequestBatch): Promise<FlushResult> {
+    if (batch.size === 0) return { written: 0, duplicates: batch.duplicates };
+    let minHour = Infinity;
+    let maxHour = -Infinity;
+    for (const hour of batch.hours) {
+      if (hour < minHour) minHour = hour;
+      if (hour > maxHour) maxHour = hour;
+    }
+    this.seal(batch, minHour);
+    let stored = new Set<string>();
+    if (await this.mayHoldOthers(minHour, maxHour)) stored = await this.storedAmong(batch.ids, minHour, maxHour);
+    if (stored.size < batch.size) {
+      await this.warehouse.insertCompact('inference_requests', REQUEST_COLUMNS, batch.body(stored), INSERT_SETTINGS);
+    }
+    batch.ids.forEach((id, i) => {
+      if (stored.has(id)) return;
+      const hour = batch.hours[i] ?? 0;
+      this.writtenRows.set(hour, (this.writtenRows.get(hour) ?? 0) + 1);
+    });
+    return { written: batch.size - stored.size, duplicates: batch.duplicates + stored.size };
+  }
+
+  /** Whether stored rows in these hours might include ids this writer cannot rule out in memory. */
+  private async mayHoldOthers(minHour: number, maxHour: number): Promise<boolean> {
+    let ours = 0;
+    for (let hour = minHour; hour <= maxHour; hour++) {
+      if (this.forgotten.has(hour)) return true;
+      ours += this.writtenRows.get(hour) ?? 0;
+    }
+    const [stored] = await this.warehouse.query(
+      sqlFile('queries/count-requests-in-hours'),
+      { from_hour: hourString(minHour), to_hour: hourString(maxHour) },
+      countRow,
+    );
+    return (stored?.n ?? 0) > ours;
+  }
+
+  private async storedAmong(ids: readonly string[], minHour: number, maxHour: number): Promise<Set<string>> {
+    let text = '';
+    for (const id of ids) text += `[${JSON.stringify(id)}]\n`;
+    const rows = await this.warehouse.query(
+      sqlFile('queries/existing-request-ids'),
+      { ids: text, from_hour: hourString(minHour), to_hour: hourString(maxHour) },
+      idRow,
+    );
+    return new Set(rows.map((r) => r.request_id));
+  }
+
+  private seal(batch: RequestBatch, batchMinHour: number): void {
+    batch.ids.forEach((id, i) => {
+      const hour = batch.hours[i] ?? 0;
+      if (this.forgotten.has(hour)) return;
+      let ids = this.sealedIds.get(hour);
+      if (!ids) this.sealedIds.set(hour, (ids = new Set()));
+      ids.add(id);
+      this.trackedIds++;
+    });
+    if (this.trackedIds <= this.maxTrackedIds) return;
+    // Over budget: forget hours before this batch first (files are mostly in time order), oldest first.
+    const hours = [...this.sealedIds.keys()].sort((a, b) => Number(a >= batchMinHour) - Number(b >= batchMinHour) || a - b);
+    for (const hour of hours) {
+      if (this.trackedIds <= this.maxTrackedIds / 2) break;
+      this.trackedIds -= this.sealedIds.get(hour)?.size ?? 0;
+      this.sealedIds.delete(hour);
+      this.forgotten.add(hour);
+    }
+  }
 }

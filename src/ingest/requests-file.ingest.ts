@@ -8,7 +8,7 @@ import { formatDateTime64, serializeRequestRow, validateRequestEvent } from '../
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { IngestRun, readErrorMessage, WarehouseWriteError, type RunSummary } from './ingest-run.js';
 import { openText, readLines } from './line-reader.js';
-import { writeRequestBatch, type PendingRow } from './request-batch-writer.js';
+import { RequestBatchWriter, type RequestBatch } from './request-batch-writer.js';
 
 export interface IngestRequestsOptions {
   /** Rows per insert. */
@@ -23,29 +23,31 @@ export async function ingestRequestFiles(
   options: IngestRequestsOptions,
 ): Promise<RunSummary> {
   const run = new IngestRun(warehouse, 'requests', 'ndjson');
-  for (const file of files) await ingestOneFile(warehouse, run, file, options);
+  // One writer for the whole run, so duplicates across its files are found in memory too.
+  const writer = new RequestBatchWriter(warehouse);
+  for (const file of files) await ingestOneFile(writer, run, file, options);
   return run.finish();
 }
 
-async function ingestOneFile(warehouse: Warehouse, run: IngestRun, file: string, options: IngestRequestsOptions): Promise<void> {
+async function ingestOneFile(writer: RequestBatchWriter, run: IngestRun, file: string, options: IngestRequestsOptions): Promise<void> {
   const summary = run.startFile(file);
   const source = `file:${basename(file)}`;
   const ingestedAt = formatDateTime64(Date.now());
-  let batch: PendingRow[] = [];
+  let batch = writer.newBatch();
   let linesSeen = 0;
   // One batch inserts while the next one is parsed; never more, so memory stays bounded.
   let inFlight: Promise<void> = Promise.resolve();
 
-  const write = async (rows: PendingRow[]): Promise<void> => {
+  const write = async (rows: RequestBatch): Promise<void> => {
     try {
-      const result = await writeRequestBatch(warehouse, rows);
+      const result = await writer.write(rows);
       summary.accepted += result.written;
       summary.duplicates += result.duplicates;
     } catch (err) {
       throw new WarehouseWriteError(err);
     }
   };
-  const startWrite = async (rows: PendingRow[]): Promise<void> => {
+  const startWrite = async (rows: RequestBatch): Promise<void> => {
     await inFlight;
     inFlight = write(rows);
     inFlight.catch(() => undefined); // observed by the next await; avoids an unhandled rejection meanwhile
@@ -73,10 +75,10 @@ async function ingestOneFile(warehouse: Warehouse, run: IngestRun, file: string,
           continue;
         }
         const { event } = outcome;
-        batch.push({ requestId: event.request_id, ts: event.ts, line: serializeRequestRow(event, outcome.attributes, source, ingestedAt) });
-        if (batch.length >= options.batchRows) {
+        batch.add(event.request_id, event.ts, serializeRequestRow(event, outcome.attributes, source, ingestedAt));
+        if (batch.size >= options.batchRows) {
           await startWrite(batch);
-          batch = [];
+          batch = writer.newBatch();
         }
       }
     }

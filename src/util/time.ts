@@ -1,5 +1,15 @@
-/** Date.parse rolls 2026-02-30 over into March; this says whether a YYYY-MM-DD prefix is a real calendar date. */
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
+
+/**
+ * Date.parse rolls 2026-02-30 over into March; this says whether the
+ * YYYY-MM-DD prefix of an ISO string is a real calendar date. On the hot
+ * path of ingestion, so plain arithmetic rather than splitting strings.
+ */
 export function isRealDate(iso: string): boolean {
-  const [y, m, d] = iso.slice(0, 10).split('-').map(Number) as [number, number, number];
-  return m >= 1 && m <= 12 && new Date(Date.UTC(y, m - 1, d)).getUTCDate() === d;
+  const y = Number(iso.slice(0, 4));
+  const m = Number(iso.slice(5, 7));
+  const d = Number(iso.slice(8, 10));
+  if (!(Number.isInteger(y) && m >= 1 && m <= 12 && d >= 1)) return false;
+  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+  return d <= (m === 2 && leap ? 29 : (DAYS_IN_MONTH[m - 1] ?? 0));
 }

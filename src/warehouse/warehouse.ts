@@ -27,7 +27,7 @@ export interface Warehouse {
    * Insert rows already serialised as JSONCompactEachRow lines (one array per
    * line, in `columns` order). The fast path for bulk ingestion.
    */
-  insertCompact(table: string, columns: readonly string[], body: string, settings?: ClickHouseSettings): Promise<void>;
+  insertCompact(table: string, columns: readonly string[], body: string | Buffer, settings?: ClickHouseSettings): Promise<void>;
   /**
    * Run an analyst's query and stream its output in a ClickHouse output format
    * (e.g. PrettyCompactMonoBlock, CSVWithNames, JSONEachRow). Read-only unless
@@ -119,7 +119,7 @@ class ClientWarehouse implements Warehouse {
     await this.client.command({ query: sql, query_params: params, ...(settings ? { clickhouse_settings: settings } : {}) });
   }
 
-  async insertCompact(table: string, columns: readonly string[], body: string, settings?: ClickHouseSettings): Promise<void> {
+  async insertCompact(table: string, columns: readonly string[], body: string | Buffer, settings?: ClickHouseSettings): Promise<void> {
     if (body.length === 0) return;
     assertIdentifier(table);
     columns.forEach(assertIdentifier);
@@ -128,7 +128,7 @@ class ClientWarehouse implements Warehouse {
       await this.chdb.chdb.rawInsert({
         table,
         columns,
-        values: Buffer.from(body, 'utf8'),
+        values: typeof body === 'string' ? Buffer.from(body, 'utf8') : body,
         format: 'JSONCompactEachRow',
         ...(settings ? { settings: settings as Record<string, string | number | boolean> } : {}),
       });
