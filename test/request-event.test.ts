@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { matching } from './helpers/matchers.js';
 import { formatDateTime64, serializeRequestRow, validateRequestEvent, REQUEST_COLUMNS } from '../src/events/request-event.js';
@@ -96,5 +97,41 @@ describe('calendar dates', () => {
     const { isRealDate } = await import('../src/util/time.js');
     expect(['2024-02-29', '2026-12-31', '2000-02-29', '2026-04-30'].map(isRealDate)).toEqual([true, true, true, true]);
     expect(['2026-02-29', '1900-02-29', '2026-04-31', '2026-13-01', '2026-00-10', '2026-01-00', 'xxxx-01-01'].map(isRealDate)).toEqual(Array(7).fill(false));
+  });
+});
+
+describe('row serialisation', () => {
+  it('is the JSON array of the columns, for any strings and numbers', () => {
+    const text = fc.string({ unit: 'binary', maxLength: 40 });
+    fc.assert(
+      fc.property(
+        fc.record({
+          request_id: text, model_id: text, feature_id: text, tenant_id: text, pool_id: text,
+          model_version: fc.option(text, { nil: undefined }), team: fc.option(text, { nil: undefined }),
+          gpu_ms: fc.double({ min: 0, max: 1e10, noNaN: true }),
+          input_tokens: fc.nat(), output_tokens: fc.nat(),
+          latency_ms: fc.option(fc.double({ min: 0, max: 1e6, noNaN: true }), { nil: undefined }),
+          ts: fc.integer({ min: Date.UTC(2000, 0, 1), max: Date.UTC(2030, 0, 1) }),
+        }),
+        fc.dictionary(text, text, { maxKeys: 3 }),
+        (e, attributes) => {
+          const event = { ...e, status: 'ok' as const };
+          const row = JSON.parse(serializeRequestRow(event, attributes, 'file:x', '2026-10-02 00:00:00.000')) as unknown[];
+          expect(row).toEqual([
+            e.request_id, new Date(e.ts).toISOString().replace('T', ' ').slice(0, 23), e.model_id, e.model_version ?? '',
+            e.feature_id, e.tenant_id, e.team ?? '', e.pool_id, '', '', '', Math.round(e.gpu_ms * 1000) / 1000,
+            e.input_tokens, e.output_tokens, e.latency_ms ?? null, 'ok', attributes, 'file:x', '2026-10-02 00:00:00.000',
+          ]);
+        },
+      ),
+    );
+  });
+
+  it('formats any instant like toISOString does, whatever it formatted before', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: Date.UTC(2000, 0, 1), max: Date.UTC(2030, 0, 1) }), { minLength: 1, maxLength: 20 }), (instants) => {
+        for (const ms of instants) expect(formatDateTime64(ms)).toBe(new Date(ms).toISOString().replace('T', ' ').slice(0, 23));
+      }),
+    );
   });
 });

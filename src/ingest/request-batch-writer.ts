@@ -45,7 +45,7 @@ function hourString(hour: number): string {
 
 /** A batch being filled: JSONCompactEachRow lines in a growing buffer, with each row's id and hour. */
 export class RequestBatch {
-  private buffer = Buffer.allocUnsafe(1 << 20);
+  private buffer: Buffer;
   private used = 0;
   readonly ids: string[] = [];
   readonly hours: number[] = [];
@@ -55,7 +55,18 @@ export class RequestBatch {
   /** Rows refused because their id was already in this batch or sealed by the writer. */
   duplicates = 0;
 
-  constructor(private readonly isKnown: (id: string, hour: number) => boolean) {}
+  /** `capacity`: bytes to start with, so a batch rarely regrows (each regrowth copies it). */
+  constructor(
+    private readonly isKnown: (id: string, hour: number) => boolean,
+    capacity: number,
+  ) {
+    this.buffer = Buffer.allocUnsafe(capacity);
+  }
+
+  /** Bytes of rows held. */
+  get bytes(): number {
+    return this.used;
+  }
 
   get size(): number {
     return this.ids.length;
@@ -69,9 +80,10 @@ export class RequestBatch {
       return false;
     }
     this.seen.add(requestId);
-    const bytes = Buffer.byteLength(line) + 1;
-    if (this.used + bytes > this.buffer.length) {
-      const grown = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.used + bytes));
+    // Room for the worst case (3 UTF-8 bytes per UTF-16 unit) saves measuring the line first.
+    const room = line.length * 3 + 1;
+    if (this.used + room > this.buffer.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.used + room));
       this.buffer.copy(grown, 0, 0, this.used);
       this.buffer = grown;
     }
@@ -108,6 +120,8 @@ export class RequestBatchWriter {
   private readonly forgotten = new Set<number>();
   private trackedIds = 0;
   private readonly maxTrackedIds: number;
+  /** Size of the largest batch so far: the next one starts that big. */
+  private batchBytes = 1 << 20;
 
   constructor(
     private readonly warehouse: Warehouse,
@@ -117,7 +131,7 @@ export class RequestBatchWriter {
   }
 
   newBatch(): RequestBatch {
-    return new RequestBatch((id, hour) => this.sealedIds.get(hour)?.has(id) ?? false);
+    return new RequestBatch((id, hour) => this.sealedIds.get(hour)?.has(id) ?? false, this.batchBytes);
   }
 
   /**
@@ -134,6 +148,8 @@ export class RequestBatchWriter {
       if (hour > maxHour) maxHour = hour;
     }
     this.seal(batch, minHour);
+    // Headroom for the worst-case reservation of the last line.
+    this.batchBytes = Math.max(this.batchBytes, Math.ceil(batch.bytes * 1.1) + (1 << 16));
     let stored = new Set<string>();
     if (await this.mayHoldOthers(minHour, maxHour)) stored = await this.storedAmong(batch.ids, minHour, maxHour);
     if (stored.size < batch.size) {
