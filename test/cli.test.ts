@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { main, EXIT } from '../src/cli/main.js';
 import { FIXTURES, event, ndjson, tempDir, writeTemp } from './helpers/files.js';
+import { matching } from './helpers/matchers.js';
 import { TEST_DATA_DIR, uniqueDatabase } from './helpers/warehouse.js';
 
 const run = promisify(execFile);
@@ -41,6 +42,15 @@ describe('inferledger CLI', () => {
     expect(JSON.parse(json.out)).toMatchObject({ pool_id: 'clf-t4' });
     const table = await cli(['sql', query, '--param', 'pool=clf-t4'], env);
     expect(table.out).toMatch(/pool_id.*requests[\s\S]*clf-t4/);
+
+    const summary = await cli(['sql', '--file', join(FIXTURES, '..', '..', 'sql', 'queries', 'raw-summary.sql'), '--format', 'csv'], env);
+    expect(summary.out.split('\n')).toEqual([
+      '"day","pool","requests","gpu_hours","tokens","currency","effective_cost","billed_cost"',
+      matching(/^"2026-10-01","\(untagged\)",0,0,0,"USD",0.3288,0.3288$/),
+      matching(/^"2026-10-01","clf-t4",\d+,/),
+      matching(/^"2026-10-01","embed-l4",\d+,/),
+      matching(/^"2026-10-01","llm-h100",\d+,/),
+    ]);
   });
 
   it('prints the summary as JSON on request, and writes rejected lines beside the input', async () => {
@@ -78,6 +88,8 @@ describe('inferledger CLI', () => {
     expect((await cli(['sql', 'SELECT 1', '--param', 'no-equals'])).code).toBe(EXIT.usage);
     expect((await cli(['ingest', 'requests', 'x', '--batch-rows', '0'])).code).toBe(EXIT.usage);
     expect((await cli(['frobnicate'])).code).toBe(EXIT.usage);
+    expect((await cli(['sql'])).code).toBe(EXIT.usage);
+    expect((await cli(['sql', 'SELECT 1', '--file', 'q.sql'])).code).toBe(EXIT.usage);
   });
 
   it('runs as the installed binary', async () => {

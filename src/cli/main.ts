@@ -3,6 +3,7 @@
  * configuration, opens the warehouse, and calls into the module that does the
  * work; nothing here knows SQL or file formats.
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
 import { ConfigError, loadConfig, redactConfig, type Config } from '../config/config.js';
@@ -160,13 +161,16 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
   program
     .command('sql')
     .description('run a query on the warehouse; values go in as --param, bound by ClickHouse, e.g. {tenant:String}')
-    .argument('<query>', 'SQL; refer to parameters as {name:Type}')
+    .argument('[query]', 'SQL; refer to parameters as {name:Type}')
+    .option('--file <path>', 'read the query from a file instead')
     .addOption(new Option('--format <format>', 'output format').choices(Object.keys(formats)).default('table'))
     .option('--param <name=value>', 'query parameter (repeatable)', paramPair)
     .option('--write', 'allow statements that change data (read-only otherwise)')
-    .action(async (query: string, opts: { format: keyof typeof formats; param?: Record<string, string>; write?: boolean }) => {
+    .action(async (query: string | undefined, opts: { format: keyof typeof formats; param?: Record<string, string>; write?: boolean; file?: string }) => {
+      if ((query === undefined) === (opts.file === undefined)) throw new InvalidArgumentError('give either a query or --file, not both');
+      const sql = opts.file === undefined ? (query ?? '') : readFileSync(opts.file, 'utf8');
       await withWarehouse(configFrom(globals()), async (warehouse) => {
-        const stream = await warehouse.queryText(query, opts.param ?? {}, formats[opts.format], opts.write === true);
+        const stream = await warehouse.queryText(sql, opts.param ?? {}, formats[opts.format], opts.write === true);
         let text = '';
         for await (const chunk of stream) text += String(chunk);
         if (text.length > 0) io.out(text.trimEnd());
@@ -195,6 +199,10 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
     return exitCode;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (err instanceof InvalidArgumentError) {
+      io.err(`inferledger: ${err.message}`);
+      return EXIT.usage;
+    }
     if (err instanceof ConfigError) {
       io.err(err.message);
       return EXIT.usage;
