@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
 import { ConfigError, loadConfig, redactConfig, type Config } from '../config/config.js';
+import { attributeWindow } from '../attribution/attribute.js';
 import { BILLING_FILE_FORMATS } from '../billing/file-formats.js';
 import { ingestBillingFiles } from '../ingest/billing-file.ingest.js';
 import { nothingRead, type RunSummary } from '../ingest/ingest-run.js';
@@ -33,6 +34,15 @@ const positiveInt = (name: string) => (value: string): number => {
   const parsed = z.coerce.number().int().positive().safeParse(value);
   if (!parsed.success) throw new InvalidArgumentError(`${name} must be a positive integer`);
   return parsed.data;
+};
+
+/** An ISO-8601 date or date-time; a date-time must state its zone, as request timestamps must. */
+const isoInstant = (name: string) => (value: string): Date => {
+  const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(value);
+  const withZone = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i.test(value);
+  const ms = dateOnly ? Date.parse(`${value}T00:00:00Z`) : withZone ? Date.parse(value) : NaN;
+  if (!Number.isFinite(ms)) throw new InvalidArgumentError(`${name} must be an ISO-8601 date (2026-10-01) or date-time with a zone (2026-10-01T00:00:00Z)`);
+  return new Date(ms);
 };
 
 /** `--param name=value`, repeatable; values are bound as ClickHouse query parameters, never spliced. */
@@ -155,6 +165,25 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
       });
       printSummary(summary, opts.json === true, io.out);
       if (nothingRead(summary)) io.setExitCode(EXIT.failed);
+    });
+
+  program
+    .command('attribute')
+    .description('attribute billed cost to traffic for every UTC day touching [--from, --to); re-running replaces')
+    .requiredOption('--from <time>', 'ISO-8601 start (inclusive), e.g. 2026-10-01 or 2026-10-01T00:00:00Z', isoInstant('--from'))
+    .requiredOption('--to <time>', 'ISO-8601 end (exclusive)', isoInstant('--to'))
+    .addOption(new Option('--cost-basis <basis>', 'bill column to split (env INFERLEDGER_COST_BASIS)').choices(['effective', 'billed']))
+    .option('--json', 'print one JSON line per day')
+    .action(async (opts: { from: Date; to: Date; costBasis?: 'effective' | 'billed'; json?: boolean }) => {
+      if (opts.to.getTime() <= opts.from.getTime()) throw new InvalidArgumentError('--to must be after --from');
+      const config = configFrom(globals(), { overrides: { attribution: { costBasis: opts.costBasis } } });
+      await withWarehouse(config, async (warehouse) => {
+        await ensureSchema(warehouse, io.err);
+        await attributeWindow(warehouse, config.attribution, opts.from, opts.to, (day) => {
+          if (opts.json === true) io.out(JSON.stringify(day));
+          else io.out(`${day.day}: ${day.rows.cost_allocation} allocation rows, ${day.rows.pool_cost} pool-periods, ${day.rows.cpp_daily} cpp rows (${day.seconds.toFixed(2)} s)`);
+        });
+      });
     });
 
   const formats = { table: 'PrettyCompactMonoBlock', json: 'JSONEachRow', csv: 'CSVWithNames' } as const;

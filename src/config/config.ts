@@ -9,6 +9,7 @@ import { z } from 'zod';
 
 const nonEmpty = z.string().trim().min(1);
 const positiveInt = z.coerce.number().int().positive();
+const weightBasis = z.enum(['gpu_ms', 'tokens', 'requests']);
 const tagKey = z.string().trim().min(1).max(128).regex(/^[^$]+$/, 'must not contain "$"');
 
 export const configSchema = z.object({
@@ -33,6 +34,22 @@ export const configSchema = z.object({
     /** Cost-allocation tag whose value names the GPU pool a billing row belongs to. */
     poolTagKey: tagKey.default('inference-pool'),
   }).strict().prefault({}),
+  attribution: z.object({
+    /** Which bill column is split: FOCUS EffectiveCost (amortized; what chargeback uses) or BilledCost. */
+    costBasis: z.enum(['effective', 'billed']).default('effective'),
+    /** What a pool's cost is split by, unless the pool says otherwise. */
+    weightBasis: weightBasis.default('gpu_ms'),
+    /** Per-pool settings, keyed by pool id. */
+    pools: z.record(z.string().min(1), z.object({
+      weightBasis: weightBasis.optional(),
+      /** GPUs per billed instance, when the catalog does not know the instance type (or is wrong for it). */
+      gpusPerInstance: z.number().int().positive().optional(),
+    }).strict()).default({}),
+    /** Team of a feature, for events without a team. */
+    featureTeams: z.record(z.string().min(1), nonEmpty).default({}),
+    /** Team of a model, for events without a team and features without a mapping. */
+    modelTeams: z.record(z.string().min(1), nonEmpty).default({}),
+  }).strict().prefault({}),
   kafka: z.object({
     brokers: z.array(z.string().regex(/^[^\s:,]+:\d{1,5}$/, 'must be host:port')).min(1).default(['localhost:9092']),
     topic: nonEmpty.default('inference-requests'),
@@ -55,6 +72,8 @@ const ENV_VARS: ReadonlyArray<readonly [string, readonly string[], (v: string) =
   ['INFERLEDGER_DATA_DIR', ['warehouse', 'dataDir'], (v) => v],
   ['INFERLEDGER_BATCH_ROWS', ['ingest', 'batchRows'], (v) => v],
   ['INFERLEDGER_POOL_TAG_KEY', ['billing', 'poolTagKey'], (v) => v],
+  ['INFERLEDGER_COST_BASIS', ['attribution', 'costBasis'], (v) => v],
+  ['INFERLEDGER_WEIGHT_BASIS', ['attribution', 'weightBasis'], (v) => v],
   ['KAFKA_BROKERS', ['kafka', 'brokers'], (v) => v.split(',').map((b) => b.trim()).filter(Boolean)],
   ['KAFKA_TOPIC', ['kafka', 'topic'], (v) => v],
   ['KAFKA_GROUP_ID', ['kafka', 'groupId'], (v) => v],

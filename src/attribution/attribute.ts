@@ -1,0 +1,165 @@
+/**
+ * Attribution: turns the raw tables into cost_allocation, pool_cost,
+ * cpp_daily and coverage_daily, one UTC day at a time. The arithmetic lives
+ * in sql/attribution/*.sql; this module sequences it.
+ *
+ * A day is computed into staging tables private to the run, then each public
+ * table's day partition is swapped in with REPLACE PARTITION (or dropped when
+ * the day has nothing). So a re-run of any day, in any order, any number of
+ * times, replaces that day atomically: readers see the old day or the new
+ * one, never both and never neither. Two runs of one day at once each swap in
+ * a complete day; the last one wins.
+ */
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import type { Config } from '../config/config.js';
+import { sqlFile } from '../warehouse/sql-files.js';
+import type { QueryParams, Warehouse } from '../warehouse/warehouse.js';
+import { GPU_CATALOG } from './gpu-catalog.js';
+
+export type AttributionSettings = Config['attribution'];
+
+const DAY_MS = 86_400_000;
+
+/** The public tables and the statement that fills each from the staged day. */
+const OUTPUTS = [
+  { table: 'cost_allocation', stage: 'allocation', sql: 'attribution/cost-allocation' },
+  { table: 'pool_cost', stage: 'pools', sql: 'attribution/pool-cost' },
+  { table: 'cpp_daily', stage: 'cpp', sql: 'attribution/cpp-daily' },
+  { table: 'coverage_daily', stage: 'coverage', sql: 'attribution/coverage-daily' },
+] as const;
+
+export interface DayResult {
+  day: string;
+  /** Rows written per public table. */
+  rows: Record<(typeof OUTPUTS)[number]['table'], number>;
+  seconds: number;
+}
+
+/** 'YYYY-MM-DD hh:mm:ss' in UTC, the form DateTime parameters take. */
+function dateTimeParam(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+}
+
+/** The UTC days touching [from, to): from's day up to the day holding the last instant before `to`. */
+export function daysOf(from: Date, to: Date): number[] {
+  if (!(to.getTime() > from.getTime())) throw new Error('--to must be after --from');
+  const days: number[] = [];
+  for (let day = Math.floor(from.getTime() / DAY_MS) * DAY_MS; day < to.getTime(); day += DAY_MS) days.push(day);
+  return days;
+}
+
+/** Query parameters every step shares, from configuration. */
+function settingsParams(settings: AttributionSettings): QueryParams {
+  const poolsWithWeight = Object.entries(settings.pools).filter(([, p]) => p.weightBasis !== undefined);
+  const poolsWithGpus = Object.entries(settings.pools).filter(([, p]) => p.gpusPerInstance !== undefined);
+  return {
+    cost_basis: settings.costBasis,
+    weight_default: settings.weightBasis,
+    weight_pools: poolsWithWeight.map(([id]) => id),
+    weight_bases: poolsWithWeight.map(([, p]) => p.weightBasis ?? settings.weightBasis),
+    gpu_types: Object.keys(GPU_CATALOG),
+    gpu_counts: Object.values(GPU_CATALOG),
+    pool_keys: poolsWithGpus.map(([id]) => id),
+    pool_gpus: poolsWithGpus.map(([, p]) => p.gpusPerInstance ?? 0),
+    feature_keys: Object.keys(settings.featureTeams),
+    feature_teams: Object.values(settings.featureTeams),
+    model_keys: Object.keys(settings.modelTeams),
+    model_teams: Object.values(settings.modelTeams),
+  };
+}
+
+/** Keep only the parameters a statement names, so each file binds exactly what it uses. */
+function paramsFor(sql: string, all: QueryParams): QueryParams {
+  const out: QueryParams = {};
+  for (const m of sql.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*):/g)) {
+    const name = m[1] as string;
+    if (name in all) out[name] = all[name];
+  }
+  return out;
+}
+
+const countRow = z.object({ n: z.coerce.number() });
+const maxEndRow = z.object({ max_end: z.string() });
+
+/** Attribute every UTC day touching [from, to). */
+export async function attributeWindow(
+  warehouse: Warehouse,
+  settings: AttributionSettings,
+  from: Date,
+  to: Date,
+  onDay: (result: DayResult) => void = () => undefined,
+): Promise<DayResult[]> {
+  const results: DayResult[] = [];
+  for (const day of daysOf(from, to)) {
+    const result = await attributeDay(warehouse, settings, day);
+    onDay(result);
+    results.push(result);
+  }
+  return results;
+}
+
+/** Attribute one UTC day (epoch ms of its midnight). */
+export async function attributeDay(warehouse: Warehouse, settings: AttributionSettings, dayStart: number): Promise<DayResult> {
+  const started = performance.now();
+  const run = randomBytes(6).toString('hex');
+  const stage = (name: string): string => `attribution_stage_${run}_${name}`;
+  const stages = ['bill', 'hours', 'traffic', ...OUTPUTS.map((o) => o.stage)].map(stage);
+  const all: QueryParams = {
+    ...settingsParams(settings),
+    from: dateTimeParam(dayStart),
+    to: dateTimeParam(dayStart + DAY_MS),
+    day_start: dateTimeParam(dayStart),
+    day_end: dateTimeParam(dayStart + DAY_MS),
+    attributed_at: new Date().toISOString().slice(0, 23).replace('T', ' '),
+    bill: stage('bill'),
+    hours: stage('hours'),
+    traffic: stage('traffic'),
+    allocation: stage('allocation'),
+    pools: stage('pools'),
+  };
+  const run_ = async (sql: string, params: QueryParams = all): Promise<void> => {
+    await warehouse.command(sql, paramsFor(sql, params));
+  };
+  const memoryTable = async (name: string, file: string, params: QueryParams = all): Promise<void> => {
+    await run_(`CREATE TABLE {stage:Identifier} ENGINE = Memory AS ${sqlFile(file)}`, { ...params, stage: stage(name) });
+  };
+
+  try {
+    await memoryTable('bill', 'attribution/bill');
+    // Traffic is read up to the end of the last period starting today (a daily period may run past midnight).
+    const [maxEnd] = await warehouse.query(
+      'SELECT toString(max(period_end)) AS max_end FROM {bill:Identifier}',
+      { bill: stage('bill') },
+      maxEndRow,
+    );
+    const periodsEnd = maxEnd && maxEnd.max_end > '1971' ? Date.parse(`${maxEnd.max_end.replace(' ', 'T')}Z`) : 0;
+    const trafficTo = Math.max(dayStart + DAY_MS, periodsEnd);
+    await memoryTable('hours', 'attribution/billed-hours');
+    await memoryTable('traffic', 'attribution/traffic', { ...all, to: dateTimeParam(trafficTo) });
+
+    const rows = {} as DayResult['rows'];
+    for (const output of OUTPUTS) {
+      // The source of `AS` cannot be a parameter; output.table comes from the constant list above.
+      await run_(`CREATE TABLE {stage:Identifier} AS ${output.table}`, { stage: stage(output.stage) });
+      await run_(`INSERT INTO {stage:Identifier} ${sqlFile(output.sql)}`, { ...all, stage: stage(output.stage) });
+      const [count] = await warehouse.query('SELECT count() AS n FROM {stage:Identifier}', { stage: stage(output.stage) }, countRow);
+      rows[output.table] = count?.n ?? 0;
+    }
+    // Swap the day in, table by table. The partition is the day (toYYYYMMDD), bound as a parameter;
+    // the staging table's name cannot be a parameter here, and is ours (checked below), not input.
+    const partition = Number(new Date(dayStart).toISOString().slice(0, 10).replaceAll('-', ''));
+    for (const output of OUTPUTS) {
+      const source = stage(output.stage);
+      if (!/^attribution_stage_[0-9a-f]{12}_[a-z]+$/.test(source)) throw new Error(`unexpected staging table name ${source}`);
+      if (rows[output.table] > 0) {
+        await warehouse.command(`ALTER TABLE {table:Identifier} REPLACE PARTITION {day:UInt32} FROM ${source}`, { table: output.table, day: partition });
+      } else {
+        await warehouse.command('ALTER TABLE {table:Identifier} DROP PARTITION {day:UInt32}', { table: output.table, day: partition });
+      }
+    }
+    return { day: new Date(dayStart).toISOString().slice(0, 10), rows, seconds: (performance.now() - started) / 1000 };
+  } finally {
+    for (const name of stages) await warehouse.command('DROP TABLE IF EXISTS {stage:Identifier}', { stage: name });
+  }
+}
