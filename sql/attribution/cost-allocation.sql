@@ -1,18 +1,23 @@
 -- Step 3: split each (period, pool, currency)'s billed cost C over the
 -- period's traffic groups, exactly.
---   cost      = C * w / W          (w: the group's weight on the pool's basis)
---   used_cost = U * g / G          (g: the group's GPU time; U = min(C, C * G / capacity), the
---                                   cost of the GPU time used; with capacity unknown, used_cost = cost)
--- Both splits are done in integer units of 1e-12 (the stored precision) with
--- the largest-remainder method: floor every share, then give the units left
--- over, one each, to the groups with the largest remainders (ties by group
--- key, so re-runs are identical). Sums are therefore exact: sum(cost) = C and
--- sum(used_cost) = U. Int256 keeps C * w from overflowing; no float anywhere.
+--   cost      = C * w / W   (w: the group's weight on the pool's basis)
+--   used_cost = U * g / G   (g: the group's GPU time; U = min(C, C * G / capacity),
+--                            the cost of the GPU time used; with capacity unknown, used_cost = cost)
+-- Exactness: both splits run in integer units of 1e-12 (the stored precision)
+-- with cumulative rounding: in a fixed order of the groups, a group gets
+-- floor(C * W_upto / W) - floor(C * W_before / W). The shares telescope, so
+-- sum(cost) = C and sum(used_cost) = U to the last unit, and each share is
+-- within one unit of C * w / W. The order (a hash of the group key, then the
+-- key) is fixed, so re-runs give identical rows. This needs one sort per
+-- pool-period where largest remainders needed two.
+-- Magnitudes are UInt128 (Int256 measured ~20x slower); a product that would
+-- not fit stops the run with an error rather than wrap. No float anywhere.
 -- A basis that sums to 0 in a pool-period (e.g. no GPU time recorded) falls
 -- back to 'requests'. Credits (C < 0) are split by magnitude and keep their sign.
 -- Parameters: traffic Identifier, bill Identifier, hours Identifier, weight_default String,
 --             weight_pools Array(String), weight_bases Array(String), attributed_at DateTime64(3)
 WITH
+    toUInt128('340282366920938463463374607431768211455') AS MAX_UINT128,
     groups AS (
         SELECT
             h.period_start AS period_start, h.period_end AS period_end, t.pool_id AS pool_id,
@@ -27,60 +32,59 @@ WITH
     weighted AS (
         SELECT
             g.*, b.currency AS currency, b.billing_version AS billing_version, b.estimated AS estimated,
-            toInt256(reinterpretAsInt128(b.cost)) AS signed_units,
+            reinterpretAsInt128(b.cost) AS signed_units,
             b.capacity_gpu_ms IS NOT NULL AS capacity_known,
-            toInt256(reinterpretAsInt128(assumeNotNull(b.capacity_gpu_ms))) AS capacity_units,
+            toUInt128(reinterpretAsInt128(assumeNotNull(b.capacity_gpu_ms))) AS capacity_units,
             transform(g.pool_id, {weight_pools:Array(String)}, {weight_bases:Array(String)}, {weight_default:String}) AS configured_basis,
-            toInt256(reinterpretAsInt128(g.gpu_ms)) AS gpu_units,
-            multiIf(configured_basis = 'tokens', toInt256(g.input_tokens + g.output_tokens),
-                    configured_basis = 'requests', toInt256(g.requests),
-                    gpu_units) AS configured_weight
+            toUInt128(reinterpretAsInt128(g.gpu_ms)) AS gpu_units,
+            multiIf(configured_basis = 'tokens', toUInt128(g.input_tokens + g.output_tokens),
+                    configured_basis = 'requests', toUInt128(g.requests),
+                    gpu_units) AS configured_weight,
+            cityHash64(g.model_id, g.model_version, g.feature_id, g.tenant_id, g.team) AS group_hash
         FROM groups AS g
         INNER JOIN {bill:Identifier} AS b
             ON g.period_start = b.period_start AND g.period_end = b.period_end AND g.pool_id = b.pool_id
     ),
-    totals AS (
+    running AS (
+        -- Totals of the pool-period, and running totals up to and including each group.
         SELECT
             *,
             sum(configured_weight) OVER part AS configured_total,
-            sum(toInt256(requests)) OVER part AS request_total,
-            sum(gpu_units) OVER part AS gpu_total
+            sum(toUInt128(requests)) OVER part AS request_total,
+            sum(gpu_units) OVER part AS gpu_total,
+            sum(configured_weight) OVER upto AS configured_upto,
+            sum(toUInt128(requests)) OVER upto AS requests_upto,
+            sum(gpu_units) OVER upto AS gpu_upto
         FROM weighted
-        WINDOW part AS (PARTITION BY period_start, period_end, pool_id, currency)
+        WINDOW
+            part AS (PARTITION BY period_start, period_end, pool_id, currency),
+            upto AS (PARTITION BY period_start, period_end, pool_id, currency
+                     ORDER BY group_hash, model_id, model_version, feature_id, tenant_id, team
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
     ),
     shares AS (
         SELECT
             *,
-            if(configured_total = 0, 'requests', configured_basis) AS weight_basis,
-            if(configured_total = 0, toInt256(requests), configured_weight) AS w,
-            if(configured_total = 0, request_total, configured_total) AS w_total,
-            if(signed_units < 0, -signed_units, signed_units) AS c_units,
+            configured_total = 0 AS fall_back,
+            if(fall_back, 'requests', configured_basis) AS weight_basis,
+            if(fall_back, toUInt128(requests), configured_weight) AS w,
+            if(fall_back, requests_upto, configured_upto) AS w_upto,
+            if(fall_back, request_total, configured_total) AS w_total,
+            toUInt128(if(signed_units < 0, -signed_units, signed_units)) AS c_units,
             if(signed_units < 0, -1, 1) AS sign_of_cost,
+            throwIf(c_units > intDiv(MAX_UINT128, greatest(w_total, gpu_total, 1)),
+                    'attribution: cost x weight of a pool-period does not fit in 128 bits') AS overflow_check,
             if(capacity_known, least(c_units, intDiv(c_units * gpu_total, greatest(capacity_units, 1))), c_units) AS u_units,
-            intDiv(c_units * w, w_total) AS cost_floor,
-            (c_units * w) % w_total AS cost_rest,
-            if(gpu_total = 0, toInt256(0), intDiv(u_units * gpu_units, gpu_total)) AS used_floor,
-            if(gpu_total = 0, toInt256(0), (u_units * gpu_units) % gpu_total) AS used_rest
-        FROM totals
-    ),
-    ranked AS (
-        SELECT
-            *,
-            c_units - sum(cost_floor) OVER part AS cost_left,
-            row_number() OVER (PARTITION BY period_start, period_end, pool_id, currency
-                               ORDER BY cost_rest DESC, model_id, model_version, feature_id, tenant_id, team) AS cost_rank,
-            u_units - sum(used_floor) OVER part AS used_left,
-            row_number() OVER (PARTITION BY period_start, period_end, pool_id, currency
-                               ORDER BY used_rest DESC, model_id, model_version, feature_id, tenant_id, team) AS used_rank
-        FROM shares
-        WINDOW part AS (PARTITION BY period_start, period_end, pool_id, currency)
+            intDiv(c_units * w_upto, w_total) - intDiv(c_units * (w_upto - w), w_total) AS cost_units,
+            if(gpu_total = 0, toUInt128(0),
+               intDiv(u_units * gpu_upto, gpu_total) - intDiv(u_units * (gpu_upto - gpu_units), gpu_total)) AS used_units
+        FROM running
     )
 SELECT
     period_start, period_end, pool_id, model_id, model_version, feature_id, tenant_id, team,
     requests, input_tokens, output_tokens, gpu_ms, weight_basis,
-    reinterpret(toInt128(sign_of_cost * (cost_floor + if(cost_rank <= cost_left, 1, 0))), 'Decimal(38, 12)') AS cost,
-    reinterpret(toInt128(sign_of_cost * if(capacity_known, used_floor + if(used_rank <= used_left, 1, 0),
-                                                           cost_floor + if(cost_rank <= cost_left, 1, 0))), 'Decimal(38, 12)') AS used_cost,
+    reinterpret(sign_of_cost * toInt128(cost_units), 'Decimal(38, 12)') AS cost,
+    reinterpret(sign_of_cost * toInt128(if(capacity_known, used_units, cost_units)), 'Decimal(38, 12)') AS used_cost,
     currency, billing_version, estimated,
     {attributed_at:DateTime64(3, 'UTC')} AS attributed_at
-FROM ranked
+FROM shares

@@ -7,7 +7,7 @@ export function settings(overrides: Partial<Config['attribution']> = {}): Config
 }
 
 export const allocationRow = z.object({
-  period_start: z.string(), pool_id: z.string(), model_id: z.string(), model_version: z.string(), feature_id: z.string(),
+  period_start: z.string(), period_end: z.string(), pool_id: z.string(), model_id: z.string(), model_version: z.string(), feature_id: z.string(),
   tenant_id: z.string(), team: z.string(), requests: z.coerce.number(), gpu_ms: z.string(), weight_basis: z.string(),
   cost: z.string(), used_cost: z.string(), currency: z.string(), estimated: z.boolean(),
 });

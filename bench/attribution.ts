@@ -1,0 +1,114 @@
+/**
+ * bench/attribution: time to attribute one UTC day at 1M, 10M and 30M requests
+ * (100 pools x 24 hourly periods) on the embedded engine, and the analyst query
+ * "CPP by tenant over 30 days" from cpp_daily. Writes bench/results/attribution.json.
+ *
+ *   npx tsx bench/attribution.ts [--sizes 1000000,10000000,30000000] [--query-days 30]
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { attributeDay } from '../src/attribution/attribute.js';
+import { configSchema } from '../src/config/config.js';
+import { migrate } from '../src/warehouse/migrate.js';
+import { openWarehouse, type Warehouse } from '../src/warehouse/warehouse.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const { values: args } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '1000000,10000000,30000000' },
+    pools: { type: 'string', default: '100' },
+    'query-days': { type: 'string', default: '30' },
+    'query-requests-per-day': { type: 'string', default: '300000' },
+  },
+});
+const DAY = Date.UTC(2026, 9, 1);
+const DAY_MS = 86_400_000;
+const settings = configSchema.shape.attribution.parse({});
+const benchSql = (name: string): string => readFileSync(join(here, 'sql', `${name}.sql`), 'utf8');
+const dt = (ms: number): string => new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+const countRow = z.object({ n: z.coerce.number() });
+
+async function fill(w: Warehouse, day: number, n: number, pools: number, offset: number): Promise<void> {
+  // In slices of 5M rows: one INSERT ... SELECT of 30M rows needs more memory than it is worth.
+  for (let done = 0; done < n; done += 5_000_000) {
+    const slice = Math.min(5_000_000, n - done);
+    await w.command(benchSql('synthetic-requests'), { day: dt(day + Math.floor((done / n) * DAY_MS)), n: slice, pools, offset: offset + done });
+  }
+  await w.command(benchSql('synthetic-billing'), { day: dt(day), pools, version: `${dt(Date.now())}.000000` });
+}
+
+async function main(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-attribution-'));
+  const pools = Number(args.pools);
+  const results: { requests: number; seconds: number; requestsPerSec: number; allocationRows: number }[] = [];
+  try {
+    for (const size of args.sizes.split(',').map(Number)) {
+      const w = await openWarehouse(configSchema.shape.warehouse.parse({ dataDir, database: `bench_${size}` }));
+      await migrate(w);
+      process.stdout.write(`generating ${size.toLocaleString('en-US')} requests... `);
+      await fill(w, DAY, size, pools, 0);
+      await w.command('OPTIMIZE TABLE inference_requests FINAL');
+      process.stdout.write('attributing... ');
+      // Best of two: the machine is noisy.
+      let best = Infinity;
+      let rows = 0;
+      for (let i = 0; i < 2; i++) {
+        const started = performance.now();
+        const result = await attributeDay(w, settings, DAY);
+        best = Math.min(best, (performance.now() - started) / 1000);
+        rows = result.rows.cost_allocation;
+      }
+      const [check] = await w.query('SELECT sum(requests) AS n FROM pool_cost', {}, countRow);
+      if (check?.n !== size) throw new Error(`attributed ${check?.n} requests of ${size}`);
+      results.push({ requests: size, seconds: best, requestsPerSec: size / best, allocationRows: rows });
+      console.log(`${best.toFixed(2)} s (${Math.round(size / best).toLocaleString('en-US')} requests/s, ${rows.toLocaleString('en-US')} allocation rows)`);
+      await w.command('DROP DATABASE {db:Identifier}', { db: `bench_${size}` });
+      await w.close();
+    }
+
+    // Analyst query over 30 days of cpp_daily.
+    const days = Number(args['query-days']);
+    const perDay = Number(args['query-requests-per-day']);
+    const w = await openWarehouse(configSchema.shape.warehouse.parse({ dataDir, database: 'bench_query' }));
+    await migrate(w);
+    process.stdout.write(`attributing ${days} days of ${perDay.toLocaleString('en-US')} requests for the analyst query... `);
+    for (let d = 0; d < days; d++) await fill(w, DAY + d * DAY_MS, perDay, pools, d * perDay);
+    for (let d = 0; d < days; d++) await attributeDay(w, settings, DAY + d * DAY_MS);
+    const [cppRows] = await w.query('SELECT count() AS n FROM cpp_daily', {}, countRow);
+    console.log(`${cppRows?.n.toLocaleString('en-US')} cpp_daily rows`);
+    const query = "SELECT tenant_id, sum(requests) AS total_requests, sum(cost) AS total_cost, total_cost / total_requests AS cpp FROM cpp_daily WHERE day >= {from:Date} AND day < {to:Date} AND currency = 'USD' GROUP BY tenant_id ORDER BY total_cost DESC";
+    const timings: number[] = [];
+    for (let i = 0; i < 21; i++) {
+      const started = performance.now();
+      await w.query(query, { from: dt(DAY).slice(0, 10), to: dt(DAY + days * DAY_MS).slice(0, 10) }, z.record(z.string(), z.unknown()));
+      timings.push(performance.now() - started);
+    }
+    timings.sort((a, b) => a - b);
+    const median = timings[Math.floor(timings.length / 2)] ?? NaN;
+    console.log(`analyst query, CPP by tenant over ${days} days: median ${median.toFixed(1)} ms (target < 50 ms)`);
+    await w.close();
+
+    const result = {
+      benchmark: 'attribution',
+      date: new Date().toISOString(),
+      node: process.version,
+      pools,
+      periods: 24,
+      days: results,
+      analystQuery: { days, cppDailyRows: cppRows?.n, medianMs: median, minMs: timings[0] },
+    };
+    for (const r of results) console.log(`${r.requests.toLocaleString('en-US').padStart(12)} requests: ${r.seconds.toFixed(2).padStart(6)} s  ${Math.round(r.requestsPerSec).toLocaleString('en-US').padStart(10)} requests/s`);
+    mkdirSync(join(here, 'results'), { recursive: true });
+    writeFileSync(join(here, 'results', 'attribution.json'), `${JSON.stringify(result, null, 2)}\n`);
+    console.log('wrote bench/results/attribution.json');
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();
