@@ -37,7 +37,7 @@ async function fill(w: Warehouse, day: number, n: number, pools: number, offset:
   // In slices of 5M rows: one INSERT ... SELECT of 30M rows needs more memory than it is worth.
   for (let done = 0; done < n; done += 5_000_000) {
     const slice = Math.min(5_000_000, n - done);
-    await w.command(benchSql('synthetic-requests'), { day: dt(day + Math.floor((done / n) * DAY_MS)), n: slice, pools, offset: offset + done });
+    await w.command(benchSql('synthetic-requests'), { day: dt(day), n: slice, total: n, first: done, id_offset: offset, pools });
   }
   await w.command(benchSql('synthetic-billing'), { day: dt(day), pools, version: `${dt(Date.now())}.000000` });
 }

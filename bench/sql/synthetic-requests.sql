@@ -1,11 +1,12 @@
 -- Synthetic request events for bench/attribution, generated inside the engine
 -- (inserting tens of millions through the client would measure ingestion, not attribution).
 -- One UTC day; pool = n % pools; each pool serves one model with three features; 200 tenants, skewed.
--- Parameters: day DateTime, n UInt64, pools UInt32, offset UInt64
+-- Rows first .. first + n - 1 of the day's total, spread evenly over the day; ids start at id_offset + first.
+-- Parameters: day DateTime, n UInt64, total UInt64, first UInt64, id_offset UInt64, pools UInt32
 INSERT INTO inference_requests
 SELECT
-    concat('bench-', toString({offset:UInt64} + number)) AS request_id,
-    toDateTime64({day:DateTime('UTC')}, 3, 'UTC') + toIntervalMillisecond(intDiv(number * 86400000, {n:UInt64})) AS ts,
+    concat('bench-', toString({id_offset:UInt64} + {first:UInt64} + number)) AS request_id,
+    toDateTime64({day:DateTime('UTC')}, 3, 'UTC') + toIntervalMillisecond(intDiv(({first:UInt64} + number) * 86400000, {total:UInt64})) AS ts,
     concat('model-', toString(pool % 10)) AS model_id,
     'v1' AS model_version,
     concat('feature-', toString(pool % 10), '-', toString(number % 3)) AS feature_id,

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { ConfigError, loadConfig, redactConfig, type Config } from '../config/config.js';
 import { attributeWindow } from '../attribution/attribute.js';
 import { BILLING_FILE_FORMATS } from '../billing/file-formats.js';
+import { DEMO_DATABASE, runDemo } from '../demo/demo.js';
 import { ingestBillingFiles } from '../ingest/billing-file.ingest.js';
 import { nothingRead, type RunSummary } from '../ingest/ingest-run.js';
 import { ingestRequestFiles } from '../ingest/requests-file.ingest.js';
@@ -20,6 +21,7 @@ export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 interface GlobalOptions {
   dataDir?: string;
+  database?: string;
   config?: string;
 }
 
@@ -57,7 +59,7 @@ function configFrom(globals: GlobalOptions & { env?: NodeJS.ProcessEnv }, overri
     file: globals.config,
     ...(globals.env ? { env: globals.env } : {}),
     ...overrides,
-    overrides: { ...overrides.overrides, warehouse: { ...overrides.overrides?.warehouse, dataDir: globals.dataDir } },
+    overrides: { ...overrides.overrides, warehouse: { ...overrides.overrides?.warehouse, dataDir: globals.dataDir, database: globals.database } },
   });
 }
 
@@ -116,6 +118,7 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
   const program = new Command('inferledger')
     .description('Cost per ML prediction: inference request logs joined with the GPU bill, in ClickHouse')
     .option('--data-dir <dir>', 'embedded warehouse data directory (env INFERLEDGER_DATA_DIR, default ./.inferledger)')
+    .option('--database <name>', 'database of the tables (env CLICKHOUSE_DATABASE, default inferledger)')
     .option('--config <file>', 'JSON configuration file (env INFERLEDGER_CONFIG)')
     .showHelpAfterError()
     .exitOverride()
@@ -184,6 +187,13 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
           else io.out(`${day.day}: ${day.rows.cost_allocation} allocation rows, ${day.rows.pool_cost} pool-periods, ${day.rows.cpp_daily} cpp rows (${day.seconds.toFixed(2)} s)`);
         });
       });
+    });
+
+  program
+    .command('demo')
+    .description(`a month of realistic traffic and billing, ingested and attributed, with the first numbers to look at (database ${DEMO_DATABASE})`)
+    .action(async () => {
+      await runDemo(configFrom(globals()), io.out);
     });
 
   const formats = { table: 'PrettyCompactMonoBlock', json: 'JSONEachRow', csv: 'CSVWithNames' } as const;

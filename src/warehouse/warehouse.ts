@@ -149,7 +149,12 @@ class ClientWarehouse implements Warehouse {
       query: sql,
       query_params: params,
       // Any ClickHouse output format, not only the ones the client can decode: we pass the text through.
-      clickhouse_settings: { default_format: format as ClickHouseSettings['default_format'], ...(allowWrites ? {} : { readonly: '2' }) },
+      clickhouse_settings: {
+        default_format: format as ClickHouseSettings['default_format'],
+        // Pretty formats otherwise annotate a lone large number ("-- 1.25 million") inside the table.
+        ...(format.startsWith('Pretty') ? { output_format_pretty_single_large_number_tip_threshold: '0' } : {}),
+        ...(allowWrites ? {} : { readonly: '2' }),
+      },
     });
     return result.stream;
   }

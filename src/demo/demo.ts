@@ -1,0 +1,88 @@
+/**
+ * `inferledger demo`: a month of realistic traffic and billing, through the
+ * real path end to end — files written as sources give them, ingested,
+ * attributed — then the numbers an analyst would look at first.
+ * Runs in its own database (`inferledger_demo`), rebuilt on every run.
+ */
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Config } from '../config/config.js';
+import { attributeWindow } from '../attribution/attribute.js';
+import { BILLING_FILE_FORMATS } from '../billing/file-formats.js';
+import { ingestBillingFiles } from '../ingest/billing-file.ingest.js';
+import { ingestRequestFiles } from '../ingest/requests-file.ingest.js';
+import { migrate } from '../warehouse/migrate.js';
+import { sqlFile } from '../warehouse/sql-files.js';
+import { openWarehouse, type QueryParams, type Warehouse } from '../warehouse/warehouse.js';
+import { DEMO_TEAMS, writeDemoBill, writeDemoRequests, type DemoWindow } from './demo-data.js';
+
+export const DEMO_DATABASE = 'inferledger_demo';
+const DAY_MS = 86_400_000;
+
+/** The last whole calendar month (UTC) before `now`: in the past, so no event is refused as future. */
+export function lastFullMonth(now = new Date()): DemoWindow {
+  const start = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1);
+  const end = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
+  const days = Math.round((end - start) / DAY_MS);
+  return { start, days, rolloutDay: Math.min(19, days - 1) };
+}
+
+async function print(warehouse: Warehouse, out: (line: string) => void, title: string, file: string, params: QueryParams): Promise<void> {
+  out(`\n${title}`);
+  const stream = await warehouse.queryText(sqlFile(file), params, 'PrettyCompactMonoBlock');
+  let text = '';
+  for await (const chunk of stream) text += String(chunk);
+  out(text.trimEnd());
+}
+
+export async function runDemo(config: Config, out: (line: string) => void): Promise<void> {
+  const started = performance.now();
+  const elapsed = (): string => `${((performance.now() - started) / 1000).toFixed(1)} s`;
+  const window = lastFullMonth();
+  const dir = resolve(config.warehouse.dataDir, 'demo');
+  mkdirSync(dir, { recursive: true });
+  const requestsFile = join(dir, 'requests.ndjson.gz');
+  const billFile = join(dir, 'billing-focus.csv');
+  const month = new Date(window.start).toISOString().slice(0, 7);
+
+  out(`inferledger demo: ${month}, three GPU pools (LLM on H100, embeddings on L4, a classifier on T4)`);
+  const [requests, billRows] = await Promise.all([writeDemoRequests(requestsFile, window), writeDemoBill(billFile, window)]);
+  out(`  wrote ${requests.toLocaleString('en-US')} request events and ${billRows.toLocaleString('en-US')} FOCUS billing lines (${elapsed()})`);
+
+  const warehouseConfig = { ...config.warehouse, database: DEMO_DATABASE };
+  const reset = await openWarehouse(warehouseConfig);
+  await reset.command('DROP DATABASE IF EXISTS {db:Identifier} SYNC', { db: DEMO_DATABASE });
+  await reset.close();
+  const warehouse = await openWarehouse(warehouseConfig);
+  try {
+    await migrate(warehouse);
+    const ingested = await ingestRequestFiles(warehouse, [requestsFile], config.ingest);
+    out(`  ingested requests: ${ingested.accepted.toLocaleString('en-US')} accepted, ${ingested.rejected} rejected, ${ingested.duplicates} duplicate (${elapsed()})`);
+    const focus = BILLING_FILE_FORMATS['focus'];
+    if (!focus) throw new Error('the focus format is missing');
+    const billed = await ingestBillingFiles(warehouse, [billFile], { format: focus, poolTagKey: config.billing.poolTagKey, batchRows: config.ingest.batchRows });
+    out(`  ingested billing: ${billed.accepted.toLocaleString('en-US')} lines (${elapsed()})`);
+    const settings = { ...config.attribution, featureTeams: { ...DEMO_TEAMS, ...config.attribution.featureTeams } };
+    const end = window.start + window.days * DAY_MS;
+    const days = await attributeWindow(warehouse, settings, new Date(window.start), new Date(end));
+    out(`  attributed ${days.length} days (${elapsed()})`);
+
+    const range = { from: new Date(window.start).toISOString().slice(0, 10), to: new Date(end).toISOString().slice(0, 10) };
+    const top = (dim: string): QueryParams => ({ dim, ...range, currency: 'USD', limit: 6 });
+    await print(warehouse, out, `Cost per prediction by model, ${month} (fully loaded = idle spread over traffic; used = GPU time actually used):`, 'queries/cpp-by-dimension', top('model_id'));
+    await print(warehouse, out, 'By feature:', 'queries/cpp-by-dimension', top('feature_id'));
+    await print(warehouse, out, 'By team:', 'queries/cpp-by-dimension', top('team'));
+    await print(warehouse, out, 'Top tenants by cost:', 'queries/cpp-by-dimension', top('tenant_id'));
+    const rollout = new Date(window.start + window.rolloutDay * DAY_MS).toISOString().slice(0, 10);
+    await print(warehouse, out, `The ${rollout} rollout: half the LLM traffic on v4, which doubled GPU time per request:`, 'queries/version-comparison', { day: rollout, currency: 'USD' });
+    await print(warehouse, out, 'GPU pools: utilisation and idle cost:', 'queries/pool-utilization', range);
+    await print(warehouse, out, 'Coverage: where the bill went:', 'queries/coverage-summary', range);
+
+    out(`\nFiles:    ${requestsFile}\n          ${billFile}`);
+    out(`Tables:   database ${DEMO_DATABASE} in ${resolve(config.warehouse.dataDir)}: cost_allocation, pool_cost, cpp_daily, coverage_daily (and the raw tables)`);
+    out(`Try:      npx inferledger --database ${DEMO_DATABASE} sql --file sql/queries/cpp-by-dimension.sql --param dim=tenant_id --param from=${range.from} --param to=${range.to} --param currency=USD --param limit=20`);
+    out(`Finished in ${elapsed()}.`);
+  } finally {
+    await warehouse.close();
+  }
+}
