@@ -100,3 +100,24 @@ describe('inferledger CLI', () => {
     expect(failed).toMatchObject({ code: EXIT.failed });
   });
 });
+
+describe('inferledger attribute', () => {
+  it('attributes a window and replaces it on a re-run', async () => {
+    const env = { CLICKHOUSE_DATABASE: uniqueDatabase() };
+    await cli(['ingest', 'requests', join(FIXTURES, 'requests.ndjson')], env);
+    await cli(['ingest', 'billing', join(FIXTURES, 'billing-focus.csv'), '--format', 'focus'], env);
+    const first = await cli(['attribute', '--from', '2026-10-01', '--to', '2026-10-02T00:00:00Z'], env);
+    expect(first.code).toBe(EXIT.ok);
+    expect(first.out).toMatch(/^2026-10-01: \d+ allocation rows, 96 pool-periods, \d+ cpp rows/);
+    const again = await cli(['attribute', '--from', '2026-10-01', '--to', '2026-10-02', '--json'], env);
+    expect(JSON.parse(again.out)).toMatchObject({ day: '2026-10-01', rows: { pool_cost: 96, coverage_daily: 1 } });
+    const total = await cli(['sql', 'SELECT sum(requests) FROM cpp_daily', '--format', 'csv'], env);
+    expect(total.out.split('\n')[1]).toBe('2000');
+  });
+
+  it('refuses a window without a zone or the wrong way round', async () => {
+    expect((await cli(['attribute', '--from', '2026-10-01T00:00:00', '--to', '2026-10-02'])).code).toBe(EXIT.usage);
+    expect((await cli(['attribute', '--from', '2026-10-02', '--to', '2026-10-01'])).code).toBe(EXIT.usage);
+    expect((await cli(['attribute', '--from', '2026-10-01'])).code).toBe(EXIT.usage);
+  });
+});

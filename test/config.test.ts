@@ -66,3 +66,24 @@ describe('configuration', () => {
     expect(shown).not.toMatch(/s3cret|pw@/);
   });
 });
+
+describe('attribution configuration', () => {
+  it('defaults to effective cost split by GPU time', () => {
+    expect(loadConfig({ env: {} }).attribution).toEqual({ costBasis: 'effective', weightBasis: 'gpu_ms', pools: {}, featureTeams: {}, modelTeams: {} });
+  });
+
+  it('reads per-pool settings and team mappings from the file, and names bad ones', () => {
+    const dir = tempDir();
+    const file = writeTemp(dir, 'a.json', JSON.stringify({
+      attribution: { costBasis: 'billed', pools: { 'llm-h100': { weightBasis: 'tokens', gpusPerInstance: 8 } }, featureTeams: { chat: 'assistant' } },
+    }));
+    const config = loadConfig({ env: {}, file });
+    expect(config.attribution.pools['llm-h100']).toEqual({ weightBasis: 'tokens', gpusPerInstance: 8 });
+    expect(config.attribution.costBasis).toBe('billed');
+    const bad = writeTemp(dir, 'b.json', JSON.stringify({ attribution: { pools: { p: { weightBasis: 'vibes', gpusPerInstance: 0 } } } }));
+    const list = problems(() => loadConfig({ env: {}, file: bad }));
+    expect(list.join('\n')).toMatch(/attribution\.pools\.p\.weightBasis/);
+    expect(list.join('\n')).toMatch(/attribution\.pools\.p\.gpusPerInstance/);
+    expect(problems(() => loadConfig({ env: { INFERLEDGER_COST_BASIS: 'list' } })).join()).toMatch(/INFERLEDGER_COST_BASIS/);
+  });
+});

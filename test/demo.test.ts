@@ -1,0 +1,68 @@
+/**
+ * README's first command: `inferledger demo`, end to end on the real engine.
+ * Checks the calibration the demo promises, not just that it printed something.
+ */
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { main, EXIT } from '../src/cli/main.js';
+import { DEMO_DATABASE, lastFullMonth } from '../src/demo/demo.js';
+import { openWarehouse } from '../src/warehouse/warehouse.js';
+import { TEST_DATA_DIR, testWarehouseConfig } from './helpers/warehouse.js';
+
+describe('inferledger demo', () => {
+  it('picks the last whole month, in the past', () => {
+    expect(lastFullMonth(new Date('2026-11-24T05:00:00Z'))).toEqual({ start: Date.UTC(2026, 9, 1), days: 31, rolloutDay: 19 });
+    expect(lastFullMonth(new Date('2027-03-01T00:00:00Z'))).toMatchObject({ start: Date.UTC(2027, 1, 1), days: 28 });
+  });
+
+  it('ingests, attributes and reports a month whose figures land in the published ranges', { timeout: 240_000 }, async () => {
+    const out: string[] = [];
+    const code = await main(['demo'], { out: (l) => out.push(l), err: (l) => out.push(l), env: { INFERLEDGER_DATA_DIR: TEST_DATA_DIR } });
+    const text = out.join('\n');
+    expect(code).toBe(EXIT.ok);
+    expect(text).toMatch(/accepted, 0 rejected, 0 duplicate/);
+    expect(text).toMatch(/Cost per prediction by model/);
+
+    const w = await openWarehouse(testWarehouseConfig(DEMO_DATABASE));
+    try {
+      const row = z.object({ model_id: z.string(), model_version: z.string(), cpp: z.coerce.number(), per_1k: z.coerce.number().nullable() });
+      const month = await w.query(
+        `SELECT model_id, '' AS model_version, toFloat64(sum(cost) / sum(requests)) AS cpp,
+                if(sum(input_tokens + output_tokens) = 0, NULL, toFloat64(sum(cost) * 1000 / sum(input_tokens + output_tokens))) AS per_1k
+         FROM cpp_daily GROUP BY model_id ORDER BY model_id`,
+        {},
+        row,
+      );
+      const byModel = Object.fromEntries(month.map((r) => [r.model_id, r]));
+      expect(byModel['toxicity-bert']?.cpp).toBeGreaterThan(0.00001);
+      expect(byModel['toxicity-bert']?.cpp).toBeLessThan(0.0001);
+      expect(byModel['bge-large']?.cpp).toBeGreaterThan(0.00005);
+      expect(byModel['bge-large']?.cpp).toBeLessThan(0.0003);
+      expect(byModel['llama-3-8b']?.per_1k).toBeGreaterThan(0.0005);
+      expect(byModel['llama-3-8b']?.per_1k).toBeLessThan(0.01);
+
+      // The rollout day: v4 costs visibly more per prediction than v3.
+      const versions = await w.query(
+        `SELECT model_id, model_version, toFloat64(sum(cost) / sum(requests)) AS cpp, NULL AS per_1k
+         FROM cpp_daily WHERE model_id = 'llama-3-8b' AND day = (SELECT min(day) FROM cpp_daily WHERE model_version = 'v4')
+         GROUP BY model_id, model_version ORDER BY model_version`,
+        {},
+        row,
+      );
+      expect(versions.map((v) => v.model_version)).toEqual(['v3', 'v4']);
+      expect((versions[1]?.cpp ?? 0) / (versions[0]?.cpp ?? 1)).toBeGreaterThan(1.6);
+
+      // Every unit of the month's bill is accounted for.
+      const [coverage] = await w.query(
+        `SELECT toString(sum(billed_cost)) AS billed, toString(sum(allocated_cost) + sum(unallocated_cost)) AS accounted,
+                sum(pending_requests) AS pending FROM coverage_daily`,
+        {},
+        z.object({ billed: z.string(), accounted: z.string(), pending: z.coerce.number() }),
+      );
+      expect(coverage?.accounted).toBe(coverage?.billed);
+      expect(coverage?.pending).toBe(0);
+    } finally {
+      await w.close();
+    }
+  });
+});
