@@ -17,6 +17,7 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { createGzip } from 'node:zlib';
 import { stringify } from 'csv-stringify/sync';
+import { seededRandom } from '../util/random.js';
 
 const HOUR = 3_600_000;
 
@@ -45,17 +46,6 @@ export const DEMO_TEAMS: Readonly<Record<string, string>> = {
   chat: 'assistant', summarize: 'assistant', search: 'search', 'rag-retrieval': 'search', moderation: 'trust-safety', 'comment-filter': 'trust-safety',
 };
 
-/** mulberry32: small, seeded, good enough for synthetic traffic. */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Share of the peak rate in a UTC hour: busy days, quiet nights. */
 function dailyCycle(hour: number): number {
   return 0.08 + 0.92 * Math.max(0, Math.sin(((hour - 6) / 24) * 2 * Math.PI)) ** 1.5;
@@ -70,7 +60,7 @@ export interface DemoWindow {
 
 /** Write the month's request events as gzip NDJSON; returns how many. */
 export async function writeDemoRequests(path: string, window: DemoWindow): Promise<number> {
-  const random = rng(7);
+  const random = seededRandom(7);
   const gzip = createGzip({ level: 1 });
   const out = createWriteStream(path);
   gzip.pipe(out);
