@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Config } from '../config/config.js';
-import { sqlFile } from '../warehouse/sql-files.js';
+import { placeholders, sqlFile } from '../warehouse/sql-files.js';
 import type { QueryParams, Warehouse } from '../warehouse/warehouse.js';
 import { GPU_CATALOG } from './gpu-catalog.js';
 
@@ -72,15 +72,11 @@ function settingsParams(settings: AttributionSettings): QueryParams {
 /** Keep only the parameters a statement names, so each file binds exactly what it uses. */
 function paramsFor(sql: string, all: QueryParams): QueryParams {
   const out: QueryParams = {};
-  for (const m of sql.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*):/g)) {
-    const name = m[1] as string;
-    if (name in all) out[name] = all[name];
-  }
+  for (const name of placeholders(sql)) if (name in all) out[name] = all[name];
   return out;
 }
 
 const countRow = z.object({ n: z.coerce.number() });
-const maxEndRow = z.object({ max_end: z.string() });
 
 /** Attribute every UTC day touching [from, to). */
 export async function attributeWindow(
@@ -118,31 +114,30 @@ export async function attributeDay(warehouse: Warehouse, settings: AttributionSe
     allocation: stage('allocation'),
     pools: stage('pools'),
   };
-  const run_ = async (sql: string, params: QueryParams = all): Promise<void> => {
+  const execute = async (sql: string, params: QueryParams = all): Promise<void> => {
     await warehouse.command(sql, paramsFor(sql, params));
   };
   const memoryTable = async (name: string, file: string, params: QueryParams = all): Promise<void> => {
-    await run_(`CREATE TABLE {stage:Identifier} ENGINE = Memory AS ${sqlFile(file)}`, { ...params, stage: stage(name) });
+    await execute(`CREATE TABLE {stage:Identifier} ENGINE = Memory AS ${sqlFile(file)}`, { ...params, stage: stage(name) });
   };
 
   try {
     await memoryTable('bill', 'attribution/bill');
     // Traffic is read up to the end of the last period starting today (a daily period may run past midnight).
-    const [maxEnd] = await warehouse.query(
-      'SELECT toString(max(period_end)) AS max_end FROM {bill:Identifier}',
+    const [periodsEnd] = await warehouse.query(
+      'SELECT toUnixTimestamp(max(period_end)) AS n FROM {bill:Identifier}',
       { bill: stage('bill') },
-      maxEndRow,
+      countRow,
     );
-    const periodsEnd = maxEnd && maxEnd.max_end > '1971' ? Date.parse(`${maxEnd.max_end.replace(' ', 'T')}Z`) : 0;
-    const trafficTo = Math.max(dayStart + DAY_MS, periodsEnd);
+    const trafficTo = Math.max(dayStart + DAY_MS, (periodsEnd?.n ?? 0) * 1000);
     await memoryTable('hours', 'attribution/billed-hours');
     await memoryTable('traffic', 'attribution/traffic', { ...all, to: dateTimeParam(trafficTo) });
 
     const rows = {} as DayResult['rows'];
     for (const output of OUTPUTS) {
       // The source of `AS` cannot be a parameter; output.table comes from the constant list above.
-      await run_(`CREATE TABLE {stage:Identifier} AS ${output.table}`, { stage: stage(output.stage) });
-      await run_(`INSERT INTO {stage:Identifier} ${sqlFile(output.sql)}`, { ...all, stage: stage(output.stage) });
+      await execute(`CREATE TABLE {stage:Identifier} AS ${output.table}`, { stage: stage(output.stage) });
+      await execute(`INSERT INTO {stage:Identifier} ${sqlFile(output.sql)}`, { ...all, stage: stage(output.stage) });
       const [count] = await warehouse.query('SELECT count() AS n FROM {stage:Identifier}', { stage: stage(output.stage) }, countRow);
       rows[output.table] = count?.n ?? 0;
     }
