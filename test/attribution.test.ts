@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { attributeWindow, daysOf } from '../src/attribution/attribute.js';
+import { z } from 'zod';
+import { attributeWindow, daysOf, dropStaleStagingTables } from '../src/attribution/attribute.js';
 import { formatScaled, toScaled } from '../src/util/decimal.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { allocations, coverage, cpp, pools, settings, snapshot } from './helpers/attribution.js';
@@ -205,6 +206,15 @@ describe('attribution', () => {
     await attribute(settings(), DAY0, DAY1);
     await attribute(settings(), DAY0, DAY1 + 24 * HOUR);
     expect(await snapshot(w)).toEqual(first);
+  });
+
+  it('cleans up staging tables a killed run left behind, and only those', async () => {
+    await w.command('CREATE TABLE attribution_stage_0123456789ab_bill (x UInt8) ENGINE = Memory');
+    await w.command('CREATE TABLE attribution_stage_not_ours (x UInt8) ENGINE = Memory');
+    expect(await dropStaleStagingTables(w, 3600)).toEqual([]);
+    expect(await dropStaleStagingTables(w, 0)).toEqual(['attribution_stage_0123456789ab_bill']);
+    const left = await w.query("SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE 'attribution_stage%'", {}, z.object({ name: z.string() }));
+    expect(left.map((r) => r.name)).toEqual(['attribution_stage_not_ours']);
   });
 
   it('lists the UTC days a window touches', () => {

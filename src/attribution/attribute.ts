@@ -78,6 +78,26 @@ function paramsFor(sql: string, all: QueryParams): QueryParams {
 
 const countRow = z.object({ n: z.coerce.number() });
 
+const STAGE_NAME = /^attribution_stage_[0-9a-f]{12}_[a-z]+$/;
+const nameRow = z.object({ name: z.string() });
+
+/**
+ * Drop staging tables a killed run left behind. Only ones older than
+ * `maxAgeSeconds`, so a run still in progress elsewhere keeps its own.
+ */
+export async function dropStaleStagingTables(warehouse: Warehouse, maxAgeSeconds = 6 * 3600): Promise<string[]> {
+  const stale = await warehouse.query(
+    `SELECT name FROM system.tables
+     WHERE database = currentDatabase() AND startsWith(name, 'attribution_stage_')
+       AND metadata_modification_time <= now() - toIntervalSecond({max_age:UInt32})`,
+    { max_age: maxAgeSeconds },
+    nameRow,
+  );
+  const dropped = stale.map((r) => r.name).filter((name) => STAGE_NAME.test(name));
+  for (const name of dropped) await warehouse.command('DROP TABLE IF EXISTS {stage:Identifier}', { stage: name });
+  return dropped;
+}
+
 /** Attribute every UTC day touching [from, to). */
 export async function attributeWindow(
   warehouse: Warehouse,
@@ -86,6 +106,7 @@ export async function attributeWindow(
   to: Date,
   onDay: (result: DayResult) => void = () => undefined,
 ): Promise<DayResult[]> {
+  await dropStaleStagingTables(warehouse);
   const results: DayResult[] = [];
   for (const day of daysOf(from, to)) {
     const result = await attributeDay(warehouse, settings, day);
@@ -146,7 +167,7 @@ export async function attributeDay(warehouse: Warehouse, settings: AttributionSe
     const partition = Number(new Date(dayStart).toISOString().slice(0, 10).replaceAll('-', ''));
     for (const output of OUTPUTS) {
       const source = stage(output.stage);
-      if (!/^attribution_stage_[0-9a-f]{12}_[a-z]+$/.test(source)) throw new Error(`unexpected staging table name ${source}`);
+      if (!STAGE_NAME.test(source)) throw new Error(`unexpected staging table name ${source}`);
       if (rows[output.table] > 0) {
         await warehouse.command(`ALTER TABLE {table:Identifier} REPLACE PARTITION {day:UInt32} FROM ${source}`, { table: output.table, day: partition });
       } else {
