@@ -9,6 +9,9 @@ import { z } from 'zod';
 import { ConfigError, loadConfig, redactConfig, type Config } from '../config/config.js';
 import { attributeWindow } from '../attribution/attribute.js';
 import { BILLING_FILE_FORMATS } from '../billing/file-formats.js';
+import { collectBilling } from '../cost-explorer/collect-billing.js';
+import { costLinesFromFocus } from '../cost-explorer/fixture.js';
+import { LocalCostExplorer } from '../cost-explorer/local-endpoint.js';
 import { DEMO_DATABASE, runDemo } from '../demo/demo.js';
 import { ingestBillingFiles } from '../ingest/billing-file.ingest.js';
 import { nothingRead, type RunSummary } from '../ingest/ingest-run.js';
@@ -187,6 +190,53 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
           else io.out(`${day.day}: ${day.rows.cost_allocation} allocation rows, ${day.rows.pool_cost} pool-periods, ${day.rows.cpp_daily} cpp rows (${day.seconds.toFixed(2)} s)`);
         });
       });
+    });
+
+  const collect = program.command('collect').description('pull data from its sources into the raw tables');
+  collect
+    .command('billing')
+    .description('GPU cost from AWS Cost Explorer (GetCostAndUsage), whole UTC days; default window: the trailing aws.trailingDays')
+    .option('--from <time>', 'ISO-8601 start day (inclusive)', isoInstant('--from'))
+    .option('--to <time>', 'ISO-8601 end (exclusive); default: the end of today', isoInstant('--to'))
+    .option('--refresh', 'pull final days again too (estimated days are always pulled again)')
+    .option('--json', 'print the summary as JSON')
+    .action(async (opts: { from?: Date; to?: Date; refresh?: boolean; json?: boolean }) => {
+      const config = configFrom(globals());
+      const today = Math.floor(Date.now() / 86_400_000) * 86_400_000;
+      const to = opts.to ?? new Date(today + 86_400_000);
+      const from = opts.from ?? new Date(to.getTime() - config.aws.trailingDays * 86_400_000);
+      if (to.getTime() <= from.getTime()) throw new InvalidArgumentError('--to must be after --from');
+      const summary = await withWarehouse(config, async (warehouse) => {
+        await ensureSchema(warehouse, io.err);
+        return collectBilling(warehouse, config, { from, to, refresh: opts.refresh === true }, io.err);
+      });
+      if (opts.json === true) {
+        io.out(JSON.stringify(summary));
+        return;
+      }
+      for (const a of summary.accounts) {
+        io.out(
+          `${a.account}: ${a.periods} periods, ${a.rows} rows written (${a.daysPulled} days new or restated, ${a.daysUnchanged} unchanged, ` +
+            `${a.daysSkippedFinal} final and skipped), ${a.pages} pages, ${a.paidCalls} paid calls = $${a.costUsd}`,
+        );
+      }
+    });
+
+  program
+    .command('local-cost-explorer')
+    .description('serve a FOCUS CSV export through the Cost Explorer API on localhost, for trying `collect billing` without AWS')
+    .requiredOption('--fixture <file>', 'hourly FOCUS CSV export to serve')
+    .option('--port <n>', 'port (default 4599)', positiveInt('--port'))
+    .option('--page-size <n>', 'groups per page', positiveInt('--page-size'))
+    .action(async (opts: { fixture: string; port?: number; pageSize?: number }) => {
+      const endpoint = new LocalCostExplorer(costLinesFromFocus(opts.fixture), { pageSize: opts.pageSize ?? 500 });
+      const url = await endpoint.listen(opts.port ?? 4599);
+      io.out(`local Cost Explorer at ${url}: set AWS_ENDPOINT_URL_COST_EXPLORER=${url} (any AWS credentials are accepted); Ctrl-C stops it`);
+      await new Promise<void>((resolveStop) => {
+        process.once('SIGINT', resolveStop);
+        process.once('SIGTERM', resolveStop);
+      });
+      await endpoint.close();
     });
 
   program

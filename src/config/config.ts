@@ -50,6 +50,26 @@ export const configSchema = z.object({
     /** Team of a model, for events without a team and features without a mapping. */
     modelTeams: z.record(z.string().min(1), nonEmpty).default({}),
   }).strict().prefault({}),
+  aws: z.object({
+    region: nonEmpty.default('us-east-1'),
+    /** Cost Explorer endpoint override (a local endpoint, a proxy); else AWS_ENDPOINT_URL_COST_EXPLORER / AWS_ENDPOINT_URL, else AWS. */
+    endpoint: z.url({ protocol: /^https?$/ }).optional(),
+    /** Cost metric pulled for allocation; UnblendedCost is pulled alongside as the billed cost. */
+    costMetric: z.enum(['AmortizedCost', 'UnblendedCost', 'NetAmortizedCost']).default('AmortizedCost'),
+    /** HOURLY for days within the last 14 (needs hourly data enabled in Cost Explorer), DAILY otherwise; or force one. */
+    granularity: z.enum(['auto', 'HOURLY', 'DAILY']).default('auto'),
+    /** The second GroupBy (the pool tag is the first): INSTANCE_TYPE sizes GPU capacity. */
+    groupBy: z.array(z.enum(['INSTANCE_TYPE', 'LINKED_ACCOUNT', 'SERVICE', 'REGION'])).max(1, 'Cost Explorer allows two GroupBy keys: the pool tag and one more').default(['INSTANCE_TYPE']),
+    /** A Cost Explorer Filter expression (e.g. linked accounts, services), passed as given. */
+    filter: z.record(z.string(), z.unknown()).optional(),
+    /** Most paid calls (pages, $0.01 each) one run may make. */
+    maxPagesPerRun: positiveInt.default(100),
+    /** Days pulled by a run without --from/--to, ending today. */
+    trailingDays: positiveInt.max(366).default(14),
+    requestTimeoutMs: positiveInt.default(30_000),
+    /** Accounts collected one by one; each needs credentials in the default chain (or a profile). Empty: the caller's account. */
+    accounts: z.array(z.object({ id: nonEmpty, profile: nonEmpty.optional() }).strict()).default([]),
+  }).strict().prefault({}),
   kafka: z.object({
     brokers: z.array(z.string().regex(/^[^\s:,]+:\d{1,5}$/, 'must be host:port')).min(1).default(['localhost:9092']),
     topic: nonEmpty.default('inference-requests'),
@@ -74,6 +94,9 @@ const ENV_VARS: ReadonlyArray<readonly [string, readonly string[], (v: string) =
   ['INFERLEDGER_POOL_TAG_KEY', ['billing', 'poolTagKey'], (v) => v],
   ['INFERLEDGER_COST_BASIS', ['attribution', 'costBasis'], (v) => v],
   ['INFERLEDGER_WEIGHT_BASIS', ['attribution', 'weightBasis'], (v) => v],
+  ['AWS_REGION', ['aws', 'region'], (v) => v],
+  ['INFERLEDGER_CE_ENDPOINT', ['aws', 'endpoint'], (v) => v],
+  ['INFERLEDGER_CE_METRIC', ['aws', 'costMetric'], (v) => v],
   ['KAFKA_BROKERS', ['kafka', 'brokers'], (v) => v.split(',').map((b) => b.trim()).filter(Boolean)],
   ['KAFKA_TOPIC', ['kafka', 'topic'], (v) => v],
   ['KAFKA_GROUP_ID', ['kafka', 'groupId'], (v) => v],
