@@ -224,6 +224,21 @@ describe('collect billing from Cost Explorer', () => {
     }
   });
 
+  it('finds the endpoint through AWS_ENDPOINT_URL_COST_EXPLORER and sends the configured Filter', async () => {
+    process.env['AWS_ENDPOINT_URL_COST_EXPLORER'] = url;
+    try {
+      const filter = { Dimensions: { Key: 'INSTANCE_TYPE', Values: ['p5.48xlarge'] } };
+      const c = loadConfig({ env: {}, overrides: { aws: { filter } } });
+      expect(c.aws.endpoint).toBeUndefined();
+      const summary = await collect(c, D1, D1 + DAY);
+      expect(summary.accounts[0]?.rows).toBe(24);
+      expect(endpoint.requests[0]?.Filter).toEqual(filter);
+      expect((await currentByPool()).map((p) => p.pool_id)).toEqual(['p2']);
+    } finally {
+      delete process.env['AWS_ENDPOINT_URL_COST_EXPLORER'];
+    }
+  });
+
   it('keeps a tag value with $ in it whole', async () => {
     endpoint.lines = lines(D1, { tagValue: 'pool$blue$2' });
     await collect(config(), D1, D1 + DAY);
