@@ -226,9 +226,13 @@ async function collectAccount(
     });
   };
   const rowsByDay = new Map<number, BillingRow[]>(toPull.map((d) => [d, []]));
+  // Days every page of which was fetched: only those are written when a run stops early.
+  const complete: number[] = [];
+  let current: Window | undefined;
   let failure: unknown;
   try {
     for (const window of planWindows(toPull, config.aws.granularity, run.now)) {
+      current = window;
       const seenTokens = new Set<string>();
       let token: string | undefined;
       let page = 0;
@@ -282,12 +286,17 @@ async function collectAccount(
           seenTokens.add(token);
         }
       } while (token !== undefined);
+      for (let day = window.start; day < window.end; day += DAY) complete.push(day);
+      current = undefined;
     }
   } catch (err) {
     failure = err;
+    // Pages come in time order: in the window that failed, days before the last one seen are whole.
+    if (current) {
+      const last = lastFetchedDay(rowsByDay, current);
+      for (let day = current.start; day < last; day += DAY) complete.push(day);
+    }
   }
-  // Keep what was fetched: only whole days, and only days whose every window finished.
-  const complete = failure === undefined ? toPull : toPull.filter((d) => (rowsByDay.get(d)?.length ?? 0) > 0 && d < lastFetchedDay(rowsByDay));
   await writeDays(warehouse, { account, tagKey, version: run.version, granularity: config.aws.granularity }, complete, rowsByDay, previous, summary);
   if (calls.length > 0) await warehouse.insertObjects('billing_api_calls', calls);
   summary.costUsd = (summary.paidCalls * 0.01).toFixed(2);
@@ -295,10 +304,10 @@ async function collectAccount(
   return summary;
 }
 
-/** The last day holding rows: a failed run keeps days before it (the last may be partial). */
-function lastFetchedDay(rowsByDay: Map<number, BillingRow[]>): number {
-  let last = -Infinity;
-  for (const [day, rows] of rowsByDay) if (rows.length > 0 && day > last) last = day;
+/** The last day of a window holding rows (it may be partial); the window's start when none. */
+function lastFetchedDay(rowsByDay: Map<number, BillingRow[]>, window: Window): number {
+  let last = window.start;
+  for (const [day, rows] of rowsByDay) if (rows.length > 0 && day >= window.start && day < window.end && day > last) last = day;
   return last;
 }
 
