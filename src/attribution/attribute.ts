@@ -86,13 +86,7 @@ const nameRow = z.object({ name: z.string() });
  * `maxAgeSeconds`, so a run still in progress elsewhere keeps its own.
  */
 export async function dropStaleStagingTables(warehouse: Warehouse, maxAgeSeconds = 6 * 3600): Promise<string[]> {
-  const stale = await warehouse.query(
-    `SELECT name FROM system.tables
-     WHERE database = currentDatabase() AND startsWith(name, 'attribution_stage_')
-       AND metadata_modification_time <= now() - toIntervalSecond({max_age:UInt32})`,
-    { max_age: maxAgeSeconds },
-    nameRow,
-  );
+  const stale = await warehouse.query(sqlFile('queries/stale-staging-tables'), { max_age: maxAgeSeconds }, nameRow);
   const dropped = stale.map((r) => r.name).filter((name) => STAGE_NAME.test(name));
   for (const name of dropped) await warehouse.command('DROP TABLE IF EXISTS {stage:Identifier}', { stage: name });
   return dropped;

@@ -19,6 +19,7 @@ import type { Config } from '../config/config.js';
 import { BILLING_COLUMNS, serializeBillingRow, type BillingRow } from '../billing/billing-row.js';
 import { formatDateTime64 } from '../events/request-event.js';
 import { normalizeDecimal } from '../util/decimal.js';
+import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 
 const DAY = 86_400_000;
@@ -203,8 +204,7 @@ async function collectAccount(
   const summary: AccountSummary = { account, daysPulled: 0, daysUnchanged: 0, daysSkippedFinal: 0, periods: 0, rows: 0, pages: 0, paidCalls: 0, costUsd: '0' };
   const previous = new Map(
     (await warehouse.query(
-      `SELECT toString(day) AS pulled_day, estimated, content_hash
-       FROM billing_pulls FINAL WHERE account = {account:String} AND day >= {from:Date} AND day < {to:Date}`,
+      sqlFile('queries/billing-pulls-of-days'),
       { account, from: dayString(days[0] ?? 0), to: dayString((days.at(-1) ?? 0) + DAY) },
       pullRow,
     )).map((r) => [r.pulled_day, r]),
