@@ -9,7 +9,7 @@ import { attributeWindow } from '../src/attribution/attribute.js';
 import { formatScaled, toScaled } from '../src/util/decimal.js';
 import { allocations, pools, settings, snapshot } from './helpers/attribution.js';
 import { billingLine, DAY0, HOUR, insertBilling, insertRequests, type TestRequest } from './helpers/data.js';
-import { freshWarehouse } from './helpers/warehouse.js';
+import { discardWarehouse, freshWarehouse } from './helpers/warehouse.js';
 
 const POOLS = ['p1', 'p2', 'p3'];
 const units = fc.bigInt({ min: -(10n ** 14n), max: 10n ** 16n });
@@ -85,7 +85,7 @@ describe('attribution properties (real engine)', () => {
           await attributeWindow(w, s, new Date(DAY0), new Date(DAY0 + 24 * HOUR));
           expect(await snapshot(w)).toEqual(first);
         } finally {
-          await w.close();
+          await discardWarehouse(w);
         }
       }),
       { numRuns: Number(process.env.PROPERTY_RUNS ?? 15), endOnFailure: true },

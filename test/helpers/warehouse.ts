@@ -36,3 +36,9 @@ export async function scalar(warehouse: Warehouse, sql: string, params: Record<s
   const rows = await warehouse.query(sql, params, countRow);
   return rows[0]?.n ?? NaN;
 }
+
+/** Drop a test warehouse's database and close it: many cases in one process would otherwise pile up tables. */
+export async function discardWarehouse(warehouse: Warehouse): Promise<void> {
+  await warehouse.command('DROP DATABASE IF EXISTS {db:Identifier} SYNC', { db: warehouse.database });
+  await warehouse.close();
+}
