@@ -10,5 +10,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Two cores: more workers only fight over them.
     maxWorkers: 2,
+    // Under CI, also a JSON report, from which .ci/run prints a plain summary line.
+    reporters: process.env['CI'] ? ['default', 'json'] : ['default'],
+    outputFile: { json: '.tmp/vitest-report.json' },
   },
 });
