@@ -16,6 +16,7 @@ import type { Config } from '../config/config.js';
 import { placeholders, sqlFile } from '../warehouse/sql-files.js';
 import type { QueryParams, Warehouse } from '../warehouse/warehouse.js';
 import { GPU_CATALOG } from './gpu-catalog.js';
+import { formatDate, formatDateTime } from '../util/time.js';
 
 export type AttributionSettings = Config['attribution'];
 
@@ -34,11 +35,6 @@ export interface DayResult {
   /** Rows written per public table. */
   rows: Record<(typeof OUTPUTS)[number]['table'], number>;
   seconds: number;
-}
-
-/** 'YYYY-MM-DD hh:mm:ss' in UTC, the form DateTime parameters take. */
-function dateTimeParam(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
 }
 
 /** The UTC days touching [from, to): from's day up to the day holding the last instant before `to`. */
@@ -118,10 +114,10 @@ export async function attributeDay(warehouse: Warehouse, settings: AttributionSe
   const stages = ['bill', 'hours', 'traffic', ...OUTPUTS.map((o) => o.stage)].map(stage);
   const all: QueryParams = {
     ...settingsParams(settings),
-    from: dateTimeParam(dayStart),
-    to: dateTimeParam(dayStart + DAY_MS),
-    day_start: dateTimeParam(dayStart),
-    day_end: dateTimeParam(dayStart + DAY_MS),
+    from: formatDateTime(dayStart),
+    to: formatDateTime(dayStart + DAY_MS),
+    day_start: formatDateTime(dayStart),
+    day_end: formatDateTime(dayStart + DAY_MS),
     attributed_at: new Date().toISOString().slice(0, 23).replace('T', ' '),
     bill: stage('bill'),
     hours: stage('hours'),
@@ -146,7 +142,7 @@ export async function attributeDay(warehouse: Warehouse, settings: AttributionSe
     );
     const trafficTo = Math.max(dayStart + DAY_MS, (periodsEnd?.n ?? 0) * 1000);
     await memoryTable('hours', 'attribution/billed-hours');
-    await memoryTable('traffic', 'attribution/traffic', { ...all, to: dateTimeParam(trafficTo) });
+    await memoryTable('traffic', 'attribution/traffic', { ...all, to: formatDateTime(trafficTo) });
 
     const rows = {} as DayResult['rows'];
     for (const output of OUTPUTS) {
@@ -158,7 +154,7 @@ export async function attributeDay(warehouse: Warehouse, settings: AttributionSe
     }
     // Swap the day in, table by table. The partition is the day (toYYYYMMDD), bound as a parameter;
     // the staging table's name cannot be a parameter here, and is ours (checked below), not input.
-    const partition = Number(new Date(dayStart).toISOString().slice(0, 10).replaceAll('-', ''));
+    const partition = Number(formatDate(dayStart).replaceAll('-', ''));
     for (const output of OUTPUTS) {
       const source = stage(output.stage);
       if (!STAGE_NAME.test(source)) throw new Error(`unexpected staging table name ${source}`);
@@ -168,7 +164,7 @@ export async function attributeDay(warehouse: Warehouse, settings: AttributionSe
         await warehouse.command('ALTER TABLE {table:Identifier} DROP PARTITION {day:UInt32}', { table: output.table, day: partition });
       }
     }
-    return { day: new Date(dayStart).toISOString().slice(0, 10), rows, seconds: (performance.now() - started) / 1000 };
+    return { day: formatDate(dayStart), rows, seconds: (performance.now() - started) / 1000 };
   } finally {
     for (const name of stages) await warehouse.command('DROP TABLE IF EXISTS {stage:Identifier}', { stage: name });
   }

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { normalizeDecimal } from '../util/decimal.js';
-import { isRealDate } from '../util/time.js';
+import { formatDateTime, isRealDate } from '../util/time.js';
 
 export interface BillingRow {
   provider: string;
@@ -126,7 +126,7 @@ export const billingDateTime = z.string().transform((text, ctx) => {
     ctx.addIssue({ code: 'custom', message: 'must be whole seconds' });
     return z.NEVER;
   }
-  return new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+  return formatDateTime(ms);
 });
 
 export const currencyCode = z.string().trim().regex(/^[A-Z]{3}$/, 'must be a three-letter ISO 4217 code');

@@ -21,6 +21,7 @@ import { formatDateTime64 } from '../events/request-event.js';
 import { normalizeDecimal } from '../util/decimal.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
+import { formatDate, formatDateTime } from '../util/time.js';
 
 const DAY = 86_400_000;
 const HOURLY_DAYS = 14;
@@ -70,10 +71,6 @@ interface Window {
 
 const pullRow = z.object({ pulled_day: z.string(), estimated: z.boolean(), content_hash: z.string() });
 
-function dayString(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
-}
-
 /** Split the days to pull into request windows of one granularity each. */
 export function planWindows(days: readonly number[], granularity: Config['aws']['granularity'], now: number): Window[] {
   const hourlyFrom = Math.floor(now / DAY) * DAY - (HOURLY_DAYS - 1) * DAY;
@@ -81,7 +78,7 @@ export function planWindows(days: readonly number[], granularity: Config['aws'][
   for (const day of [...days].sort((a, b) => a - b)) {
     const g: Granularity = granularity === 'auto' ? (day >= hourlyFrom ? 'HOURLY' : 'DAILY') : granularity;
     if (g === 'HOURLY' && day < hourlyFrom) {
-      throw new CollectError(`${dayString(day)} is older than the ${HOURLY_DAYS} days Cost Explorer keeps hourly data for: collect it with granularity DAILY or auto`);
+      throw new CollectError(`${formatDate(day)} is older than the ${HOURLY_DAYS} days Cost Explorer keeps hourly data for: collect it with granularity DAILY or auto`);
     }
     const last = windows.at(-1);
     if (last && last.granularity === g && last.end === day && (last.end - last.start) / DAY < MAX_WINDOW_DAYS[g]) last.end = day + DAY;
@@ -91,7 +88,7 @@ export function planWindows(days: readonly number[], granularity: Config['aws'][
 }
 
 function timePeriod(window: Window): { Start: string; End: string } {
-  const fmt = (ms: number): string => (window.granularity === 'HOURLY' ? `${new Date(ms).toISOString().slice(0, 19)}Z` : dayString(ms));
+  const fmt = (ms: number): string => (window.granularity === 'HOURLY' ? `${new Date(ms).toISOString().slice(0, 19)}Z` : formatDate(ms));
   return { Start: fmt(window.start), End: fmt(window.end) };
 }
 
@@ -130,13 +127,12 @@ export function rowsOfPage(page: GetCostAndUsageCommandOutput, account: string, 
       const [poolKey = '', second = ''] = group.Keys ?? [];
       const pool = tagValue(poolKey, tagKey);
       const dimension = config.groupBy[0];
-      const isoSeconds = (ms: number): string => new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
       rows.push({
         provider: 'AWS',
         billing_account_id: account,
         sub_account_id: dimension === 'LINKED_ACCOUNT' ? second : '',
-        charge_period_start: isoSeconds(start),
-        charge_period_end: isoSeconds(end),
+        charge_period_start: formatDateTime(start),
+        charge_period_end: formatDateTime(end),
         billed_cost: billed.amount,
         effective_cost: cost.amount,
         list_cost: billed.amount,
@@ -205,12 +201,12 @@ async function collectAccount(
   const previous = new Map(
     (await warehouse.query(
       sqlFile('queries/billing-pulls-of-days'),
-      { account, from: dayString(days[0] ?? 0), to: dayString((days.at(-1) ?? 0) + DAY) },
+      { account, from: formatDate(days[0] ?? 0), to: formatDate((days.at(-1) ?? 0) + DAY) },
       pullRow,
     )).map((r) => [r.pulled_day, r]),
   );
   const toPull = days.filter((d) => {
-    const pulled = previous.get(dayString(d));
+    const pulled = previous.get(formatDate(d));
     const final = pulled !== undefined && !pulled.estimated;
     if (final && options.refresh !== true) summary.daysSkippedFinal++;
     return !final || options.refresh === true;
@@ -221,7 +217,7 @@ async function collectAccount(
     summary.paidCalls++;
     calls.push({
       called_at: new Date().toISOString(), run_id: run.runId, account, operation: 'GetCostAndUsage', granularity: window.granularity,
-      period_start: formatDateTime64(window.start).slice(0, 19), period_end: formatDateTime64(window.end).slice(0, 19),
+      period_start: formatDateTime(window.start), period_end: formatDateTime(window.end),
       page, groups, outcome, cost_usd: PAGE_COST_USD,
     });
   };
@@ -328,7 +324,7 @@ async function writeDays(
     const content = rows.map((r) => JSON.stringify(r)).sort().join('\n');
     const hash = createHash('sha256').update(content).digest('hex');
     const estimated = rows.some((r) => r.is_estimated);
-    const before = previous.get(dayString(day));
+    const before = previous.get(formatDate(day));
     summary.periods += new Set(rows.map((r) => r.charge_period_start)).size;
     if (before?.content_hash === hash) {
       summary.daysUnchanged++;
@@ -337,7 +333,7 @@ async function writeDays(
     summary.daysPulled++;
     summary.rows += rows.length;
     for (const r of rows) lines.push(serializeBillingRow(r, provenance, 0));
-    pulls.push({ account, day: dayString(day), billing_version: version, content_hash: hash, estimated, granularity, rows: rows.length, pulled_at: new Date().toISOString() });
+    pulls.push({ account, day: formatDate(day), billing_version: version, content_hash: hash, estimated, granularity, rows: rows.length, pulled_at: new Date().toISOString() });
   }
   if (lines.length > 0) await warehouse.insertCompact('billing_line_items', BILLING_COLUMNS, `${lines.join('\n')}\n`);
   if (pulls.length > 0) await warehouse.insertObjects('billing_pulls', pulls);

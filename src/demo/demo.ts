@@ -15,6 +15,7 @@ import { migrate } from '../warehouse/migrate.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import { openWarehouse, type QueryParams, type Warehouse } from '../warehouse/warehouse.js';
 import { DEMO_TEAMS, writeDemoBill, writeDemoRequests, type DemoWindow } from './demo-data.js';
+import { formatDate } from '../util/time.js';
 
 export const DEMO_DATABASE = 'inferledger_demo';
 const DAY_MS = 86_400_000;
@@ -67,13 +68,13 @@ export async function runDemo(config: Config, out: (line: string) => void): Prom
     const days = await attributeWindow(warehouse, settings, new Date(window.start), new Date(end));
     out(`  attributed ${days.length} days (${elapsed()})`);
 
-    const range = { from: new Date(window.start).toISOString().slice(0, 10), to: new Date(end).toISOString().slice(0, 10) };
+    const range = { from: formatDate(window.start), to: formatDate(end) };
     const top = (dim: string): QueryParams => ({ dim, ...range, currency: 'USD', limit: 6 });
     await print(warehouse, out, `Cost per prediction by model, ${month} (fully loaded = idle spread over traffic; used = GPU time actually used):`, 'queries/cpp-by-dimension', top('model_id'));
     await print(warehouse, out, 'By feature:', 'queries/cpp-by-dimension', top('feature_id'));
     await print(warehouse, out, 'By team:', 'queries/cpp-by-dimension', top('team'));
     await print(warehouse, out, 'Top tenants by cost:', 'queries/cpp-by-dimension', top('tenant_id'));
-    const rollout = new Date(window.start + window.rolloutDay * DAY_MS).toISOString().slice(0, 10);
+    const rollout = formatDate(window.start + window.rolloutDay * DAY_MS);
     await print(warehouse, out, `The ${rollout} rollout: half the LLM traffic on v4, which doubled GPU time per request:`, 'queries/version-comparison', { day: rollout, currency: 'USD' });
     await print(warehouse, out, 'GPU pools: utilisation and idle cost:', 'queries/pool-utilization', range);
     await print(warehouse, out, 'Coverage: where the bill went:', 'queries/coverage-summary', range);

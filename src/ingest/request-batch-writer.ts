@@ -22,6 +22,7 @@ import { z } from 'zod';
 import { REQUEST_COLUMNS } from '../events/request-event.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
+import { formatDateTime } from '../util/time.js';
 
 export interface FlushResult {
   written: number;
@@ -40,7 +41,7 @@ const countRow = z.object({ n: z.coerce.number() });
 const INSERT_SETTINGS: ClickHouseSettings = { input_format_parallel_parsing: 0 };
 
 function hourString(hour: number): string {
-  return new Date(hour * HOUR_MS).toISOString().slice(0, 19).replace('T', ' ');
+  return formatDateTime(hour * HOUR_MS);
 }
 
 /** A batch being filled: JSONCompactEachRow lines in a growing buffer, with each row's id and hour. */

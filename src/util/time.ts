@@ -13,3 +13,13 @@ export function isRealDate(iso: string): boolean {
   const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
   return d <= (m === 2 && leap ? 29 : (DAYS_IN_MONTH[m - 1] ?? 0));
 }
+
+/** 'YYYY-MM-DD hh:mm:ss' in UTC: the form DateTime columns and parameters take on both backends. */
+export function formatDateTime(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+}
+
+/** 'YYYY-MM-DD', the UTC day of an instant. */
+export function formatDate(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
