@@ -295,7 +295,8 @@ async function collectAccount(
   }
   await writeDays(warehouse, { account, tagKey, version: run.version, granularity: config.aws.granularity }, complete, rowsByDay, previous, summary);
   if (calls.length > 0) await warehouse.insertObjects('billing_api_calls', calls);
-  summary.costUsd = (summary.paidCalls * 0.01).toFixed(2);
+  // Whole cents, formatted without a float: each call costs one.
+  summary.costUsd = `${Math.floor(summary.paidCalls / 100)}.${String(summary.paidCalls % 100).padStart(2, '0')}`;
   if (failure !== undefined) throw failure instanceof Error ? failure : new CollectError('collection failed');
   return summary;
 }
