@@ -74,6 +74,29 @@ export const configSchema = z.object({
     brokers: z.array(z.string().regex(/^[^\s:,]+:\d{1,5}$/, 'must be host:port')).min(1).default(['localhost:9092']),
     topic: nonEmpty.default('inference-requests'),
     groupId: nonEmpty.default('inferledger-collector'),
+    /** Dead-letter topic for invalid messages; empty means `<topic>.dlq`. */
+    dlqTopic: z.string().default(''),
+    clientId: nonEmpty.default('inferledger'),
+    /** A partition's batch is written when it holds this many rows... */
+    batchRows: positiveInt.max(1_000_000).default(20_000),
+    /** ...or this many bytes of rows... */
+    batchBytes: positiveInt.default(16 * 1024 * 1024),
+    /** ...or its oldest row has waited this long. */
+    batchAgeMs: positiveInt.default(1000),
+    /** Larger messages are dead-lettered unread (same bound as a file line). */
+    maxMessageBytes: positiveInt.default(256 * 1024),
+    /** Partitions whose batches are handled at once (parsing is on one thread; this only overlaps waits). */
+    partitionsConcurrently: positiveInt.max(64).default(3),
+    sessionTimeoutMs: positiveInt.min(6000).default(30_000),
+    /** Port of /metrics and /healthz; 0 picks a free one, omitted turns the endpoint off. */
+    metricsPort: z.coerce.number().int().min(0).max(65_535).optional(),
+    /** /healthz fails when the fetch loop or the writes have made no progress for this long. */
+    stuckAfterMs: positiveInt.default(60_000),
+    /** On SIGTERM, give up flushing after this long (what was not written is not committed). */
+    shutdownTimeoutMs: positiveInt.default(25_000),
+    /** Backoff of warehouse and dead-letter retries: first wait and cap. */
+    retryMinMs: positiveInt.default(250),
+    retryMaxMs: positiveInt.default(30_000),
   }).strict().prefault({}),
   redis: z.object({
     url: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
@@ -100,6 +123,8 @@ const ENV_VARS: ReadonlyArray<readonly [string, readonly string[], (v: string) =
   ['KAFKA_BROKERS', ['kafka', 'brokers'], (v) => v.split(',').map((b) => b.trim()).filter(Boolean)],
   ['KAFKA_TOPIC', ['kafka', 'topic'], (v) => v],
   ['KAFKA_GROUP_ID', ['kafka', 'groupId'], (v) => v],
+  ['KAFKA_DLQ_TOPIC', ['kafka', 'dlqTopic'], (v) => v],
+  ['INFERLEDGER_METRICS_PORT', ['kafka', 'metricsPort'], (v) => v],
   ['REDIS_URL', ['redis', 'url'], (v) => v],
 ];
 

@@ -1,0 +1,165 @@
+/**
+ * {@link StreamClient} over kafkajs. The only module that imports kafkajs.
+ *
+ * Offsets: auto-commit and auto-resolve are off. `markTaken` moves kafkajs'
+ * fetch position (its "resolved" offset) so the next fetch goes on; only
+ * `commit` moves the group's offset, and the collector calls it after the
+ * warehouse acknowledged the rows (STYLE.md #5).
+ */
+import { Kafka, logLevel, type Consumer, type LogEntry } from 'kafkajs';
+import type {
+  ConsumerEvents,
+  ConsumerOptions,
+  OutgoingMessage,
+  PartitionOffsets,
+  StreamAdmin,
+  StreamClient,
+  StreamConsumer,
+  StreamProducer,
+} from './stream.js';
+
+export interface KafkajsClientOptions {
+  brokers: readonly string[];
+  clientId: string;
+  /** Where kafkajs' warnings and errors go; nothing below WARN is printed. */
+  log?: (line: string) => void;
+}
+
+export function kafkajsClient(options: KafkajsClientOptions): StreamClient {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const kafka = new Kafka({
+    clientId: options.clientId,
+    brokers: [...options.brokers],
+    logLevel: logLevel.WARN,
+    // One line per entry; kafkajs' default prints whole JSON objects.
+    logCreator: () => ({ namespace, level, log: entry }: LogEntry) => {
+      const { message, error } = entry as { message: string; error?: string };
+      log(`kafka ${logLevel[level]} [${namespace}] ${message}${error ? `: ${error}` : ''}`);
+    },
+    // Reconnects on its own for a while; past this, the consumer restarts itself (retry.restartOnFailure).
+    retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 8 },
+  });
+
+  return {
+    consumer: (consumerOptions, events) => Promise.resolve(new KafkajsConsumer(kafka, consumerOptions, events ?? {})),
+    producer: async () => {
+      const producer = kafka.producer({ allowAutoTopicCreation: false });
+      await producer.connect();
+      return {
+        async send(topic: string, messages: readonly OutgoingMessage[]) {
+          if (messages.length === 0) return;
+          await producer.send({
+            topic,
+            acks: -1,
+            messages: messages.map((m) => ({
+              key: m.key,
+              value: m.value,
+              ...(m.headers ? { headers: m.headers } : {}),
+              ...(m.partition === undefined ? {} : { partition: m.partition }),
+            })),
+          });
+        },
+        stop: () => producer.disconnect(),
+      } satisfies StreamProducer;
+    },
+    admin: async () => {
+      const admin = kafka.admin();
+      await admin.connect();
+      return {
+        async ensureTopic(topic: string, partitions: number, configs: Record<string, string> = {}) {
+          const existing = await admin.listTopics();
+          if (existing.includes(topic)) return false;
+          return admin.createTopics({
+            waitForLeaders: true,
+            topics: [{ topic, numPartitions: partitions, configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })) }],
+          });
+        },
+        async topicOffsets(topic: string): Promise<PartitionOffsets[]> {
+          const offsets = await admin.fetchTopicOffsets(topic);
+          return offsets.map((o) => ({ partition: o.partition, low: o.low, high: o.high })).sort((a, b) => a.partition - b.partition);
+        },
+        async groupOffsets(groupId: string, topic: string) {
+          const [found] = await admin.fetchOffsets({ groupId, topics: [topic] });
+          const out = new Map<number, string>();
+          for (const p of found?.partitions ?? []) if (p.offset !== '-1') out.set(p.partition, p.offset);
+          return out;
+        },
+        stop: () => admin.disconnect(),
+      } satisfies StreamAdmin;
+    },
+  };
+}
+
+class KafkajsConsumer implements StreamConsumer {
+  private readonly consumer: Consumer;
+
+  constructor(
+    kafka: Kafka,
+    private readonly options: ConsumerOptions,
+    events: ConsumerEvents,
+  ) {
+    this.consumer = kafka.consumer({
+      groupId: options.groupId,
+      sessionTimeout: options.sessionTimeoutMs,
+      heartbeatInterval: Math.min(3000, Math.floor(options.sessionTimeoutMs / 3)),
+      maxBytesPerPartition: options.maxBytesPerPartition,
+      maxBytes: options.maxBytesPerPartition * 4,
+      maxWaitTimeInMs: 250,
+      allowAutoTopicCreation: false,
+    });
+    const names = this.consumer.events;
+    this.consumer.on(names.GROUP_JOIN, (event) => {
+      const assignment = event.payload.memberAssignment;
+      events.onAssigned?.(Object.entries(assignment).map(([topic, partitions]) => ({ topic, partitions: [...partitions] })));
+    });
+    this.consumer.on(names.FETCH_START, () => events.onFetch?.());
+    this.consumer.on(names.CRASH, (event) => {
+      // A restarting consumer rejoins on its own; only a final crash is the caller's business.
+      if (!event.payload.restart) events.onCrash?.(event.payload.error);
+    });
+  }
+
+  async run(handle: Parameters<StreamConsumer['run']>[0]): Promise<void> {
+    await this.consumer.connect();
+    // A group without offsets starts at the earliest message: nothing produced before the first start is lost.
+    await this.consumer.subscribe({ topic: this.options.topic, fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.options.partitionsConcurrently,
+      eachBatch: async (payload) => {
+        const { batch } = payload;
+        if (batch.isEmpty() || payload.isStale()) return;
+        await handle(
+          {
+            topic: batch.topic,
+            partition: batch.partition,
+            highWatermark: batch.highWatermark,
+            messages: batch.messages.map((m) => ({ offset: m.offset, key: m.key, value: m.value })),
+          },
+          {
+            markTaken: (offset) => { payload.resolveOffset(offset); },
+            heartbeat: () => payload.heartbeat(),
+            isRunning: () => payload.isRunning() && !payload.isStale(),
+          },
+        );
+      },
+    });
+  }
+
+  async commit(topic: string, partition: number, next: string): Promise<void> {
+    await this.consumer.commitOffsets([{ topic, partition, offset: next }]);
+  }
+
+  pause(topic: string, partitions?: number[]): void {
+    this.consumer.pause([partitions ? { topic, partitions } : { topic }]);
+  }
+
+  resume(topic: string, partitions?: number[]): void {
+    this.consumer.resume([partitions ? { topic, partitions } : { topic }]);
+  }
+
+  stop(): Promise<void> {
+    return this.consumer.disconnect();
+  }
+}
