@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { ConfigError, loadConfig, redactConfig, type Config } from '../config/config.js';
 import { attributeWindow } from '../attribution/attribute.js';
 import { BILLING_FILE_FORMATS } from '../billing/file-formats.js';
+import { runCollector } from '../collector/run-collector.js';
 import { collectBilling } from '../cost-explorer/collect-billing.js';
 import { costLinesFromFocus } from '../cost-explorer/fixture.js';
 import { LocalCostExplorer } from '../cost-explorer/local-endpoint.js';
@@ -16,6 +17,10 @@ import { DEMO_DATABASE, runDemo } from '../demo/demo.js';
 import { ingestBillingFiles } from '../ingest/billing-file.ingest.js';
 import { nothingRead, type RunSummary } from '../ingest/ingest-run.js';
 import { ingestRequestFiles } from '../ingest/requests-file.ingest.js';
+import { kafkajsClient } from '../kafka/kafkajs-client.js';
+import { produceRequestFiles } from '../kafka/produce-requests.js';
+import type { StreamClient } from '../kafka/stream.js';
+import { dlqTopicOf, setupTopics } from '../kafka/topics.js';
 import { listMigrations, migrate } from '../warehouse/migrate.js';
 import { openWarehouse, type Warehouse } from '../warehouse/warehouse.js';
 
@@ -40,6 +45,16 @@ const positiveInt = (name: string) => (value: string): number => {
   if (!parsed.success) throw new InvalidArgumentError(`${name} must be a positive integer`);
   return parsed.data;
 };
+
+const nonNegativeInt = (name: string) => (value: string): number => {
+  const parsed = z.coerce.number().int().min(0).safeParse(value);
+  if (!parsed.success) throw new InvalidArgumentError(`${name} must be an integer >= 0`);
+  return parsed.data;
+};
+
+function streamClient(config: Config, log: (line: string) => void): StreamClient {
+  return kafkajsClient({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, log });
+}
 
 /** An ISO-8601 date or date-time; a date-time must state its zone, as request timestamps must. */
 const isoInstant = (name: string) => (value: string): Date => {
@@ -219,6 +234,64 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
           `${a.account}: ${a.periods} periods, ${a.rows} rows written (${a.daysPulled} days new or restated, ${a.daysUnchanged} unchanged, ` +
             `${a.daysSkippedFinal} final and skipped), ${a.pages} pages, ${a.paidCalls} paid calls = $${a.costUsd}`,
         );
+      }
+    });
+
+  collect
+    .command('requests')
+    .description('request events from the Kafka topic into inference_requests (consumer group; invalid messages to <topic>.dlq)')
+    .option('--topic <name>', 'topic to consume (env KAFKA_TOPIC, default inference-requests)')
+    .option('--group <id>', 'consumer group (env KAFKA_GROUP_ID, default inferledger-collector)')
+    .option('--once', 'stop once caught up with the partition ends seen at start (backfills, tests)')
+    .option('--metrics-port <n>', 'serve /metrics and /healthz on this port (0: any free port)', nonNegativeInt('--metrics-port'))
+    .option('--json', 'print the closing summary as JSON')
+    .action(async (opts: { topic?: string; group?: string; once?: boolean; metricsPort?: number; json?: boolean }) => {
+      const config = configFrom(globals(), { overrides: { kafka: { topic: opts.topic, groupId: opts.group, metricsPort: opts.metricsPort } } });
+      const run = await withWarehouse(config, async (warehouse) => {
+        await ensureSchema(warehouse, io.err);
+        return runCollector(config, warehouse, streamClient(config, io.err), { once: opts.once === true, log: io.err });
+      });
+      const { stats } = run;
+      if (opts.json === true) io.out(JSON.stringify({ ...stats, clean: run.clean, reason: run.reason }));
+      else io.out(`${config.kafka.topic}: ${stats.messages} messages, ${stats.written} rows written, ${stats.duplicates} duplicate, ${stats.deadLettered} dead-lettered to ${dlqTopicOf(config.kafka.topic, config.kafka.dlqTopic)}, ${stats.commits} commits (${run.reason})`);
+      if (!run.clean) io.setExitCode(EXIT.failed);
+    });
+
+  program
+    .command('produce')
+    .description('send data to Kafka, as the services that emit it would')
+    .command('requests')
+    .description('NDJSON request events (plain or gzip) to the topic, one message per line, keyed by request_id')
+    .argument('<files...>', 'NDJSON files')
+    .option('--topic <name>', 'topic (env KAFKA_TOPIC, default inference-requests)')
+    .option('--json', 'print the summary as JSON')
+    .action(async (files: string[], opts: { topic?: string; json?: boolean }) => {
+      const config = configFrom(globals(), { overrides: { kafka: { topic: opts.topic } } });
+      const producer = await streamClient(config, io.err).producer();
+      try {
+        const summary = await produceRequestFiles(producer, config.kafka.topic, unique(files));
+        if (opts.json === true) io.out(JSON.stringify(summary));
+        else io.out(`${config.kafka.topic}: ${summary.messages} messages (${summary.bytes} bytes) from ${summary.files} file(s)${summary.unreadable > 0 ? `, ${summary.unreadable} unreadable line(s) not sent` : ''}`);
+      } finally {
+        await producer.stop();
+      }
+    });
+
+  program
+    .command('kafka')
+    .description('Kafka set-up')
+    .command('setup')
+    .description('create the request topic and its dead-letter topic unless they exist')
+    .option('--topic <name>', 'topic (env KAFKA_TOPIC, default inference-requests)')
+    .option('--partitions <n>', 'partitions of a new topic (default 6)', positiveInt('--partitions'))
+    .action(async (opts: { topic?: string; partitions?: number }) => {
+      const config = configFrom(globals(), { overrides: { kafka: { topic: opts.topic } } });
+      const admin = await streamClient(config, io.err).admin();
+      try {
+        const created = await setupTopics(admin, { topic: config.kafka.topic, dlqTopic: config.kafka.dlqTopic, partitions: opts.partitions ?? 6 });
+        io.out(created.length > 0 ? `created ${created.join(', ')}` : 'topics already exist');
+      } finally {
+        await admin.stop();
       }
     });
 

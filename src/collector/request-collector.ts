@@ -30,6 +30,7 @@ import type { StreamAdmin, StreamClient, StreamConsumer, StreamMessage, StreamPr
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { CollectorMetrics, type Health } from './collector-metrics.js';
 import { decodeRequestMessage } from './decode-message.js';
+import { dlqTopicOf } from '../kafka/topics.js';
 
 export interface CollectorOptions {
   topic: string;
@@ -152,7 +153,7 @@ export class RequestCollector {
     private readonly options: CollectorOptions,
     private readonly deps: CollectorDeps,
   ) {
-    this.dlqTopic = options.dlqTopic || `${options.topic}.dlq`;
+    this.dlqTopic = dlqTopicOf(options.topic, options.dlqTopic);
     this.source = `kafka:${options.topic}`;
     this.writer = new RequestBatchWriter(deps.warehouse);
     this.metrics = new CollectorMetrics(() => this.lag());

@@ -6,7 +6,7 @@
  * `commit` moves the group's offset, and the collector calls it after the
  * warehouse acknowledged the rows (STYLE.md #5).
  */
-import { Kafka, logLevel, type Consumer, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Consumer, type LogEntry } from 'kafkajs';
 import type {
   ConsumerEvents,
   ConsumerOptions,
@@ -34,7 +34,7 @@ export function kafkajsClient(options: KafkajsClientOptions): StreamClient {
     // One line per entry; kafkajs' default prints whole JSON objects.
     logCreator: () => ({ namespace, level, log: entry }: LogEntry) => {
       const { message, error } = entry as { message: string; error?: string };
-      log(`kafka ${logLevel[level]} [${namespace}] ${message}${error ? `: ${error}` : ''}`);
+      log(`kafka ${level === logLevel.ERROR ? 'error' : 'warn'}${namespace ? ` [${namespace}]` : ''}: ${message}${error ? `: ${error}` : ''}`);
     },
     // Reconnects on its own for a while; past this, the consumer restarts itself (retry.restartOnFailure).
     retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 8 },
@@ -43,7 +43,8 @@ export function kafkajsClient(options: KafkajsClientOptions): StreamClient {
   return {
     consumer: (consumerOptions, events) => Promise.resolve(new KafkajsConsumer(kafka, consumerOptions, events ?? {})),
     producer: async () => {
-      const producer = kafka.producer({ allowAutoTopicCreation: false });
+      // The default (murmur2, Java-compatible) partitioner: a key lands where Java producers put it.
+      const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
       await producer.connect();
       return {
         async send(topic: string, messages: readonly OutgoingMessage[]) {

@@ -1,0 +1,66 @@
+/**
+ * The collector as a process: metrics endpoint, signals, `--once`. The
+ * consuming itself is {@link RequestCollector}; this only starts it, waits
+ * for a reason to stop (SIGTERM/SIGINT, caught up in `--once`, or a crash),
+ * and stops it in order (STYLE.md #15).
+ */
+import type { Server } from 'node:http';
+import type { Config } from '../config/config.js';
+import type { StreamClient } from '../kafka/stream.js';
+import type { Warehouse } from '../warehouse/warehouse.js';
+import { serveMetrics } from './collector-metrics.js';
+import { RequestCollector, type CollectorStats } from './request-collector.js';
+
+export interface RunCollectorOptions {
+  /** Stop once the group has caught up with the partition ends seen at start. */
+  once: boolean;
+  log: (line: string) => void;
+  /** Resolves when the process should stop (signals by default). */
+  stopSignal?: Promise<string>;
+}
+
+export interface CollectorRun {
+  stats: CollectorStats;
+  /** True when everything taken was written and committed and nothing crashed. */
+  clean: boolean;
+  reason: string;
+}
+
+export async function runCollector(config: Config, warehouse: Warehouse, client: StreamClient, options: RunCollectorOptions): Promise<CollectorRun> {
+  const { kafka } = config;
+  const collector = new RequestCollector(kafka, { warehouse, client, log: options.log });
+  let metricsServer: Server | undefined;
+  if (kafka.metricsPort !== undefined) {
+    const served = await serveMetrics(collector.metrics, () => collector.health(), kafka.metricsPort);
+    metricsServer = served.server;
+    options.log(`collector: metrics at http://127.0.0.1:${served.port}/metrics, health at /healthz`);
+  }
+  let onCrash: (why: string) => void = () => undefined;
+  const crashed = new Promise<string>((resolve) => { onCrash = resolve; });
+  const stopSignal = options.stopSignal ?? processSignal();
+  let reason: string;
+  try {
+    await collector.start();
+    const crashWatch = setInterval(() => { if (collector.failure) onCrash(`consumer crashed: ${collector.failure.message}`); }, 500);
+    const waits = [stopSignal, crashed];
+    if (options.once) waits.push(collector.caughtUp().then(() => 'caught up with the topic'));
+    try {
+      reason = await Promise.race(waits);
+    } finally {
+      clearInterval(crashWatch);
+    }
+  } catch (err) {
+    reason = `failed: ${(err as Error).message}`;
+  }
+  options.log(`collector: stopping (${reason})`);
+  const drained = await collector.stop();
+  metricsServer?.close();
+  return { stats: collector.stats, clean: drained && !collector.failure && !reason.startsWith('failed'), reason };
+}
+
+function processSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    process.once('SIGTERM', () => { resolve('SIGTERM'); });
+    process.once('SIGINT', () => { resolve('SIGINT'); });
+  });
+}

@@ -1,0 +1,29 @@
+/**
+ * The topics inferledger reads and writes, created the same way by
+ * `inferledger kafka setup`, the tests and the benchmarks. Production
+ * clusters may create them by hand: these are the settings that matter.
+ */
+import type { StreamAdmin } from './stream.js';
+
+export interface TopicSetup {
+  topic: string;
+  /** `<topic>.dlq` when empty. */
+  dlqTopic: string;
+  partitions: number;
+}
+
+/** Dead letters are kept long enough to be looked at and replayed: 30 days. */
+const DLQ_RETENTION_MS = String(30 * 24 * 3600 * 1000);
+
+export function dlqTopicOf(topic: string, dlqTopic = ''): string {
+  return dlqTopic || `${topic}.dlq`;
+}
+
+/** Create the request topic and its dead-letter topic unless they exist; says which were created. */
+export async function setupTopics(admin: StreamAdmin, setup: TopicSetup): Promise<string[]> {
+  const created: string[] = [];
+  if (await admin.ensureTopic(setup.topic, setup.partitions)) created.push(setup.topic);
+  const dlq = dlqTopicOf(setup.topic, setup.dlqTopic);
+  if (await admin.ensureTopic(dlq, setup.partitions, { 'retention.ms': DLQ_RETENTION_MS })) created.push(dlq);
+  return created;
+}
