@@ -6,7 +6,7 @@
  * `commit` moves the group's offset, and the collector calls it after the
  * warehouse acknowledged the rows (STYLE.md #5).
  */
-import { Kafka, logLevel, Partitioners, type Consumer, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Consumer, type ISocketFactory, type LogEntry } from 'kafkajs';
 import type {
   ConsumerEvents,
   ConsumerOptions,
@@ -23,6 +23,8 @@ export interface KafkajsClientOptions {
   clientId: string;
   /** Where kafkajs' warnings and errors go; nothing below WARN is printed. */
   log?: (line: string) => void;
+  /** How connections are made (kafkajs' own by default); e.g. through a proxy, or cut at will in tests. */
+  socketFactory?: ISocketFactory;
 }
 
 export function kafkajsClient(options: KafkajsClientOptions): StreamClient {
@@ -38,6 +40,7 @@ export function kafkajsClient(options: KafkajsClientOptions): StreamClient {
     },
     // Reconnects on its own for a while; past this, the consumer restarts itself (retry.restartOnFailure).
     retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 8 },
+    ...(options.socketFactory ? { socketFactory: options.socketFactory } : {}),
   });
 
   return {
