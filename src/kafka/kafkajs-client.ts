@@ -6,6 +6,7 @@
  * `commit` moves the group's offset, and the collector calls it after the
  * warehouse acknowledged the rows (STYLE.md #5).
  */
+import pRetry from 'p-retry';
 import { Kafka, logLevel, Partitioners, type Consumer, type ISocketFactory, type LogEntry } from 'kafkajs';
 import type {
   ConsumerEvents,
@@ -79,11 +80,11 @@ export function kafkajsClient(options: KafkajsClientOptions): StreamClient {
           });
         },
         async topicOffsets(topic: string): Promise<PartitionOffsets[]> {
-          const offsets = await admin.fetchTopicOffsets(topic);
+          const offsets = await retryRetriable(() => admin.fetchTopicOffsets(topic));
           return offsets.map((o) => ({ partition: o.partition, low: o.low, high: o.high })).sort((a, b) => a.partition - b.partition);
         },
         async groupOffsets(groupId: string, topic: string) {
-          const [found] = await admin.fetchOffsets({ groupId, topics: [topic] });
+          const [found] = await retryRetriable(() => admin.fetchOffsets({ groupId, topics: [topic] }));
           const out = new Map<number, string>();
           for (const p of found?.partitions ?? []) if (p.offset !== '-1') out.set(p.partition, p.offset);
           return out;
@@ -92,6 +93,20 @@ export function kafkajsClient(options: KafkajsClientOptions): StreamClient {
       } satisfies StreamAdmin;
     },
   };
+}
+
+/**
+ * kafkajs' admin does not retry everything it could: e.g. NOT_COORDINATOR
+ * while a group's coordinator moves or loads. Errors it marks retriable are
+ * retried here for a few seconds.
+ */
+function retryRetriable<T>(call: () => Promise<T>): Promise<T> {
+  return pRetry(call, {
+    retries: 8,
+    minTimeout: 100,
+    maxTimeout: 2000,
+    shouldRetry: (err) => (err as { retriable?: boolean }).retriable === true,
+  });
 }
 
 class KafkajsConsumer implements StreamConsumer {
