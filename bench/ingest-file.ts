@@ -10,18 +10,16 @@
  *
  *   npx tsx bench/ingest-file.ts [--events 1000000] [--rss-events 4000000] [--repeat 2]
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { formatDateTime64, serializeRequestRow, validateRequestEvent, REQUEST_COLUMNS } from '../src/events/request-event.js';
+import { validateRequestEvent } from '../src/events/request-event.js';
 import { ingestRequestFiles } from '../src/ingest/requests-file.ingest.js';
 import { openText, readLines } from '../src/ingest/line-reader.js';
 import { configSchema } from '../src/config/config.js';
-import { migrate } from '../src/warehouse/migrate.js';
-import { openWarehouse } from '../src/warehouse/warehouse.js';
+import { benchWarehouse, insertBatchFiles, runChild, serialiseBatches, type Measured } from './lib/insert-bound.js';
 import { writeSyntheticRequests } from './lib/synthetic-requests.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -37,12 +35,11 @@ const { values: args } = parseArgs({
 });
 const ingestDefaults = configSchema.shape.ingest.parse({});
 
-interface EndToEnd { events: number; seconds: number; maxRssMb: number; accepted: number }
+type EndToEnd = Measured;
 
 /** Child mode: ingest one file into a fresh warehouse and report time and peak RSS. */
 async function child(file: string, dataDir: string): Promise<void> {
-  const warehouse = await openWarehouse(configSchema.shape.warehouse.parse({ dataDir, database: 'bench' }));
-  await migrate(warehouse);
+  const warehouse = await benchWarehouse(dataDir);
   const started = performance.now();
   const summary = await ingestRequestFiles(warehouse, [file], ingestDefaults);
   const seconds = (performance.now() - started) / 1000;
@@ -51,19 +48,10 @@ async function child(file: string, dataDir: string): Promise<void> {
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
-/** Run this script in a child process with a fresh warehouse; returns what the child reports. */
-function runChild(args: string[]): EndToEnd {
-  const dataDir = mkdtempSync(join(tmpdir(), 'bench-child-'));
-  try {
-    const out = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...args, '--data-dir', dataDir], { encoding: 'utf8', maxBuffer: 1 << 20 });
-    return JSON.parse(out.trim().split('\n').at(-1) ?? '') as EndToEnd;
-  } finally {
-    rmSync(dataDir, { recursive: true, force: true });
-  }
-}
+const SCRIPT = fileURLToPath(import.meta.url);
 
 function endToEnd(file: string): EndToEnd {
-  return runChild(['--child', 'ingest', '--file', file]);
+  return runChild(SCRIPT, ['--child', 'ingest', '--file', file]);
 }
 
 /** Bound 1: read + JSON.parse + validate, and nothing else. */
@@ -84,50 +72,15 @@ async function parseBound(file: string): Promise<{ events: number; seconds: numb
 
 /**
  * Bound 2: the warehouse inserting the same rows, serialised beforehand into
- * batch files of the same size. The inserts run in a child process (each file
- * read whole, then inserted; only the inserts are timed), so its peak RSS is
- * the engine's own for this work.
+ * batch files of the same size, inserted by a child process (only the
+ * inserts are timed), so its peak RSS is the engine's own for this work.
  */
 async function insertBound(file: string, work: string): Promise<EndToEnd> {
   const dir = join(work, 'batches');
-  mkdirSync(dir, { recursive: true });
-  let batch: string[] = [];
-  let files = 0;
-  const now = formatDateTime64(Date.now());
-  const flush = (): void => {
-    writeFileSync(join(dir, `${String(files++).padStart(5, '0')}.jsonl`), `${batch.join('\n')}\n`);
-    batch = [];
-  };
-  for await (const lines of readLines(await openText(file), ingestDefaults.maxLineBytes)) {
-    for (const line of lines) {
-      const outcome = line.text === undefined ? undefined : validateRequestEvent(JSON.parse(line.text));
-      if (!outcome?.ok) continue;
-      batch.push(serializeRequestRow(outcome.event, outcome.attributes, 'file:bench', now));
-      if (batch.length === ingestDefaults.batchRows) flush();
-    }
-  }
-  if (batch.length > 0) flush();
-  const result = runChild(['--child', 'insert', '--file', dir]);
+  await serialiseBatches(file, dir, ingestDefaults.batchRows);
+  const result = runChild(SCRIPT, ['--child', 'insert', '--file', dir]);
   rmSync(dir, { recursive: true, force: true });
   return result;
-}
-
-/** Child mode for bound 2: insert every pre-serialised batch file in order. */
-async function childInsert(dir: string, dataDir: string): Promise<void> {
-  const warehouse = await openWarehouse(configSchema.shape.warehouse.parse({ dataDir, database: 'bench' }));
-  await migrate(warehouse);
-  let seconds = 0;
-  let events = 0;
-  for (const name of readdirSync(dir).sort()) {
-    const body = readFileSync(join(dir, name));
-    events += body.toString('latin1').split('\n').length - 1;
-    const started = performance.now();
-    await warehouse.insertCompact('inference_requests', REQUEST_COLUMNS, body);
-    seconds += (performance.now() - started) / 1000;
-  }
-  await warehouse.close();
-  const result: EndToEnd = { events, seconds, maxRssMb: process.resourceUsage().maxRSS / 1024, accepted: events };
-  process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
 async function benchmark(): Promise<void> {
@@ -193,5 +146,5 @@ async function benchmark(): Promise<void> {
 }
 
 if (args.child === 'ingest') await child(args.file ?? '', args['data-dir'] ?? '');
-else if (args.child === 'insert') await childInsert(args.file ?? '', args['data-dir'] ?? '');
+else if (args.child === 'insert') process.stdout.write(`${JSON.stringify(await insertBatchFiles(args.file ?? '', args['data-dir'] ?? ''))}\n`);
 else await benchmark();

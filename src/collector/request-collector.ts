@@ -86,10 +86,12 @@ interface Unit {
   batch: RequestBatch;
   deadLetters: OutgoingMessage[];
   messages: number;
-  /** Offset after the last message taken; undefined while empty. */
-  next: bigint | undefined;
+  /** Offset of the last message taken; undefined while empty. */
+  lastOffset: string | undefined;
   /** When the first message was taken (ms), for the age limit. */
   openedAt: number;
+  /** ingested_at of the unit's rows. */
+  ingestedAt: string;
   deadLettered: boolean;
   result: FlushResult | undefined;
 }
@@ -120,7 +122,7 @@ class PartitionState {
   }
 
   private newUnit(): Unit {
-    return { partition: this.partition, state: this, batch: this.newBatch(), deadLetters: [], messages: 0, next: undefined, openedAt: 0, deadLettered: false, result: undefined };
+    return { partition: this.partition, state: this, batch: this.newBatch(), deadLetters: [], messages: 0, lastOffset: undefined, openedAt: 0, ingestedAt: '', deadLettered: false, result: undefined };
   }
 }
 
@@ -282,38 +284,51 @@ export class RequestCollector {
 
   private async take(batch: PartitionBatch, control: BatchControl): Promise<void> {
     this.lastFetchAt = Date.now();
-    const { partition } = batch;
+    const { partition, messages } = batch;
     const state = this.stateOf(partition);
-    for (const message of batch.messages) {
-      if (this.stopping || !control.isRunning()) return;
-      const offset = BigInt(message.offset);
-      // Redelivered after a rebalance, while its first copy is still on its way: taken already.
-      if (state.takenUpTo !== undefined && offset < state.takenUpTo) {
-        control.markTaken(message.offset);
-        continue;
+    // Offsets in a batch ascend by at least one: only its head can repeat what was taken (a redelivery after a rebalance).
+    let from = 0;
+    if (state.takenUpTo !== undefined) {
+      const upTo = state.takenUpTo;
+      while (from < messages.length && BigInt((messages[from] as StreamMessage).offset) < upTo) from++;
+    }
+    // The fetch position moves once per batch (kafkajs parses the offset as a 64-bit Long each time).
+    let taken: string | undefined = from > 0 ? messages[from - 1]?.offset : undefined;
+    try {
+      for (let i = from; i < messages.length; i++) {
+        const message = messages[i] as StreamMessage;
+        if (this.stopping || !control.isRunning()) return;
+        if (this.isFull(state.open)) {
+          // The previous unit must be written before this one is queued: one in flight per partition.
+          if (!(await this.waitForRoom(state, control))) return;
+          this.seal(state);
+        }
+        this.add(state.open, batch.topic, message);
+        taken = message.offset;
       }
-      if (this.isFull(state.open)) {
-        // The previous unit must be written before this one is queued: one in flight per partition.
-        if (!(await this.waitForRoom(state, control))) return;
-        this.seal(state);
+    } finally {
+      if (taken !== undefined) {
+        state.takenUpTo = BigInt(taken) + 1n;
+        control.markTaken(taken);
       }
-      this.add(state.open, batch.topic, message, offset);
-      state.takenUpTo = offset + 1n;
-      control.markTaken(message.offset);
     }
     if (this.isFull(state.open) && state.inFlight === undefined) this.seal(state);
   }
 
-  private add(unit: Unit, topic: string, message: StreamMessage, offset: bigint): void {
-    if (unit.messages === 0) unit.openedAt = Date.now();
+  private add(unit: Unit, topic: string, message: StreamMessage): void {
+    if (unit.messages === 0) {
+      unit.openedAt = Date.now();
+      // Once per unit: formatting the clock per message also evicted the event-time cache of formatDateTime64.
+      unit.ingestedAt = formatDateTime64(unit.openedAt);
+    }
     unit.messages++;
-    unit.next = offset + 1n;
+    unit.lastOffset = message.offset;
     this.stats.messages++;
     this.metrics.messages.inc();
     const outcome = decodeRequestMessage(message.value, this.options.maxMessageBytes);
     if (outcome.ok) {
       const { event } = outcome;
-      unit.batch.add(event.request_id, event.ts, serializeRequestRow(event, outcome.attributes, this.source, formatDateTime64(Date.now())));
+      unit.batch.add(event.request_id, event.ts, serializeRequestRow(event, outcome.attributes, this.source, unit.ingestedAt));
       return;
     }
     const value = message.value ?? null;
@@ -409,7 +424,7 @@ export class RequestCollector {
     this.lastWriteAt = Date.now();
     this.failingSince = undefined;
     this.resumeAfterFailure();
-    if (unit.next !== undefined) unit.state.written = unit.next;
+    if (unit.lastOffset !== undefined) unit.state.written = BigInt(unit.lastOffset) + 1n;
     await this.commit(unit.partition, unit.state);
   }
 

@@ -154,7 +154,7 @@ class KafkajsConsumer implements StreamConsumer {
             topic: batch.topic,
             partition: batch.partition,
             highWatermark: batch.highWatermark,
-            messages: batch.messages.map((m) => ({ offset: m.offset, key: m.key, value: m.value })),
+            messages: batch.messages, // kafkajs' messages already have the StreamMessage shape
           },
           {
             markTaken: (offset) => { payload.resolveOffset(offset); },

@@ -26,7 +26,13 @@ export interface ProduceOptions {
 const REQUEST_ID = /"request_id"\s*:\s*"((?:[^"\\]|\\.){1,256})"/;
 
 export function messageKey(line: string): string | null {
-  return REQUEST_ID.exec(line)?.[1] ?? null;
+  const escaped = REQUEST_ID.exec(line)?.[1];
+  if (escaped === undefined) return null;
+  try {
+    return JSON.parse(`"${escaped}"`) as string;
+  } catch {
+    return null;
+  }
 }
 
 export async function produceRequestFiles(producer: StreamProducer, topic: string, files: readonly string[], options: ProduceOptions = {}): Promise<ProduceSummary> {

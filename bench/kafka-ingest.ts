@@ -1,0 +1,180 @@
+/**
+ * bench/kafka-ingest: the collector draining a Kafka topic into the embedded
+ * warehouse, against a real local broker (infra/kafka/broker.sh on a free
+ * port, or KAFKA_BROKERS).
+ *
+ * Produces N events to a fresh 6-partition topic, then measures on them:
+ *   1. end to end: `collect requests --once` in a child process (its own peak
+ *      RSS): group join, fetch, decode, validate, dedupe check, insert, commit;
+ *      timed from the first message taken to caught up (join time printed apart);
+ *   2. bound "parse": the same payloads as Buffers, UTF-8 check + JSON.parse + schema, nothing written;
+ *   3. bound "insert": the warehouse inserting the same rows pre-serialised,
+ *      in batches of the collector's size, nothing parsed.
+ * Prints events/s, MB/s, the ratio of end to end to the slower bound, and peak RSS;
+ * writes bench/results/kafka-ingest.json.
+ *
+ *   npx tsx bench/kafka-ingest.ts [--events 2000000] [--repeat 1]
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createServer } from 'node:net';
+import { decodeRequestMessage } from '../src/collector/decode-message.js';
+import { RequestCollector } from '../src/collector/request-collector.js';
+import { configSchema } from '../src/config/config.js';
+import { openText, readLines } from '../src/ingest/line-reader.js';
+import { kafkajsClient } from '../src/kafka/kafkajs-client.js';
+import { produceRequestFiles } from '../src/kafka/produce-requests.js';
+import { setupTopics } from '../src/kafka/topics.js';
+import { benchWarehouse, bestOf, insertBatchFiles, rate, runChild, serialiseBatches, type Measured } from './lib/insert-bound.js';
+import { writeSyntheticRequests } from './lib/synthetic-requests.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const SCRIPT = fileURLToPath(import.meta.url);
+const BROKER = join(here, '..', 'infra', 'kafka', 'broker.sh');
+const { values: args } = parseArgs({
+  options: {
+    events: { type: 'string', default: '2000000' },
+    repeat: { type: 'string', default: '1' },
+    partitions: { type: 'string', default: '6' },
+    child: { type: 'string' },
+    file: { type: 'string' },
+    topic: { type: 'string' },
+    brokers: { type: 'string' },
+    'data-dir': { type: 'string' },
+  },
+});
+const kafkaDefaults = configSchema.shape.kafka.parse({});
+const silent = (): void => undefined;
+
+interface Drained extends Measured {
+  joinSeconds: number;
+  deadLettered: number;
+}
+
+/** Child: drain the topic with a new group into a fresh warehouse, as `collect requests --once` does. */
+async function childCollect(topic: string, brokers: string, dataDir: string): Promise<Drained> {
+  const warehouse = await benchWarehouse(dataDir);
+  const client = kafkajsClient({ brokers: brokers.split(','), clientId: 'bench', log: silent });
+  const tuned = JSON.parse(process.env['BENCH_KAFKA'] ?? '{}') as Partial<typeof kafkaDefaults>;
+  const collector = new RequestCollector({ ...kafkaDefaults, ...tuned, topic, groupId: `bench-${Date.now()}` }, { warehouse, client, log: silent });
+  const started = performance.now();
+  await collector.start();
+  let firstAt = 0;
+  const watch = setInterval(() => { if (firstAt === 0 && collector.stats.messages > 0) firstAt = performance.now(); }, 5);
+  await collector.caughtUp(50);
+  const ended = performance.now();
+  clearInterval(watch);
+  await collector.stop();
+  await warehouse.close();
+  const { stats } = collector;
+  return {
+    events: stats.messages,
+    seconds: (ended - firstAt) / 1000,
+    joinSeconds: (firstAt - started) / 1000,
+    maxRssMb: process.resourceUsage().maxRSS / 1024,
+    accepted: stats.written,
+    deadLettered: stats.deadLettered,
+  };
+}
+
+/** Bound 1: decode + validate the payloads, given as Buffers (what the Kafka client hands over), nothing else. */
+async function parseBound(file: string): Promise<{ events: number; seconds: number }> {
+  const maxBytes = kafkaDefaults.maxMessageBytes;
+  let seconds = 0;
+  let events = 0;
+  for await (const lines of readLines(await openText(file), 1 << 20)) {
+    const payloads = lines.flatMap((l) => (l.text === undefined ? [] : [Buffer.from(l.text)]));
+    const started = performance.now();
+    for (const payload of payloads) if (decodeRequestMessage(payload, maxBytes).ok) events++;
+    seconds += (performance.now() - started) / 1000;
+  }
+  return { events, seconds };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => { resolve(typeof address === 'object' && address ? address.port : 0); });
+    });
+  });
+}
+
+async function benchmark(): Promise<void> {
+  const events = Number(args.events);
+  const repeat = Number(args.repeat);
+  const work = mkdtempSync(join(tmpdir(), 'bench-kafka-'));
+  let stopBroker = (): void => undefined;
+  try {
+    let brokers = process.env['KAFKA_BROKERS'] ?? '';
+    if (!brokers) {
+      const env = { ...process.env, KAFKA_PORT: String(await freePort()), KAFKA_DATA_DIR: join(work, 'kafka') };
+      brokers = execFileSync('bash', [BROKER, 'start'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').at(-1) ?? '';
+      stopBroker = () => { execFileSync('bash', [BROKER, 'stop'], { env, stdio: 'inherit' }); };
+    }
+    const file = join(work, 'requests.ndjson');
+    process.stdout.write(`generating ${events} events... `);
+    const bytes = await writeSyntheticRequests(file, events);
+    process.stdout.write(`${(bytes / 1e6).toFixed(0)} MB\n`);
+
+    const topic = `bench-${Date.now()}`;
+    const client = kafkajsClient({ brokers: brokers.split(','), clientId: 'bench', log: silent });
+    const admin = await client.admin();
+    await setupTopics(admin, { topic, dlqTopic: '', partitions: Number(args.partitions) });
+    await admin.stop();
+    const producer = await client.producer();
+    const producedAt = performance.now();
+    const produced = await produceRequestFiles(producer, topic, [file], { messagesPerSend: 5000 });
+    const produceSeconds = (performance.now() - producedAt) / 1000;
+    await producer.stop();
+    console.log(`produced ${produced.messages.toLocaleString('en-US')} messages to ${topic} (${args.partitions} partitions) in ${produceSeconds.toFixed(1)} s`);
+
+    const parse = await bestOf(repeat, () => parseBound(file));
+    const insert = await bestOf(repeat, async () => {
+      const dir = join(work, 'batches');
+      await serialiseBatches(file, dir, kafkaDefaults.batchRows);
+      const r = runChild(SCRIPT, ['--child', 'insert', '--file', dir]);
+      rmSync(dir, { recursive: true, force: true });
+      return r;
+    });
+    const e2e = await bestOf(repeat, () => runChild(SCRIPT, ['--child', 'collect', '--topic', topic, '--brokers', brokers]) as Drained);
+    if (e2e.accepted !== events) throw new Error(`collector wrote ${e2e.accepted} rows, expected ${events}`);
+
+    const fileMB = statSync(file).size / 1e6;
+    const slower = Math.min(rate(parse), rate(insert));
+    const result = {
+      benchmark: 'kafka-ingest',
+      date: new Date().toISOString(),
+      node: process.version,
+      events,
+      partitions: Number(args.partitions),
+      payloadMB: fileMB,
+      batchRows: kafkaDefaults.batchRows,
+      repeat,
+      produce: { eventsPerSec: events / produceSeconds, seconds: produceSeconds },
+      endToEnd: { eventsPerSec: rate(e2e), mbPerSec: fileMB / e2e.seconds, seconds: e2e.seconds, groupJoinSeconds: e2e.joinSeconds, peakRssMB: e2e.maxRssMb },
+      boundParseValidate: { eventsPerSec: rate(parse), seconds: parse.seconds },
+      boundWarehouseInsert: { eventsPerSec: rate(insert), seconds: insert.seconds, peakRssMB: insert.maxRssMb },
+      ratioToSlowerBound: rate(e2e) / slower,
+    };
+    const line = (name: string, r: number, extra = ''): string => `${name.padEnd(36)} ${Math.round(r).toLocaleString('en-US').padStart(10)} events/s${extra}`;
+    console.log(line('end to end (collect requests --once)', rate(e2e), `   ${result.endToEnd.mbPerSec.toFixed(1)} MB/s, peak RSS ${e2e.maxRssMb.toFixed(0)} MB (target < 400 MB); group join ${e2e.joinSeconds.toFixed(1)} s not counted`));
+    console.log(line('bound: UTF-8 + JSON.parse + zod', rate(parse)));
+    console.log(line('bound: warehouse insert (serialised)', rate(insert), `   peak RSS ${insert.maxRssMb.toFixed(0)} MB (the engine alone)`));
+    console.log(`end to end / slower bound             ${(result.ratioToSlowerBound * 100).toFixed(0)}%   (target >= 60%)`);
+    mkdirSync(join(here, 'results'), { recursive: true });
+    writeFileSync(join(here, 'results', 'kafka-ingest.json'), `${JSON.stringify(result, null, 2)}\n`);
+    console.log('wrote bench/results/kafka-ingest.json');
+  } finally {
+    stopBroker();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+if (args.child === 'collect') process.stdout.write(`${JSON.stringify(await childCollect(args.topic ?? '', args.brokers ?? '', args['data-dir'] ?? ''))}\n`);
+else if (args.child === 'insert') process.stdout.write(`${JSON.stringify(await insertBatchFiles(args.file ?? '', args['data-dir'] ?? ''))}\n`);
+else await benchmark();
