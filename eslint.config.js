@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', '.inferledger/', 'bench/results/'] },
+  { ignores: ['dist/', 'node_modules/', 'coverage/', '.inferledger/', 'bench/results/', '.tmp/', 'infra/kafka/.lib/', 'infra/kafka/.data/'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

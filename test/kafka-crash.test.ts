@@ -95,7 +95,7 @@ it('counts every event once after three SIGKILLs, a SIGTERM and a restart, in ra
 function startCollector(env: NodeJS.ProcessEnv): { child: ReturnType<typeof spawn>; exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>; stderr: () => string } {
   const child = spawn(process.execPath, [BIN, 'collect', 'requests'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('exit', (code, signal) => { resolve({ code, signal }); });
   });
