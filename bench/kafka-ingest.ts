@@ -13,7 +13,8 @@
  * Prints events/s, MB/s, the ratio of end to end to the slower bound, and peak RSS;
  * writes bench/results/kafka-ingest.json.
  *
- *   npx tsx bench/kafka-ingest.ts [--events 2000000] [--repeat 1]
+ *   npx tsx bench/kafka-ingest.ts [--events 2000000] [--repeat 1] [--partitions 6]
+ *   BENCH_KAFKA='{"batchRows":50000}' ...   overrides collector settings (kafka config keys) for experiments
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
