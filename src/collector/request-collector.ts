@@ -114,6 +114,11 @@ class PartitionState {
     this.open = this.newUnit();
   }
 
+  /** Whether written offsets wait for a commit (one failed, e.g. during a rebalance). */
+  get uncommitted(): boolean {
+    return this.written !== undefined && (this.committed === undefined || this.committed < this.written);
+  }
+
   /** Hand over the open unit and start a new one. */
   reopen(): Unit {
     const unit = this.open;
@@ -250,7 +255,10 @@ export class RequestCollector {
     }
     // Handlers see `stopping` and return; wait so none adds to a unit after it is sealed.
     if (this.activeHandlers > 0) await Promise.race([new Promise<void>((resolve) => { this.handlersIdle = resolve; }), deadline]);
-    for (const state of this.partitions.values()) if (state.open.messages > 0) this.seal(state);
+    for (const state of this.partitions.values()) {
+      if (state.open.messages > 0) this.seal(state);
+      else if (state.uncommitted) this.enqueue(state, () => this.commit(state.partition, state));
+    }
     const drained = (await Promise.race([this.writeQueue.then(() => 'drained' as const), deadline])) === 'drained';
     if (!drained) {
       this.deps.log(`collector: gave up writing ${this.queued} batch(es) after ${this.options.shutdownTimeoutMs} ms; their messages stay uncommitted and are read again on the next start`);
@@ -371,7 +379,7 @@ export class RequestCollector {
       const { open } = state;
       if (open.messages > 0 && now - open.openedAt >= this.options.batchAgeMs) {
         this.seal(state);
-      } else if (state.written !== undefined && (state.committed === undefined || state.committed < state.written)) {
+      } else if (state.uncommitted) {
         this.enqueue(state, () => this.commit(partition, state));
       }
     }
