@@ -55,6 +55,14 @@ describe('configuration', () => {
     expect(problems(() => loadConfig({ env: {}, file: broken })).join()).toMatch(/broken\.json/);
   });
 
+  it('reads the collector settings and refuses impossible ones', () => {
+    const config = loadConfig({ env: { KAFKA_DLQ_TOPIC: 'bad-requests', INFERLEDGER_METRICS_PORT: '9464' } });
+    expect(config.kafka).toMatchObject({ dlqTopic: 'bad-requests', metricsPort: 9464, batchRows: 20_000, batchAgeMs: 1000 });
+    expect(problems(() => loadConfig({ env: { INFERLEDGER_METRICS_PORT: '70000' } })).join('\n')).toMatch(/kafka\.metricsPort \(from env INFERLEDGER_METRICS_PORT\)/);
+    const file = writeTemp(tempDir(), 'config.json', JSON.stringify({ kafka: { retryMinMs: 5000, retryMaxMs: 100 } }));
+    expect(problems(() => loadConfig({ env: {}, file }))).toEqual(['kafka.retryMinMs (from config file ' + file + '): retryMinMs must not exceed retryMaxMs']);
+  });
+
   it('lets command-line values win', () => {
     const config = loadConfig({ env: { INFERLEDGER_DATA_DIR: '/env' }, overrides: { warehouse: { dataDir: '/flag' } } });
     expect(config.warehouse.dataDir).toBe('/flag');

@@ -97,7 +97,7 @@ export const configSchema = z.object({
     /** Backoff of warehouse and dead-letter retries: first wait and cap. */
     retryMinMs: positiveInt.default(250),
     retryMaxMs: positiveInt.default(30_000),
-  }).strict().prefault({}),
+  }).strict().refine((k) => k.retryMinMs <= k.retryMaxMs, { message: 'retryMinMs must not exceed retryMaxMs', path: ['retryMinMs'] }).prefault({}),
   redis: z.object({
     url: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
   }).strict().prefault({}),
