@@ -16,13 +16,11 @@
  *   npx tsx bench/kafka-ingest.ts [--events 2000000] [--repeat 1] [--partitions 6]
  *   BENCH_KAFKA='{"batchRows":50000}' ...   overrides collector settings (kafka config keys) for experiments
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createServer } from 'node:net';
 import { decodeRequestMessage } from '../src/collector/decode-message.js';
 import { RequestCollector } from '../src/collector/request-collector.js';
 import { configSchema } from '../src/config/config.js';
@@ -31,11 +29,11 @@ import { kafkajsClient } from '../src/kafka/kafkajs-client.js';
 import { produceRequestFiles } from '../src/kafka/produce-requests.js';
 import { setupTopics } from '../src/kafka/topics.js';
 import { benchWarehouse, bestOf, insertBatchFiles, rate, runChild, serialiseBatches, type Measured } from './lib/insert-bound.js';
+import { startPrivateBroker } from '../test/helpers/broker.js';
 import { writeSyntheticRequests } from './lib/synthetic-requests.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SCRIPT = fileURLToPath(import.meta.url);
-const BROKER = join(here, '..', 'infra', 'kafka', 'broker.sh');
 const { values: args } = parseArgs({
   options: {
     events: { type: 'string', default: '2000000' },
@@ -96,15 +94,6 @@ async function parseBound(file: string): Promise<{ events: number; seconds: numb
   return { events, seconds };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => { resolve(typeof address === 'object' && address ? address.port : 0); });
-    });
-  });
-}
-
 async function benchmark(): Promise<void> {
   const events = Number(args.events);
   const repeat = Number(args.repeat);
@@ -113,9 +102,9 @@ async function benchmark(): Promise<void> {
   try {
     let brokers = process.env['KAFKA_BROKERS'] ?? '';
     if (!brokers) {
-      const env = { ...process.env, KAFKA_PORT: String(await freePort()), KAFKA_DATA_DIR: join(work, 'kafka') };
-      brokers = execFileSync('bash', [BROKER, 'start'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').at(-1) ?? '';
-      stopBroker = () => { execFileSync('bash', [BROKER, 'stop'], { env, stdio: 'inherit' }); };
+      const broker = await startPrivateBroker();
+      brokers = broker.address;
+      stopBroker = () => { broker.dispose(); };
     }
     const file = join(work, 'requests.ndjson');
     process.stdout.write(`generating ${events} events... `);

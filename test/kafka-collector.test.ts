@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveMetrics } from '../src/collector/collector-metrics.js';
 import { DLQ_HEADERS, RequestCollector, type CollectorOptions } from '../src/collector/request-collector.js';
-import type { OutgoingMessage } from '../src/kafka/stream.js';
+import type { OutgoingMessage, StreamClient } from '../src/kafka/stream.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { sampleRequestLines } from './fixtures/sample-data.js';
 import { event } from './helpers/files.js';
@@ -41,13 +41,19 @@ function gpuMicros(lines: readonly string[]): bigint {
   return lines.reduce((total, line) => total + BigInt(Math.round((JSON.parse(line) as { gpu_ms: number }).gpu_ms * 1000)), 0n);
 }
 
-async function startCollector(options: CollectorOptions, deps: Partial<Parameters<typeof makeCollector>[1]> = {}): Promise<RequestCollector> {
+/** What a test collector uses instead of the file's warehouse and the shared broker client. */
+interface TestDeps {
+  warehouse?: Warehouse;
+  client?: StreamClient;
+}
+
+async function startCollector(options: CollectorOptions, deps: TestDeps = {}): Promise<RequestCollector> {
   const collector = makeCollector(options, deps);
   await collector.start();
   return collector;
 }
 
-function makeCollector(options: CollectorOptions, deps: { warehouse?: Warehouse; client?: ReturnType<typeof testClient> } = {}): RequestCollector {
+function makeCollector(options: CollectorOptions, deps: TestDeps = {}): RequestCollector {
   return new RequestCollector(options, { warehouse: deps.warehouse ?? warehouse, client: deps.client ?? testClient(), log });
 }
 

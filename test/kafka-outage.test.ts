@@ -3,11 +3,6 @@
  * the collector consumes and started again on the same port and data. The
  * collector reconnects by itself; what it wrote stays written, once.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { RequestCollector } from '../src/collector/request-collector.js';
 import { kafkajsClient } from '../src/kafka/kafkajs-client.js';
@@ -15,32 +10,24 @@ import { setupTopics } from '../src/kafka/topics.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { sampleRequestLines } from './fixtures/sample-data.js';
 import { collectorOptions, kafkaLog, until } from './helpers/kafka.js';
-import { freePort } from './helpers/ports.js';
+import { startPrivateBroker, type PrivateBroker } from './helpers/broker.js';
 import { freshWarehouse, scalar } from './helpers/warehouse.js';
 
-const BROKER = fileURLToPath(new URL('../infra/kafka/broker.sh', import.meta.url));
-let env: NodeJS.ProcessEnv;
-let address = '';
+let broker: PrivateBroker;
 let warehouse: Warehouse;
 
-function broker(command: 'start' | 'stop'): string {
-  return execFileSync('bash', [BROKER, command], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').at(-1) ?? '';
-}
-
 beforeAll(async () => {
-  env = { ...process.env, KAFKA_PORT: String(await freePort()), KAFKA_DATA_DIR: mkdtempSync(join(tmpdir(), 'inferledger-kafka-outage-')) };
-  address = broker('start');
+  broker = await startPrivateBroker();
   warehouse = await freshWarehouse();
 });
 
 afterAll(async () => {
-  broker('stop');
-  rmSync(env['KAFKA_DATA_DIR'] ?? '', { recursive: true, force: true });
+  broker.dispose();
   await warehouse.close();
 });
 
 it('reconnects after the broker was down and counts every event once', async () => {
-  const client = kafkajsClient({ brokers: [address], clientId: 'outage-test', log: (line) => { kafkaLog.push(line); } });
+  const client = kafkajsClient({ brokers: [broker.address], clientId: 'outage-test', log: (line) => { kafkaLog.push(line); } });
   const topic = 'requests-outage';
   const admin = await client.admin();
   await setupTopics(admin, { topic, dlqTopic: '', partitions: 3 });
@@ -56,8 +43,8 @@ it('reconnects after the broker was down and counts every event once', async () 
   await collector.start();
   try {
     await until('some rows written', () => (collector.stats.written >= 3000 ? true : undefined));
-    broker('stop');
-    broker('start');
+    broker.stop();
+    broker.start();
     // Events sent after the outage arrive too: the collector is consuming again, not just alive.
     await send(sampleRequestLines(10_000, 18, 'outage-b-'));
     await collector.caughtUp();

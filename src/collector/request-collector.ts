@@ -150,6 +150,9 @@ export class RequestCollector {
   private ticker: NodeJS.Timeout | undefined;
   private stopping: Promise<boolean> | undefined;
   private crashed: Error | undefined;
+  private reportCrash: (err: Error) => void = () => undefined;
+  /** Resolves with the error when the Kafka consumer stops for good. */
+  readonly whenCrashed = new Promise<Error>((resolve) => { this.reportCrash = resolve; });
   private pausedForFailure = false;
   private lastFetchAt = Date.now();
   private lastWriteAt = Date.now();
@@ -184,6 +187,7 @@ export class RequestCollector {
         onFetch: () => { this.lastFetchAt = Date.now(); },
         onCrash: (err) => {
           this.crashed = err;
+          this.reportCrash(err);
           this.deps.log(`collector: the Kafka consumer stopped for good: ${err.message}`);
         },
       },

@@ -15,8 +15,6 @@ export interface RunCollectorOptions {
   /** Stop once the group has caught up with the partition ends seen at start. */
   once: boolean;
   log: (line: string) => void;
-  /** Resolves when the process should stop (signals by default). */
-  stopSignal?: Promise<string>;
 }
 
 export interface CollectorRun {
@@ -35,20 +33,12 @@ export async function runCollector(config: Config, warehouse: Warehouse, client:
     metricsServer = served.server;
     options.log(`collector: metrics at http://127.0.0.1:${served.port}/metrics, health at /healthz`);
   }
-  let onCrash: (why: string) => void = () => undefined;
-  const crashed = new Promise<string>((resolve) => { onCrash = resolve; });
-  const stopSignal = options.stopSignal ?? processSignal();
+  const waits = [processSignal(), collector.whenCrashed.then((err) => `consumer crashed: ${err.message}`)];
   let reason: string;
   try {
     await collector.start();
-    const crashWatch = setInterval(() => { if (collector.failure) onCrash(`consumer crashed: ${collector.failure.message}`); }, 500);
-    const waits = [stopSignal, crashed];
     if (options.once) waits.push(collector.caughtUp().then(() => 'caught up with the topic'));
-    try {
-      reason = await Promise.race(waits);
-    } finally {
-      clearInterval(crashWatch);
-    }
+    reason = await Promise.race(waits);
   } catch (err) {
     reason = `failed: ${(err as Error).message}`;
   }
