@@ -4,10 +4,12 @@
  * dead-letter topic.
  *
  * The path of a message:
- *   fetch (one partition's batch) -> decode + validate -> the partition's open
- *   batch (rows, dead letters, next offset) -> sealed by size, bytes or age ->
- *   one write queue for all partitions: dead letters sent, rows inserted,
- *   then the partition's offset committed.
+ *   fetch (one partition's batch, marked taken at once so the next fetch
+ *   starts) -> the partition's parsing chain: decode + validate -> the
+ *   partition's open unit (rows, dead letters, last offset) -> sealed by
+ *   size, bytes or age -> one write queue for all partitions, each write
+ *   taking every unit sealed meanwhile: dead letters sent, rows inserted in
+ *   one insert, then each partition's offset committed.
  *
  * Why counts stay exact on at-least-once delivery:
  * - An offset is committed only after its rows were acknowledged by the
@@ -24,7 +26,7 @@
  */
 import pRetry, { AbortError } from 'p-retry';
 import { formatDateTime64, serializeRequestRow } from '../events/request-event.js';
-import type { FlushResult, RequestBatch } from '../ingest/request-batch-writer.js';
+import type { RequestBatch } from '../ingest/request-batch-writer.js';
 import { RequestBatchWriter } from '../ingest/request-batch-writer.js';
 import type { StreamAdmin, StreamClient, StreamConsumer, StreamMessage, StreamProducer, OutgoingMessage, PartitionBatch, BatchControl } from '../kafka/stream.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
@@ -92,8 +94,12 @@ interface Unit {
   openedAt: number;
   /** ingested_at of the unit's rows. */
   ingestedAt: string;
+}
+
+/** How far one write of sealed units got, so a retry does not repeat a step. */
+interface WriteProgress {
   deadLettered: boolean;
-  result: FlushResult | undefined;
+  written: boolean;
 }
 
 /** One assigned partition: its open unit and how far it is taken, written and committed. */
@@ -103,6 +109,9 @@ class PartitionState {
   inFlight: Promise<void> | undefined;
   /** Every offset below this was taken in this session: a redelivery of it is skipped. */
   takenUpTo: bigint | undefined;
+  /** Taken messages waiting to be parsed, and the chain that parses them in order. */
+  backlog = 0;
+  chain: Promise<void> = Promise.resolve();
   /** Every offset below this is written; `committed` says how far the group knows it. */
   written: bigint | undefined;
   committed: bigint | undefined;
@@ -127,7 +136,7 @@ class PartitionState {
   }
 
   private newUnit(): Unit {
-    return { partition: this.partition, state: this, batch: this.newBatch(), deadLetters: [], messages: 0, lastOffset: undefined, openedAt: 0, ingestedAt: '', deadLettered: false, result: undefined };
+    return { partition: this.partition, state: this, batch: this.newBatch(), deadLetters: [], messages: 0, lastOffset: undefined, openedAt: 0, ingestedAt: '' };
   }
 }
 
@@ -143,6 +152,9 @@ export class RequestCollector {
   private admin: StreamAdmin | undefined;
   /** All writes, one after another: the warehouse takes one insert at a time best, and order keeps commits simple. */
   private writeQueue: Promise<void> = Promise.resolve();
+  /** Units sealed and waiting for the next write, which takes them all. */
+  private sealed: Unit[] = [];
+  private nextWrite: Promise<void> | undefined;
   private queued = 0;
   private readonly abandon = new AbortController();
   private activeHandlers = 0;
@@ -257,11 +269,12 @@ export class RequestCollector {
     } catch {
       // Not running yet: nothing to pause.
     }
-    // Handlers see `stopping` and return; wait so none adds to a unit after it is sealed.
+    // Handlers and parsing chains see `stopping` and return; wait so none adds to a unit after it is sealed.
     if (this.activeHandlers > 0) await Promise.race([new Promise<void>((resolve) => { this.handlersIdle = resolve; }), deadline]);
+    await Promise.race([Promise.all([...this.partitions.values()].map((state) => state.chain)), deadline]);
     for (const state of this.partitions.values()) {
       if (state.open.messages > 0) this.seal(state);
-      else if (state.uncommitted) this.enqueue(state, () => this.commit(state.partition, state));
+      else if (state.uncommitted) this.track(state, this.enqueue(() => this.commit(state.partition, state)));
     }
     const drained = (await Promise.race([this.writeQueue.then(() => 'drained' as const), deadline])) === 'drained';
     if (!drained) {
@@ -284,47 +297,63 @@ export class RequestCollector {
     this.deps.log(`collector: assigned partitions [${[...this.assigned].sort((a, b) => a - b).join(', ')}] of ${this.options.topic}`);
   }
 
+  /**
+   * A fetched batch: queued on its partition's chain and marked taken at once,
+   * so kafkajs fetches the next batch while this one is parsed (it fetches
+   * only after the handlers return). Waits only when the partition already
+   * has more than a batch's worth of rows queued.
+   */
   private async handle(batch: PartitionBatch, control: BatchControl): Promise<void> {
     if (this.stopping) return;
-    this.activeHandlers++;
-    try {
-      await this.take(batch, control);
-    } finally {
-      if (--this.activeHandlers === 0) this.handlersIdle?.();
-    }
-  }
-
-  private async take(batch: PartitionBatch, control: BatchControl): Promise<void> {
     this.lastFetchAt = Date.now();
     const { partition, messages } = batch;
     const state = this.stateOf(partition);
-    // Offsets in a batch ascend by at least one: only its head can repeat what was taken (a redelivery after a rebalance).
+    // Offsets in a batch ascend: only its head can repeat what was taken (a redelivery after a rebalance).
     let from = 0;
     if (state.takenUpTo !== undefined) {
       const upTo = state.takenUpTo;
       while (from < messages.length && BigInt((messages[from] as StreamMessage).offset) < upTo) from++;
     }
-    // The fetch position moves once per batch (kafkajs parses the offset as a 64-bit Long each time).
-    let taken: string | undefined = from > 0 ? messages[from - 1]?.offset : undefined;
+    const last = (messages[messages.length - 1] as StreamMessage).offset;
+    // Once per batch: kafkajs parses the offset as a 64-bit Long each time.
+    control.markTaken(last);
+    if (from === messages.length) return;
+    state.takenUpTo = BigInt(last) + 1n;
+    state.backlog += messages.length - from;
+    state.chain = state.chain.then(() => this.take(state, batch.topic, messages, from)).catch((err: unknown) => { this.fail(err); });
+    this.activeHandlers++;
+    try {
+      await this.waitForBacklog(state, control);
+    } finally {
+      if (--this.activeHandlers === 0) this.handlersIdle?.();
+    }
+  }
+
+  /** Parse taken messages into the partition's units, in offset order (one chain per partition). */
+  private async take(state: PartitionState, topic: string, messages: readonly StreamMessage[], from: number): Promise<void> {
     try {
       for (let i = from; i < messages.length; i++) {
-        const message = messages[i] as StreamMessage;
-        if (this.stopping || !control.isRunning()) return;
+        // Stopping: what is not in a unit is not committed, and is read again on the next start.
+        if (this.stopping || this.partitions.get(state.partition) !== state) return;
         if (this.isFull(state.open)) {
           // The previous unit must be written before this one is queued: one in flight per partition.
-          if (!(await this.waitForRoom(state, control))) return;
+          if (!(await this.waitForRoom(state))) return;
           this.seal(state);
         }
-        this.add(state.open, batch.topic, message);
-        taken = message.offset;
+        this.add(state.open, topic, messages[i] as StreamMessage);
       }
+      if (this.isFull(state.open) && state.inFlight === undefined) this.seal(state);
     } finally {
-      if (taken !== undefined) {
-        state.takenUpTo = BigInt(taken) + 1n;
-        control.markTaken(taken);
-      }
+      state.backlog -= messages.length - from;
     }
-    if (this.isFull(state.open) && state.inFlight === undefined) this.seal(state);
+  }
+
+  /** A bug, not bad input: stop for good rather than commit past messages that were skipped. */
+  private fail(err: unknown): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    this.deps.log(`collector: parsing failed, stopping: ${error.stack ?? error.message}`);
+    this.crashed ??= error;
+    this.reportCrash(error);
   }
 
   private add(unit: Unit, topic: string, message: StreamMessage): void {
@@ -363,16 +392,25 @@ export class RequestCollector {
     return unit.messages >= this.options.batchRows || unit.batch.bytes >= this.options.batchBytes;
   }
 
-  /** Wait until the partition's previous unit is written, heartbeating meanwhile; false when stopping. */
-  private async waitForRoom(state: PartitionState, control: BatchControl): Promise<boolean> {
-    const heartbeatMs = Math.max(1000, Math.floor(this.options.sessionTimeoutMs / 5));
-    for (let pending = state.inFlight; pending; pending = state.inFlight) {
-      await Promise.race([pending, sleep(heartbeatMs)]);
-      if (this.stopping || !control.isRunning()) return false;
-      // Throws while the group rebalances; kafkajs then rejoins and redelivers from the committed offsets.
-      if (state.inFlight === pending) await control.heartbeat();
+  /** Wait until the partition's previous unit is written; false when stopping. */
+  private async waitForRoom(state: PartitionState): Promise<boolean> {
+    while (state.inFlight !== undefined) {
+      await state.inFlight;
+      if (this.stopping) return false;
     }
     return true;
+  }
+
+  /** Hold the fetch while the partition has more than a batch's worth queued, heartbeating meanwhile. */
+  private async waitForBacklog(state: PartitionState, control: BatchControl): Promise<void> {
+    const heartbeatMs = Math.max(1000, Math.floor(this.options.sessionTimeoutMs / 5));
+    while (state.backlog > this.options.batchRows) {
+      const chain = state.chain;
+      await Promise.race([chain, sleep(heartbeatMs)]);
+      if (this.stopping || !control.isRunning()) return;
+      // Throws while the group rebalances; kafkajs then rejoins and redelivers from the committed offsets.
+      if (state.backlog > this.options.batchRows) await control.heartbeat();
+    }
   }
 
   /** Ticker: seal units past their age; retry commits that failed. */
@@ -384,21 +422,36 @@ export class RequestCollector {
       if (open.messages > 0 && now - open.openedAt >= this.options.batchAgeMs) {
         this.seal(state);
       } else if (state.uncommitted) {
-        this.enqueue(state, () => this.commit(partition, state));
+        this.track(state, this.enqueue(() => this.commit(partition, state)));
       }
     }
   }
 
+  /**
+   * Queue the partition's open unit for writing. Units sealed while a write
+   * runs are written together by the next one: one insert for several
+   * partitions (larger inserts are cheaper per row) and one send of their
+   * dead letters.
+   */
   private seal(state: PartitionState): void {
-    const unit = state.reopen();
-    this.enqueue(state, () => this.deliver(unit));
+    this.sealed.push(state.reopen());
+    this.nextWrite ??= this.enqueue(() => {
+      this.nextWrite = undefined;
+      return this.deliver(this.sealed.splice(0));
+    });
+    this.track(state, this.nextWrite);
   }
 
-  /** Queue a write task of a partition; the partition's `inFlight` covers it until done. */
-  private enqueue(state: PartitionState, task: () => Promise<void>): void {
-    this.queued++;
+  /** Run a task after every task queued before it: writes and commits keep their order. */
+  private enqueue(task: () => Promise<void>): Promise<void> {
     const done = this.writeQueue.then(task);
     this.writeQueue = done;
+    return done;
+  }
+
+  /** The partition's `inFlight` covers this queued task until it is done. */
+  private track(state: PartitionState, done: Promise<void>): void {
+    this.queued++;
     state.inFlight = done;
     void done.finally(() => {
       this.queued--;
@@ -406,15 +459,19 @@ export class RequestCollector {
     });
   }
 
-  /** Dead letters, then rows, then the commit; failed steps retried until they succeed or shutdown gives up. Never rejects. */
-  private async deliver(unit: Unit): Promise<void> {
-    if (!this.owns(unit)) {
+  /** Dead letters, then rows, then the commits; failed steps retried until they succeed or shutdown gives up. Never rejects. */
+  private async deliver(sealed: readonly Unit[]): Promise<void> {
+    const units = sealed.filter((unit) => {
+      if (this.owns(unit)) return true;
       // The partition moved to another member, which reads these messages again from the committed offset.
       this.deps.log(`collector: dropped ${unit.messages} unwritten message(s) of partition ${unit.partition}, now another member's`);
-      return;
-    }
+      return false;
+    });
+    if (units.length === 0) return;
+    const progress: WriteProgress = { deadLettered: false, written: false };
+    const partitions = units.map((u) => u.partition).join(', ');
     try {
-      await pRetry(() => this.writeUnit(unit), {
+      await pRetry(() => this.write(units, progress), {
         forever: true,
         minTimeout: this.options.retryMinMs,
         maxTimeout: this.options.retryMaxMs,
@@ -424,44 +481,48 @@ export class RequestCollector {
           this.stats.writeFailures++;
           this.metrics.writeFailures.inc();
           this.failingSince ??= Date.now();
-          this.deps.log(`collector: writing partition ${unit.partition} failed (attempt ${err.attemptNumber}), retrying: ${err.message}`);
+          this.deps.log(`collector: writing partition(s) ${partitions} failed (attempt ${err.attemptNumber}), retrying: ${err.message}`);
           this.pauseForFailure();
         },
       });
     } catch (err) {
-      // Only shutdown gives up; the unit stays uncommitted and is consumed again later.
-      this.deps.log(`collector: partition ${unit.partition}: ${(err as Error).message}`);
+      // Only shutdown gives up; the units stay uncommitted and are consumed again later.
+      this.deps.log(`collector: partition(s) ${partitions}: ${(err as Error).message}`);
       return;
     }
     this.lastWriteAt = Date.now();
     this.failingSince = undefined;
     this.resumeAfterFailure();
-    if (unit.lastOffset !== undefined) unit.state.written = BigInt(unit.lastOffset) + 1n;
-    await this.commit(unit.partition, unit.state);
+    for (const unit of units) {
+      if (unit.lastOffset !== undefined) unit.state.written = BigInt(unit.lastOffset) + 1n;
+    }
+    for (const state of new Set(units.map((u) => u.state))) await this.commit(state.partition, state);
   }
 
   private owns(unit: Unit): boolean {
     return this.assigned.has(unit.partition) && this.partitions.get(unit.partition) === unit.state;
   }
 
-  private async writeUnit(unit: Unit): Promise<void> {
+  /** One attempt; steps that succeeded before are not repeated. Retrying the rows is safe: ids a failed attempt did store are found and skipped. */
+  private async write(units: readonly Unit[], progress: WriteProgress): Promise<void> {
     if (this.abandon.signal.aborted) throw new AbortError('shutting down');
-    if (!unit.deadLettered && unit.deadLetters.length > 0) {
-      await this.requireProducer().send(this.dlqTopic, unit.deadLetters);
-      unit.deadLettered = true;
-      this.stats.deadLettered += unit.deadLetters.length;
-      this.metrics.deadLetters.inc(unit.deadLetters.length);
+    if (!progress.deadLettered) {
+      const deadLetters = units.flatMap((u) => u.deadLetters);
+      if (deadLetters.length > 0) await this.requireProducer().send(this.dlqTopic, deadLetters);
+      progress.deadLettered = true;
+      this.stats.deadLettered += deadLetters.length;
+      this.metrics.deadLetters.inc(deadLetters.length);
     }
-    if (unit.result === undefined) {
+    if (!progress.written) {
       const stopTimer = this.metrics.insertSeconds.startTimer();
-      // Retrying the same batch is safe: ids the failed attempt did store are found and skipped.
-      unit.result = await this.writer.write(unit.batch);
+      const result = await this.writer.write(units.map((u) => u.batch));
       stopTimer();
-      this.stats.written += unit.result.written;
-      this.stats.duplicates += unit.result.duplicates;
-      this.metrics.rowsWritten.inc(unit.result.written);
-      this.metrics.duplicates.inc(unit.result.duplicates);
-      this.metrics.batchRows.observe(unit.messages);
+      progress.written = true;
+      this.stats.written += result.written;
+      this.stats.duplicates += result.duplicates;
+      this.metrics.rowsWritten.inc(result.written);
+      this.metrics.duplicates.inc(result.duplicates);
+      this.metrics.batchRows.observe(units.reduce((n, u) => n + u.messages, 0));
     }
   }
 

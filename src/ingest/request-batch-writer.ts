@@ -136,32 +136,47 @@ export class RequestBatchWriter {
   }
 
   /**
-   * Insert a batch, leaving out ids already stored by others. The batch's ids
-   * are sealed at once (before any await), so the next batch, filled while
-   * this one inserts, already sees them.
+   * Insert one batch, or several as one insert (the Kafka collector joins the
+   * batches of several partitions: fewer, larger inserts), leaving out ids
+   * already stored by others. The batches' ids are sealed at once (before any
+   * await), so the next batch, filled while this insert runs, already sees
+   * them. Retrying the same batches after a failure is safe: ids the failed
+   * attempt did store are found and left out.
    */
-  async write(batch: RequestBatch): Promise<FlushResult> {
-    if (batch.size === 0) return { written: 0, duplicates: batch.duplicates };
+  async write(batches: RequestBatch | readonly RequestBatch[]): Promise<FlushResult> {
+    const all: readonly RequestBatch[] = batches instanceof RequestBatch ? [batches] : batches;
+    const filled = all.filter((b) => b.size > 0);
+    const refused = all.reduce((n, b) => n + b.duplicates, 0);
+    if (filled.length === 0) return { written: 0, duplicates: refused };
     let minHour = Infinity;
     let maxHour = -Infinity;
-    for (const hour of batch.hours) {
-      if (hour < minHour) minHour = hour;
-      if (hour > maxHour) maxHour = hour;
+    for (const batch of filled) {
+      for (const hour of batch.hours) {
+        if (hour < minHour) minHour = hour;
+        if (hour > maxHour) maxHour = hour;
+      }
     }
-    this.seal(batch, minHour);
-    // Headroom for the worst-case reservation of the last line.
-    this.batchBytes = Math.max(this.batchBytes, Math.ceil(batch.bytes * 1.1) + (1 << 16));
+    let rows = 0;
+    for (const batch of filled) {
+      this.seal(batch, minHour);
+      // Headroom for the worst-case reservation of the last line.
+      this.batchBytes = Math.max(this.batchBytes, Math.ceil(batch.bytes * 1.1) + (1 << 16));
+      rows += batch.size;
+    }
     let stored = new Set<string>();
-    if (await this.mayHoldOthers(minHour, maxHour)) stored = await this.storedAmong(batch.ids, minHour, maxHour);
-    if (stored.size < batch.size) {
-      await this.warehouse.insertCompact('inference_requests', REQUEST_COLUMNS, batch.body(stored), INSERT_SETTINGS);
+    if (await this.mayHoldOthers(minHour, maxHour)) stored = await this.storedAmong(filled.flatMap((b) => b.ids), minHour, maxHour);
+    if (stored.size < rows) {
+      const body = filled.length === 1 ? (filled[0] as RequestBatch).body(stored) : Buffer.concat(filled.map((b) => b.body(stored)));
+      await this.warehouse.insertCompact('inference_requests', REQUEST_COLUMNS, body, INSERT_SETTINGS);
     }
-    batch.ids.forEach((id, i) => {
-      if (stored.has(id)) return;
-      const hour = batch.hours[i] ?? 0;
-      this.writtenRows.set(hour, (this.writtenRows.get(hour) ?? 0) + 1);
-    });
-    return { written: batch.size - stored.size, duplicates: batch.duplicates + stored.size };
+    for (const batch of filled) {
+      batch.ids.forEach((id, i) => {
+        if (stored.has(id)) return;
+        const hour = batch.hours[i] ?? 0;
+        this.writtenRows.set(hour, (this.writtenRows.get(hour) ?? 0) + 1);
+      });
+    }
+    return { written: rows - stored.size, duplicates: refused + stored.size };
   }
 
   /** Whether stored rows in these hours might include ids this writer cannot rule out in memory. */
