@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { decodeRequestMessage } from '../src/collector/decode-message.js';
+import { decodeRequestMessage } from '../src/events/decode-message.js';
 import { RequestCollector } from '../src/collector/request-collector.js';
 import { configSchema } from '../src/config/config.js';
 import { openText, readLines } from '../src/ingest/line-reader.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeRequestMessage } from '../src/collector/decode-message.js';
+import { decodeRequestMessage } from '../src/events/decode-message.js';
 import { messageKey } from '../src/kafka/produce-requests.js';
 import { event } from './helpers/files.js';
 

@@ -5,8 +5,8 @@
  *
  * The path of a message:
  *   fetch (one partition's batch, marked taken at once so the next fetch
- *   starts) -> the partition's parsing chain: decode + validate -> the
- *   partition's open unit (rows, dead letters, last offset) -> sealed by
+ *   starts) -> a parser thread: decode + validate + serialise -> the
+ *   partition's chain, in offset order -> the partition's open unit (rows, dead letters, last offset) -> sealed by
  *   size, bytes or age -> one write queue for all partitions, each write
  *   taking every unit sealed meanwhile: dead letters sent, rows inserted in
  *   one insert, then each partition's offset committed.
@@ -25,13 +25,14 @@
  * taking messages, write and commit what was taken, leave the group.
  */
 import pRetry, { AbortError } from 'p-retry';
-import { formatDateTime64, serializeRequestRow } from '../events/request-event.js';
+import { formatDateTime64 } from '../events/request-event.js';
 import type { RequestBatch } from '../ingest/request-batch-writer.js';
 import { RequestBatchWriter } from '../ingest/request-batch-writer.js';
 import type { StreamAdmin, StreamClient, StreamConsumer, StreamMessage, StreamProducer, OutgoingMessage, PartitionBatch, BatchControl } from '../kafka/stream.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { CollectorMetrics, type Health } from './collector-metrics.js';
-import { decodeRequestMessage } from './decode-message.js';
+import type { ParsedRecords, RecordReject } from '../ingest/parse-records.js';
+import { ParserPool } from '../ingest/parser-pool.js';
 import { dlqTopicOf } from '../kafka/topics.js';
 
 export interface CollectorOptions {
@@ -49,6 +50,8 @@ export interface CollectorOptions {
   shutdownTimeoutMs: number;
   retryMinMs: number;
   retryMaxMs: number;
+  /** Parser threads; one less than the cores when unset. */
+  parserThreads?: number | undefined;
 }
 
 export interface CollectorDeps {
@@ -92,8 +95,6 @@ interface Unit {
   lastOffset: string | undefined;
   /** When the first message was taken (ms), for the age limit. */
   openedAt: number;
-  /** ingested_at of the unit's rows. */
-  ingestedAt: string;
 }
 
 /** How far one write of sealed units got, so a retry does not repeat a step. */
@@ -136,7 +137,7 @@ class PartitionState {
   }
 
   private newUnit(): Unit {
-    return { partition: this.partition, state: this, batch: this.newBatch(), deadLetters: [], messages: 0, lastOffset: undefined, openedAt: 0, ingestedAt: '' };
+    return { partition: this.partition, state: this, batch: this.newBatch(), deadLetters: [], messages: 0, lastOffset: undefined, openedAt: 0 };
   }
 }
 
@@ -170,6 +171,7 @@ export class RequestCollector {
   private lastWriteAt = Date.now();
   private failingSince: number | undefined;
   private readonly source: string;
+  private parsers: ParserPool | undefined;
 
   constructor(
     private readonly options: CollectorOptions,
@@ -184,6 +186,7 @@ export class RequestCollector {
   /** Join the group and start consuming; returns once the consumer runs. */
   async start(): Promise<void> {
     const { client } = this.deps;
+    this.parsers = new ParserPool(this.options.parserThreads);
     this.admin = await client.admin();
     this.producer = await client.producer();
     this.consumer = await client.consumer(
@@ -281,7 +284,7 @@ export class RequestCollector {
       this.deps.log(`collector: gave up writing ${this.queued} batch(es) after ${this.options.shutdownTimeoutMs} ms; their messages stay uncommitted and are read again on the next start`);
       this.abandon.abort();
     }
-    await Promise.allSettled([this.consumer?.stop(), this.producer?.stop(), this.admin?.stop()]);
+    await Promise.allSettled([this.consumer?.stop(), this.producer?.stop(), this.admin?.stop(), this.parsers?.close()]);
     return drained;
   }
 
@@ -320,7 +323,8 @@ export class RequestCollector {
     if (from === messages.length) return;
     state.takenUpTo = BigInt(last) + 1n;
     state.backlog += messages.length - from;
-    state.chain = state.chain.then(() => this.take(state, batch.topic, messages, from)).catch((err: unknown) => { this.fail(err); });
+    const parsing = this.parse(messages, from);
+    state.chain = state.chain.then(() => this.take(state, batch.topic, messages, from, parsing)).catch((err: unknown) => { this.fail(err); });
     this.activeHandlers++;
     try {
       await this.waitForBacklog(state, control);
@@ -329,10 +333,36 @@ export class RequestCollector {
     }
   }
 
-  /** Parse taken messages into the partition's units, in offset order (one chain per partition). */
-  private async take(state: PartitionState, topic: string, messages: readonly StreamMessage[], from: number): Promise<void> {
+  /** Send messages [from, end) to a parser thread: their values back to back, their lengths beside. */
+  private parse(messages: readonly StreamMessage[], from: number): Promise<ParsedRecords> {
+    const max = this.options.maxMessageBytes;
+    const lengths = new Int32Array(messages.length - from);
+    let total = 0;
+    for (let i = from; i < messages.length; i++) {
+      const length = (messages[i] as StreamMessage).value?.length ?? -1;
+      lengths[i - from] = length;
+      // An oversized value is refused on its length alone: not copied.
+      if (length > 0 && length <= max) total += length;
+    }
+    const bytes = Buffer.allocUnsafeSlow(total);
+    let at = 0;
+    for (let i = from; i < messages.length; i++) {
+      const value = (messages[i] as StreamMessage).value;
+      if (value && value.length <= max) at += value.copy(bytes, at);
+    }
+    // Once per fetched batch: ingested_at is when the batch was taken.
+    return this.requireParsers().parse({ mode: 'messages', bytes, lengths, maxRecordBytes: max, source: this.source, ingestedAt: formatDateTime64(Date.now()) });
+  }
+
+  /** Put parsed messages into the partition's units, in offset order (one chain per partition). */
+  private async take(state: PartitionState, topic: string, messages: readonly StreamMessage[], from: number, parsing: Promise<ParsedRecords>): Promise<void> {
+    const count = messages.length - from;
     try {
-      for (let i = from; i < messages.length; i++) {
+      const parsed = await parsing;
+      let record = 0;
+      let row = 0;
+      let reject = 0;
+      while (record < count) {
         // Stopping: what is not in a unit is not committed, and is read again on the next start.
         if (this.stopping || this.partitions.get(state.partition) !== state) return;
         if (this.isFull(state.open)) {
@@ -340,11 +370,29 @@ export class RequestCollector {
           if (!(await this.waitForRoom(state))) return;
           this.seal(state);
         }
-        this.add(state.open, topic, messages[i] as StreamMessage);
+        const unit = state.open;
+        const end = Math.min(count, record + this.options.batchRows - unit.messages);
+        let rowEnd = row;
+        while (rowEnd < parsed.ids.length && (parsed.rowRecords[rowEnd] as number) < end) rowEnd++;
+        let rejectEnd = reject;
+        while (rejectEnd < parsed.rejects.length && (parsed.rejects[rejectEnd] as RecordReject).record < end) rejectEnd++;
+        if (unit.messages === 0) unit.openedAt = Date.now();
+        unit.messages += end - record;
+        unit.lastOffset = (messages[from + end - 1] as StreamMessage).offset;
+        this.stats.messages += end - record;
+        this.metrics.messages.inc(end - record);
+        unit.batch.addRows(parsed, row, rowEnd);
+        for (let r = reject; r < rejectEnd; r++) {
+          const bad = parsed.rejects[r] as RecordReject;
+          unit.deadLetters.push(this.deadLetter(topic, unit.partition, messages[from + bad.record] as StreamMessage, bad));
+        }
+        record = end;
+        row = rowEnd;
+        reject = rejectEnd;
       }
       if (this.isFull(state.open) && state.inFlight === undefined) this.seal(state);
     } finally {
-      state.backlog -= messages.length - from;
+      state.backlog -= count;
     }
   }
 
@@ -356,36 +404,21 @@ export class RequestCollector {
     this.reportCrash(error);
   }
 
-  private add(unit: Unit, topic: string, message: StreamMessage): void {
-    if (unit.messages === 0) {
-      unit.openedAt = Date.now();
-      // Once per unit: formatting the clock per message also evicted the event-time cache of formatDateTime64.
-      unit.ingestedAt = formatDateTime64(unit.openedAt);
-    }
-    unit.messages++;
-    unit.lastOffset = message.offset;
-    this.stats.messages++;
-    this.metrics.messages.inc();
-    const outcome = decodeRequestMessage(message.value, this.options.maxMessageBytes);
-    if (outcome.ok) {
-      const { event } = outcome;
-      unit.batch.add(event.request_id, event.ts, serializeRequestRow(event, outcome.attributes, this.source, unit.ingestedAt));
-      return;
-    }
+  private deadLetter(topic: string, partition: number, message: StreamMessage, bad: RecordReject): OutgoingMessage {
     const value = message.value ?? null;
     const truncated = value !== null && value.length > DLQ_VALUE_LIMIT;
-    unit.deadLetters.push({
-      key: `${topic}/${unit.partition}/${message.offset}`,
+    return {
+      key: `${topic}/${partition}/${message.offset}`,
       value: truncated ? value.subarray(0, DLQ_VALUE_LIMIT) : value,
       headers: {
-        [DLQ_HEADERS.reason]: outcome.reason,
-        [DLQ_HEADERS.field]: outcome.field,
+        [DLQ_HEADERS.reason]: bad.reason,
+        [DLQ_HEADERS.field]: bad.field,
         [DLQ_HEADERS.topic]: topic,
-        [DLQ_HEADERS.partition]: String(unit.partition),
+        [DLQ_HEADERS.partition]: String(partition),
         [DLQ_HEADERS.offset]: message.offset,
         ...(truncated ? { [DLQ_HEADERS.truncated]: `first ${DLQ_VALUE_LIMIT} of ${value.length} bytes` } : {}),
       },
-    });
+    };
   }
 
   private isFull(unit: Unit): boolean {
@@ -582,6 +615,11 @@ export class RequestCollector {
   private requireConsumer(): StreamConsumer {
     if (!this.consumer) throw new Error('collector not started');
     return this.consumer;
+  }
+
+  private requireParsers(): ParserPool {
+    if (!this.parsers) throw new Error('collector not started');
+    return this.parsers;
   }
 
   private requireProducer(): StreamProducer {

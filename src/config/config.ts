@@ -29,6 +29,8 @@ export const configSchema = z.object({
     batchRows: positiveInt.max(1_000_000).default(50_000),
     /** A line longer than this is rejected unread (protects memory from a runaway line). */
     maxLineBytes: positiveInt.default(256 * 1024),
+    /** Threads that parse and validate request events (files and Kafka); one less than the cores when unset. */
+    parserThreads: positiveInt.max(64).optional(),
   }).strict().prefault({}),
   billing: z.object({
     /** Cost-allocation tag whose value names the GPU pool a billing row belongs to. */
@@ -114,6 +116,7 @@ const ENV_VARS: ReadonlyArray<readonly [string, readonly string[], (v: string) =
   ['CLICKHOUSE_DATABASE', ['warehouse', 'database'], (v) => v],
   ['INFERLEDGER_DATA_DIR', ['warehouse', 'dataDir'], (v) => v],
   ['INFERLEDGER_BATCH_ROWS', ['ingest', 'batchRows'], (v) => v],
+  ['INFERLEDGER_PARSER_THREADS', ['ingest', 'parserThreads'], (v) => v],
   ['INFERLEDGER_POOL_TAG_KEY', ['billing', 'poolTagKey'], (v) => v],
   ['INFERLEDGER_COST_BASIS', ['attribution', 'costBasis'], (v) => v],
   ['INFERLEDGER_WEIGHT_BASIS', ['attribution', 'weightBasis'], (v) => v],

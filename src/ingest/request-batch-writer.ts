@@ -23,6 +23,7 @@ import { REQUEST_COLUMNS } from '../events/request-event.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { formatDateTime } from '../util/time.js';
+import type { ParsedRecords } from './parse-records.js';
 
 export interface FlushResult {
   written: number;
@@ -30,7 +31,6 @@ export interface FlushResult {
 }
 
 const HOUR_MS = 3_600_000;
-const NEWLINE = 0x0a;
 const idRow = z.object({ request_id: z.string() });
 const countRow = z.object({ n: z.coerce.number() });
 
@@ -44,7 +44,7 @@ function hourString(hour: number): string {
   return formatDateTime(hour * HOUR_MS);
 }
 
-/** A batch being filled: JSONCompactEachRow lines in a growing buffer, with each row's id and hour. */
+/** A batch being filled: JSONCompactEachRow lines (from parse-records) in a growing buffer, with each row's id and hour. */
 export class RequestBatch {
   private buffer: Buffer;
   private used = 0;
@@ -73,27 +73,45 @@ export class RequestBatch {
     return this.ids.length;
   }
 
-  /** Add a row unless its id was seen before; says whether it was added. */
-  add(requestId: string, ts: number, line: string): boolean {
-    const hour = Math.floor(ts / HOUR_MS);
-    if (this.seen.has(requestId) || this.isKnown(requestId, hour)) {
-      this.duplicates++;
-      return false;
+  /**
+   * Add rows [from, to) of a parsed chunk, leaving out ids seen before (in
+   * this batch or sealed by the writer). Runs of new rows are copied at once.
+   */
+  addRows(parsed: ParsedRecords, from = 0, to = parsed.ids.length): void {
+    const rows = Buffer.from(parsed.rows.buffer, parsed.rows.byteOffset, parsed.rows.byteLength);
+    let runFrom = -1;
+    let runTo = 0;
+    const flushRun = (): void => {
+      if (runFrom < 0) return;
+      this.ensureRoom(runTo - runFrom);
+      this.used += rows.copy(this.buffer, this.used, runFrom, runTo);
+      runFrom = -1;
+    };
+    for (let i = from; i < to; i++) {
+      const id = parsed.ids[i] as string;
+      const hour = parsed.hours[i] as number;
+      if (this.seen.has(id) || this.isKnown(id, hour)) {
+        this.duplicates++;
+        flushRun();
+        continue;
+      }
+      this.seen.add(id);
+      const start = i === 0 ? 0 : (parsed.rowEnds[i - 1] as number);
+      if (runFrom < 0) runFrom = start;
+      // Where the row lands once its run is copied (`used` moves only when a run is copied).
+      this.starts.push(this.used + (start - runFrom));
+      runTo = parsed.rowEnds[i] as number;
+      this.ids.push(id);
+      this.hours.push(hour);
     }
-    this.seen.add(requestId);
-    // Room for the worst case (3 UTF-8 bytes per UTF-16 unit) saves measuring the line first.
-    const room = line.length * 3 + 1;
-    if (this.used + room > this.buffer.length) {
-      const grown = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.used + room));
-      this.buffer.copy(grown, 0, 0, this.used);
-      this.buffer = grown;
-    }
-    this.starts.push(this.used);
-    this.used += this.buffer.write(line, this.used);
-    this.buffer[this.used++] = NEWLINE;
-    this.ids.push(requestId);
-    this.hours.push(hour);
-    return true;
+    flushRun();
+  }
+
+  private ensureRoom(bytes: number): void {
+    if (this.used + bytes <= this.buffer.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.used + bytes));
+    this.buffer.copy(grown, 0, 0, this.used);
+    this.buffer = grown;
   }
 
   /** The rows to insert, leaving out the given ids. */

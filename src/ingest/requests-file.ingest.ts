@@ -4,10 +4,12 @@
  * Every line ends accepted, duplicate or rejected (with line, field, reason).
  */
 import { basename } from 'node:path';
-import { formatDateTime64, serializeRequestRow, validateRequestEvent } from '../events/request-event.js';
+import { formatDateTime64 } from '../events/request-event.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { IngestRun, readErrorMessage, WarehouseWriteError, type RunSummary } from './ingest-run.js';
-import { openText, readLines } from './line-reader.js';
+import { openText, readSegments } from './line-reader.js';
+import type { ParsedRecords } from './parse-records.js';
+import { ParserFailure, ParserPool } from './parser-pool.js';
 import { RequestBatchWriter, type RequestBatch } from './request-batch-writer.js';
 
 export interface IngestRequestsOptions {
@@ -15,7 +17,12 @@ export interface IngestRequestsOptions {
   batchRows: number;
   /** Longer lines are rejected unread. */
   maxLineBytes: number;
+  /** Parser threads; one less than the cores when unset. */
+  parserThreads?: number | undefined;
 }
+
+/** Segments parsed ahead of the one being batched: keeps the parser threads busy, bounds memory (~1 MB each). */
+const SEGMENTS_AHEAD = 4;
 
 export async function ingestRequestFiles(
   warehouse: Warehouse,
@@ -25,18 +32,29 @@ export async function ingestRequestFiles(
   const run = new IngestRun(warehouse, 'requests', 'ndjson');
   // One writer for the whole run, so duplicates across its files are found in memory too.
   const writer = new RequestBatchWriter(warehouse);
-  for (const file of files) await ingestOneFile(writer, run, file, options);
+  const parsers = new ParserPool(options.parserThreads);
+  try {
+    for (const file of files) await ingestOneFile(writer, parsers, run, file, options);
+  } finally {
+    await parsers.close();
+  }
   return run.finish();
 }
 
-async function ingestOneFile(writer: RequestBatchWriter, run: IngestRun, file: string, options: IngestRequestsOptions): Promise<void> {
+/** A segment on its way through a parser thread, or a line the reader already refused. */
+type Pending = { parsing: Promise<ParsedRecords> } | { problem: string; head: string };
+
+async function ingestOneFile(writer: RequestBatchWriter, parsers: ParserPool, run: IngestRun, file: string, options: IngestRequestsOptions): Promise<void> {
   const summary = run.startFile(file);
   const source = `file:${basename(file)}`;
   const ingestedAt = formatDateTime64(Date.now());
   let batch = writer.newBatch();
   let linesSeen = 0;
-  // One batch inserts while the next one is parsed; never more, so memory stays bounded.
+  /** Lines before the segment being batched: rejects are numbered from here. */
+  let lineBase = 0;
+  // One batch inserts while the next one is filled; never more, so memory stays bounded.
   let inFlight: Promise<void> = Promise.resolve();
+  const ahead: Pending[] = [];
 
   const write = async (rows: RequestBatch): Promise<void> => {
     try {
@@ -52,38 +70,47 @@ async function ingestOneFile(writer: RequestBatchWriter, run: IngestRun, file: s
     inFlight = write(rows);
     inFlight.catch(() => undefined); // observed by the next await; avoids an unhandled rejection meanwhile
   };
-
-  try {
-    const input = await openText(file);
-    for await (const lines of readLines(input, options.maxLineBytes)) {
-      for (const line of lines) {
-        linesSeen++;
-        if (line.text === undefined) {
-          await run.reject(summary, { source: file, line: line.lineNo, field: '', reason: line.problem, raw: line.head });
-          continue;
-        }
-        let value: unknown;
-        try {
-          value = JSON.parse(line.text);
-        } catch (err) {
-          await run.reject(summary, { source: file, line: line.lineNo, field: '', reason: `malformed JSON: ${(err as Error).message}`, raw: line.text });
-          continue;
-        }
-        const outcome = validateRequestEvent(value);
-        if (!outcome.ok) {
-          await run.reject(summary, { source: file, line: line.lineNo, field: outcome.field, reason: outcome.reason, raw: line.text });
-          continue;
-        }
-        const { event } = outcome;
-        batch.add(event.request_id, event.ts, serializeRequestRow(event, outcome.attributes, source, ingestedAt));
-        if (batch.size >= options.batchRows) {
-          await startWrite(batch);
-          batch = writer.newBatch();
-        }
+  /** Batch the oldest pending segment: its rows into batches, its rejects numbered and recorded. */
+  const batchNext = async (): Promise<void> => {
+    const next = ahead.shift();
+    if (!next) return;
+    if (!('parsing' in next)) {
+      linesSeen++;
+      await run.reject(summary, { source: file, line: ++lineBase, field: '', reason: next.problem, raw: next.head });
+      return;
+    }
+    const parsed = await next.parsing;
+    linesSeen += parsed.records - parsed.blank;
+    for (const r of parsed.rejects) {
+      await run.reject(summary, { source: file, line: lineBase + r.record + 1, field: r.field, reason: r.reason, raw: r.raw });
+    }
+    lineBase += parsed.records;
+    for (let from = 0; from < parsed.ids.length;) {
+      const to = Math.min(parsed.ids.length, from + options.batchRows - batch.size);
+      batch.addRows(parsed, from, to);
+      from = to;
+      if (batch.size >= options.batchRows) {
+        await startWrite(batch);
+        batch = writer.newBatch();
       }
     }
+  };
+
+  try {
+    try {
+      const input = await openText(file);
+      for await (const segment of readSegments(input, options.maxLineBytes)) {
+        ahead.push(segment.lines === undefined
+          ? segment
+          : { parsing: parsers.parse({ mode: 'lines', bytes: segment.lines, maxRecordBytes: options.maxLineBytes, source, ingestedAt }) });
+        if (ahead.length > SEGMENTS_AHEAD) await batchNext();
+      }
+    } finally {
+      // Also after a read error: the lines before the damage are kept.
+      while (ahead.length > 0) await batchNext();
+    }
   } catch (err) {
-    if (err instanceof WarehouseWriteError) throw err;
+    if (err instanceof WarehouseWriteError || err instanceof ParserFailure) throw err;
     // The good lines before the damage are kept; the file is reported as incomplete.
     summary.error = readErrorMessage(err, file);
   }

@@ -3,7 +3,8 @@
  * ingestion (request batch writer, billing row serialiser).
  */
 import { BILLING_COLUMNS, serializeBillingRow, type BillingRow } from '../../src/billing/billing-row.js';
-import { formatDateTime64, serializeRequestRow, validateRequestEvent } from '../../src/events/request-event.js';
+import { formatDateTime64 } from '../../src/events/request-event.js';
+import { parseRecords } from '../../src/ingest/parse-records.js';
 import { RequestBatchWriter } from '../../src/ingest/request-batch-writer.js';
 import type { Warehouse } from '../../src/warehouse/warehouse.js';
 
@@ -57,14 +58,15 @@ export interface TestRequest {
 export async function insertRequests(warehouse: Warehouse, requests: readonly TestRequest[]): Promise<void> {
   const writer = new RequestBatchWriter(warehouse);
   const batch = writer.newBatch();
-  for (const r of requests) {
-    const outcome = validateRequestEvent({
-      request_id: r.id, ts: r.ts, pool_id: r.pool ?? 'gpu-a', model_id: r.model ?? 'm1', model_version: r.version,
-      feature_id: r.feature ?? 'f1', tenant_id: r.tenant ?? 't1', team: r.team, gpu_ms: r.gpuMs ?? 100,
-      input_tokens: r.input ?? 0, output_tokens: r.output ?? 0,
-    });
-    if (!outcome.ok) throw new Error(`bad test request ${r.id}: ${outcome.reason}`);
-    batch.add(outcome.event.request_id, outcome.event.ts, serializeRequestRow(outcome.event, outcome.attributes, 'test', formatDateTime64(Date.now())));
-  }
+  const lines = requests.map((r) => JSON.stringify({
+    request_id: r.id, ts: r.ts, pool_id: r.pool ?? 'gpu-a', model_id: r.model ?? 'm1', model_version: r.version,
+    feature_id: r.feature ?? 'f1', tenant_id: r.tenant ?? 't1', team: r.team, gpu_ms: r.gpuMs ?? 100,
+    input_tokens: r.input ?? 0, output_tokens: r.output ?? 0,
+  }));
+  // In this thread: the same parser the parser threads run.
+  const parsed = parseRecords({ mode: 'lines', bytes: Buffer.from(lines.join('\n')), maxRecordBytes: 1 << 20, source: 'test', ingestedAt: formatDateTime64(Date.now()) });
+  const [bad] = parsed.rejects;
+  if (bad) throw new Error(`bad test request ${requests[bad.record]?.id}: ${bad.reason}`);
+  batch.addRows(parsed);
   await writer.write(batch);
 }

@@ -1,11 +1,11 @@
 /**
- * One Kafka message to one outcome: a request event to store, or a reason to
+ * One Kafka message (or NDJSON line) to one outcome: a request event to store, or a reason to
  * dead-letter it. Never throws: a bad message is data, not a failure
  * (STYLE.md #6). The checks are the file path's, so a message and an NDJSON
  * line are judged alike.
  */
 import { isUtf8 } from 'node:buffer';
-import { validateRequestEvent, type RequestEvent } from '../events/request-event.js';
+import { validateRequestEvent, type RequestEvent } from './request-event.js';
 
 export type MessageOutcome =
   | { ok: true; event: RequestEvent; attributes: Record<string, string> }
@@ -14,13 +14,22 @@ export type MessageOutcome =
 export function decodeRequestMessage(value: Buffer | null, maxBytes: number): MessageOutcome {
   if (value === null) return { ok: false, field: '', reason: 'tombstone (no value)' };
   if (value.length === 0) return { ok: false, field: '', reason: 'empty message' };
-  if (value.length > maxBytes) return { ok: false, field: '', reason: `message is ${value.length} bytes, more than the ${maxBytes} allowed` };
+  if (value.length > maxBytes) return { ok: false, field: '', reason: oversizeReason(value.length, maxBytes) };
   if (!isUtf8(value)) return { ok: false, field: '', reason: 'message is not valid UTF-8' };
+  return decodeJsonEvent(value.toString('utf8'));
+}
+
+/** One JSON text (an NDJSON line, a message value) to an outcome. */
+export function decodeJsonEvent(text: string): MessageOutcome {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(value.toString('utf8'));
+    parsed = JSON.parse(text);
   } catch (err) {
     return { ok: false, field: '', reason: `malformed JSON: ${(err as Error).message}` };
   }
   return validateRequestEvent(parsed);
+}
+
+export function oversizeReason(length: number, maxBytes: number): string {
+  return `message is ${length} bytes, more than the ${maxBytes} allowed`;
 }

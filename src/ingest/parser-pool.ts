@@ -1,0 +1,122 @@
+/**
+ * Parser threads: where request bytes become inference_requests rows
+ * (parse-records.ts), off the main thread. On two cores the main thread
+ * (reading, deduplicating, Kafka) and the engine's insert thread each need
+ * most of a core, and parsing needed the rest: in one thread it capped
+ * ingestion at ~95k events/s (bench/ingest-file).
+ *
+ * Requests go to the threads round-robin; each call gets its own promise, so
+ * a caller that awaits them in order gets results in order.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { ParsedRecords, ParseRequest } from './parse-records.js';
+
+interface Pending {
+  resolve: (parsed: ParsedRecords) => void;
+  reject: (err: Error) => void;
+}
+
+/** Default thread count: one less than the cores (the main thread needs one), at least one. */
+export function defaultParserThreads(): number {
+  return Math.max(1, availableParallelism() - 1);
+}
+
+/**
+ * A parser thread. Built, it runs parse-worker.js; from TypeScript sources
+ * (tests, benchmarks run by tsx or vitest) it loads parse-worker.ts through
+ * tsx, as a worker does not inherit the parent's TypeScript loader.
+ */
+function startWorker(): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./parse-worker.js', import.meta.url));
+  const entry = new URL('./parse-worker.ts', import.meta.url).href;
+  return new Worker(`import('tsx/esm/api').then((tsx) => tsx.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(import.meta.url)}))`, { eval: true });
+}
+
+export class ParserPool {
+  private readonly workers: Worker[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private nextSeq = 0;
+  private failure: Error | undefined;
+  private closed = false;
+
+  constructor(threads = defaultParserThreads()) {
+    for (let i = 0; i < Math.max(1, threads); i++) {
+      const worker = startWorker();
+      worker.on('message', (message: { seq: number; parsed?: ParsedRecords; error?: string }) => {
+        const waiter = this.pending.get(message.seq);
+        this.pending.delete(message.seq);
+        if (this.pending.size === 0) this.idle();
+        if (!waiter) return;
+        if (message.parsed) waiter.resolve(message.parsed);
+        else waiter.reject(new ParserFailure(message.error ?? 'no result'));
+      });
+      worker.on('error', (err) => { this.failAll(new ParserFailure(err.stack ?? err.message)); });
+      worker.on('exit', (code) => {
+        if (!this.closed) this.failAll(new ParserFailure(`exited with code ${code}`));
+      });
+      this.workers.push(worker);
+    }
+    this.idle();
+  }
+
+  /** Parse one request in a thread. Its `bytes` (and `lengths`) are transferred: the caller must not use them after. */
+  parse(request: ParseRequest): Promise<ParsedRecords> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new Error('parser pool is closed'));
+    const seq = this.nextSeq++;
+    const worker = this.workers[seq % this.workers.length] as Worker;
+    const bytes = ownBuffer(request.bytes);
+    const lengths = request.lengths && ownBuffer(request.lengths);
+    const parsing = new Promise<ParsedRecords>((resolve, reject) => {
+      if (this.pending.size === 0) for (const w of this.workers) w.ref();
+      this.pending.set(seq, { resolve, reject });
+      const transfer = [bytes.buffer, ...(lengths ? [lengths.buffer] : [])];
+      worker.postMessage({ seq, request: { ...request, bytes, lengths } }, transfer);
+    });
+    // Callers keep several requests in flight and await them in order: a failure is theirs to see when they get there.
+    parsing.catch(() => undefined);
+    return parsing;
+  }
+
+  /** Idle threads must not keep the process alive; busy ones must (an awaited promise alone does not). */
+  private idle(): void {
+    for (const w of this.workers) w.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(this.workers.map((w) => w.terminate()));
+    this.failAll(new Error('parser pool is closed'));
+  }
+
+  private failAll(err: Error): void {
+    this.failure ??= err;
+    for (const waiter of this.pending.values()) waiter.reject(err);
+    this.pending.clear();
+    this.idle();
+  }
+}
+
+/**
+ * The view as the sole user of its ArrayBuffer, copying when it shares one
+ * (a slice of a read chunk, Node's pooled small Buffers): transferring a
+ * shared ArrayBuffer would detach every other view of it.
+ */
+function ownBuffer(view: Uint8Array): Uint8Array<ArrayBuffer>;
+function ownBuffer(view: Int32Array): Int32Array<ArrayBuffer>;
+function ownBuffer(view: Uint8Array | Int32Array): Uint8Array<ArrayBuffer> | Int32Array<ArrayBuffer> {
+  const whole = view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.buffer instanceof ArrayBuffer;
+  // A typed-array constructor given a typed array copies it into a new ArrayBuffer (Buffer#slice would not copy).
+  if (view instanceof Int32Array) return whole ? (view as Int32Array<ArrayBuffer>) : new Int32Array(view);
+  return whole ? (view as Uint8Array<ArrayBuffer>) : new Uint8Array(view);
+}
+
+/** A parser thread broke (a bug, not bad input: bad input is a reject). The caller stops. */
+export class ParserFailure extends Error {
+  constructor(detail: string) {
+    super(`parser thread failed: ${detail}`);
+    this.name = 'ParserFailure';
+  }
+}
