@@ -8,7 +8,7 @@
  * Prints events/s for all three, the ratio of end to end to the slower bound, and peak RSS;
  * writes bench/results/ingest-file.json.
  *
- *   npx tsx bench/ingest-file.ts [--events 1000000] [--rss-events 4000000] [--repeat 2]
+ *   npx tsx bench/ingest-file.ts [--events 1000000] [--rss-events 4000000] [--repeat 2] [--parser-threads N] [--batch-rows N]
  */
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,9 +31,15 @@ const { values: args } = parseArgs({
     child: { type: 'string' },
     file: { type: 'string' },
     'data-dir': { type: 'string' },
+    /** Parser threads of the end-to-end run; the product's default (cores - 1) when unset. */
+    'parser-threads': { type: 'string' },
+    /** Rows per insert (all three measurements); the product's default when unset. */
+    'batch-rows': { type: 'string' },
   },
 });
-const ingestDefaults = configSchema.shape.ingest.parse({});
+const ingestDefaults = configSchema.shape.ingest.parse({ parserThreads: args['parser-threads'], batchRows: args['batch-rows'] });
+/** The options above, passed on to child processes. */
+const tuning = Object.entries({ 'parser-threads': args['parser-threads'], 'batch-rows': args['batch-rows'] }).flatMap(([k, v]) => (v ? [`--${k}`, v] : []));
 
 type EndToEnd = Measured;
 
@@ -51,7 +57,7 @@ async function child(file: string, dataDir: string): Promise<void> {
 const SCRIPT = fileURLToPath(import.meta.url);
 
 function endToEnd(file: string): EndToEnd {
-  return runChild(SCRIPT, ['--child', 'ingest', '--file', file]);
+  return runChild(SCRIPT, ['--child', 'ingest', '--file', file, ...tuning]);
 }
 
 /** Bound 1: read + JSON.parse + validate, and nothing else. */

@@ -14,8 +14,9 @@
  * A writer racing this one may slip a duplicate past the count; storage still
  * collapses it, only the printed duplicate count would be short.
  *
- * Rows are serialised straight into one off-heap buffer per batch: holding
- * 50k row strings until the insert made the garbage collector the bottleneck.
+ * Rows arrive serialised in off-heap buffers from the parser threads
+ * (parse-records.ts): holding 50k row strings until the insert made the
+ * garbage collector the bottleneck.
  */
 import type { ClickHouseSettings } from '@clickhouse/client';
 import { z } from 'zod';
@@ -44,25 +45,25 @@ function hourString(hour: number): string {
   return formatDateTime(hour * HOUR_MS);
 }
 
-/** A batch being filled: JSONCompactEachRow lines (from parse-records) in a growing buffer, with each row's id and hour. */
+/**
+ * A batch being filled: JSONCompactEachRow lines, held as the parser's own
+ * buffers (runs of new rows, not copied: copying fresh memory was a top cost
+ * of the Kafka path), with each row's id and hour.
+ */
 export class RequestBatch {
-  private buffer: Buffer;
+  private readonly parts: Buffer[] = [];
   private used = 0;
   readonly ids: string[] = [];
   readonly hours: number[] = [];
-  /** Row i spans [starts[i], starts[i + 1]) of the buffer (newline included). */
-  private readonly starts: number[] = [];
+  /** Row i is parts[rowPart[i]] from rowStart[i] to rowEnd[i] (newline included). */
+  private readonly rowPart: number[] = [];
+  private readonly rowStart: number[] = [];
+  private readonly rowEnd: number[] = [];
   private readonly seen = new Set<string>();
   /** Rows refused because their id was already in this batch or sealed by the writer. */
   duplicates = 0;
 
-  /** `capacity`: bytes to start with, so a batch rarely regrows (each regrowth copies it). */
-  constructor(
-    private readonly isKnown: (id: string, hour: number) => boolean,
-    capacity: number,
-  ) {
-    this.buffer = Buffer.allocUnsafe(capacity);
-  }
+  constructor(private readonly isKnown: (id: string, hour: number) => boolean) {}
 
   /** Bytes of rows held. */
   get bytes(): number {
@@ -73,18 +74,15 @@ export class RequestBatch {
     return this.ids.length;
   }
 
-  /**
-   * Add rows [from, to) of a parsed chunk, leaving out ids seen before (in
-   * this batch or sealed by the writer). Runs of new rows are copied at once.
-   */
+  /** Add rows [from, to) of a parsed chunk, leaving out ids seen before (in this batch or sealed by the writer). */
   addRows(parsed: ParsedRecords, from = 0, to = parsed.ids.length): void {
     const rows = Buffer.from(parsed.rows.buffer, parsed.rows.byteOffset, parsed.rows.byteLength);
     let runFrom = -1;
     let runTo = 0;
-    const flushRun = (): void => {
+    const endRun = (): void => {
       if (runFrom < 0) return;
-      this.ensureRoom(runTo - runFrom);
-      this.used += rows.copy(this.buffer, this.used, runFrom, runTo);
+      this.parts.push(rows.subarray(runFrom, runTo));
+      this.used += runTo - runFrom;
       runFrom = -1;
     };
     for (let i = from; i < to; i++) {
@@ -92,36 +90,31 @@ export class RequestBatch {
       const hour = parsed.hours[i] as number;
       if (this.seen.has(id) || this.isKnown(id, hour)) {
         this.duplicates++;
-        flushRun();
+        endRun();
         continue;
       }
       this.seen.add(id);
       const start = i === 0 ? 0 : (parsed.rowEnds[i - 1] as number);
       if (runFrom < 0) runFrom = start;
-      // Where the row lands once its run is copied (`used` moves only when a run is copied).
-      this.starts.push(this.used + (start - runFrom));
       runTo = parsed.rowEnds[i] as number;
+      // The run becomes part number parts.length, starting at runFrom.
+      this.rowPart.push(this.parts.length);
+      this.rowStart.push(start - runFrom);
+      this.rowEnd.push(runTo - runFrom);
       this.ids.push(id);
       this.hours.push(hour);
     }
-    flushRun();
+    endRun();
   }
 
-  private ensureRoom(bytes: number): void {
-    if (this.used + bytes <= this.buffer.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.used + bytes));
-    this.buffer.copy(grown, 0, 0, this.used);
-    this.buffer = grown;
-  }
-
-  /** The rows to insert, leaving out the given ids. */
-  body(without?: ReadonlySet<string>): Buffer {
-    if (!without || without.size === 0) return this.buffer.subarray(0, this.used);
-    const parts: Buffer[] = [];
+  /** The rows to insert, back to back (the buffers are not copied), leaving out the given ids. */
+  pieces(without?: ReadonlySet<string>): Buffer[] {
+    if (!without || without.size === 0) return this.parts;
+    const out: Buffer[] = [];
     this.ids.forEach((id, i) => {
-      if (!without.has(id)) parts.push(this.buffer.subarray(this.starts[i], this.starts[i + 1] ?? this.used));
+      if (!without.has(id)) out.push((this.parts[this.rowPart[i] as number] as Buffer).subarray(this.rowStart[i], this.rowEnd[i]));
     });
-    return Buffer.concat(parts);
+    return out;
   }
 }
 
@@ -139,8 +132,6 @@ export class RequestBatchWriter {
   private readonly forgotten = new Set<number>();
   private trackedIds = 0;
   private readonly maxTrackedIds: number;
-  /** Size of the largest batch so far: the next one starts that big. */
-  private batchBytes = 1 << 20;
 
   constructor(
     private readonly warehouse: Warehouse,
@@ -150,7 +141,7 @@ export class RequestBatchWriter {
   }
 
   newBatch(): RequestBatch {
-    return new RequestBatch((id, hour) => this.sealedIds.get(hour)?.has(id) ?? false, this.batchBytes);
+    return new RequestBatch((id, hour) => this.sealedIds.get(hour)?.has(id) ?? false);
   }
 
   /**
@@ -177,14 +168,13 @@ export class RequestBatchWriter {
     let rows = 0;
     for (const batch of filled) {
       this.seal(batch, minHour);
-      // Headroom for the worst-case reservation of the last line.
-      this.batchBytes = Math.max(this.batchBytes, Math.ceil(batch.bytes * 1.1) + (1 << 16));
       rows += batch.size;
     }
     let stored = new Set<string>();
     if (await this.mayHoldOthers(minHour, maxHour)) stored = await this.storedAmong(filled.flatMap((b) => b.ids), minHour, maxHour);
     if (stored.size < rows) {
-      const body = filled.length === 1 ? (filled[0] as RequestBatch).body(stored) : Buffer.concat(filled.map((b) => b.body(stored)));
+      const pieces = filled.flatMap((b) => b.pieces(stored));
+      const body = pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces);
       await this.warehouse.insertCompact('inference_requests', REQUEST_COLUMNS, body, INSERT_SETTINGS);
     }
     for (const batch of filled) {
