@@ -9,6 +9,7 @@
  * threads costs a copy per object, and nothing per transferred buffer.
  */
 import { decodeJsonEvent, decodeRequestMessage, oversizeReason } from '../events/decode-message.js';
+import { fingerprintId } from './id-fingerprints.js';
 import { forEachLine, lineText } from './line-reader.js';
 import { serializeRequestRow, type ValidationOutcome } from '../events/request-event.js';
 
@@ -56,6 +57,8 @@ export interface ParsedRecords {
   /** The record each row came from. */
   rowRecords: Uint32Array<ArrayBuffer>;
   ids: string[];
+  /** Two hashes per row's id (id-fingerprints.ts), computed here to spare the main thread. */
+  idHashes: Uint32Array<ArrayBuffer>;
   /** Event hour of each row, in hours since the epoch. */
   hours: Int32Array<ArrayBuffer>;
   rejects: RecordReject[];
@@ -136,8 +139,11 @@ export function parseRecords(request: ParseRequest): ParsedRecords {
       else accept(decodeJsonEvent(read.text), index, read.text);
     });
   }
+  const idHashes = new Uint32Array(2 * ids.length);
+  ids.forEach((id, i) => { fingerprintId(id, idHashes, 2 * i); });
   return {
     records,
+    idHashes,
     rows: rows.take(),
     rowEnds: Uint32Array.from(rowEnds),
     rowRecords: Uint32Array.from(rowRecords),

@@ -11,7 +11,7 @@ const port = parentPort;
 port.on('message', (message: { seq: number; request: ParseRequest }) => {
   try {
     const parsed = parseRecords(message.request);
-    port.postMessage({ seq: message.seq, parsed }, [parsed.rows.buffer, parsed.rowEnds.buffer, parsed.rowRecords.buffer, parsed.hours.buffer]);
+    port.postMessage({ seq: message.seq, parsed }, [parsed.rows.buffer, parsed.idHashes.buffer, parsed.rowEnds.buffer, parsed.rowRecords.buffer, parsed.hours.buffer]);
   } catch (err) {
     // A bug, not bad input (bad input is a reject): the caller stops.
     port.postMessage({ seq: message.seq, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });

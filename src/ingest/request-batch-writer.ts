@@ -6,11 +6,15 @@
  * off disk.
  *
  * How it finds duplicates without asking the warehouse about every id:
- * - within a batch and against this writer's earlier batches, from the ids it
- *   has sealed (kept per hour; memory bounded by `maxTrackedIds`);
+ * - within a batch, exactly, by id;
+ * - against this writer's earlier batches, by the fingerprints of the ids it
+ *   has sealed (id-fingerprints.ts; kept per hour, memory bounded by
+ *   `maxTrackedIds`): a hit makes the row a candidate, looked up in storage
+ *   at write time (when every earlier batch is stored), so a fingerprint
+ *   collision never drops an event;
  * - against everything else, by one cheap count of the stored rows in the
  *   batch's hours. Only when that count shows rows this writer did not write
- *   (or hours whose ids it has forgotten) does it look the batch's ids up.
+ *   (or hours whose ids it has forgotten) does it look all the batch's ids up.
  * A writer racing this one may slip a duplicate past the count; storage still
  * collapses it, only the printed duplicate count would be short.
  *
@@ -24,6 +28,7 @@ import { REQUEST_COLUMNS } from '../events/request-event.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { formatDateTime } from '../util/time.js';
+import { FingerprintSet } from './id-fingerprints.js';
 import type { ParsedRecords } from './parse-records.js';
 
 export interface FlushResult {
@@ -55,15 +60,19 @@ export class RequestBatch {
   private used = 0;
   readonly ids: string[] = [];
   readonly hours: number[] = [];
+  /** Fingerprint of row i's id: idHashes[2i], idHashes[2i + 1]. */
+  readonly idHashes: number[] = [];
+  /** Ids whose fingerprint the writer has sealed before: duplicates only if storage has them. */
+  readonly candidates: string[] = [];
   /** Row i is parts[rowPart[i]] from rowStart[i] to rowEnd[i] (newline included). */
   private readonly rowPart: number[] = [];
   private readonly rowStart: number[] = [];
   private readonly rowEnd: number[] = [];
   private readonly seen = new Set<string>();
-  /** Rows refused because their id was already in this batch or sealed by the writer. */
+  /** Rows refused because their id was already in this batch. */
   duplicates = 0;
 
-  constructor(private readonly isKnown: (id: string, hour: number) => boolean) {}
+  constructor(private readonly maybeSealed: (h1: number, h2: number, hour: number) => boolean) {}
 
   /** Bytes of rows held. */
   get bytes(): number {
@@ -74,7 +83,7 @@ export class RequestBatch {
     return this.ids.length;
   }
 
-  /** Add rows [from, to) of a parsed chunk, leaving out ids seen before (in this batch or sealed by the writer). */
+  /** Add rows [from, to) of a parsed chunk, leaving out ids already in this batch. */
   addRows(parsed: ParsedRecords, from = 0, to = parsed.ids.length): void {
     const rows = Buffer.from(parsed.rows.buffer, parsed.rows.byteOffset, parsed.rows.byteLength);
     let runFrom = -1;
@@ -88,12 +97,16 @@ export class RequestBatch {
     for (let i = from; i < to; i++) {
       const id = parsed.ids[i] as string;
       const hour = parsed.hours[i] as number;
-      if (this.seen.has(id) || this.isKnown(id, hour)) {
+      if (this.seen.has(id)) {
         this.duplicates++;
         endRun();
         continue;
       }
       this.seen.add(id);
+      const h1 = parsed.idHashes[2 * i] as number;
+      const h2 = parsed.idHashes[2 * i + 1] as number;
+      if (this.maybeSealed(h1, h2, hour)) this.candidates.push(id);
+      this.idHashes.push(h1, h2);
       const start = i === 0 ? 0 : (parsed.rowEnds[i - 1] as number);
       if (runFrom < 0) runFrom = start;
       runTo = parsed.rowEnds[i] as number;
@@ -124,8 +137,8 @@ export interface RequestBatchWriterOptions {
 }
 
 export class RequestBatchWriter {
-  /** Ids of sealed batches, by hour (epoch hours). */
-  private readonly sealedIds = new Map<number, Set<string>>();
+  /** Fingerprints of the ids of sealed batches, by hour (epoch hours). */
+  private readonly sealedIds = new Map<number, FingerprintSet>();
   /** Rows this writer stored, by hour, including hours whose ids were forgotten. */
   private readonly writtenRows = new Map<number, number>();
   /** Hours whose ids were dropped to bound memory: batches touching them ask the warehouse. */
@@ -141,7 +154,7 @@ export class RequestBatchWriter {
   }
 
   newBatch(): RequestBatch {
-    return new RequestBatch((id, hour) => this.sealedIds.get(hour)?.has(id) ?? false);
+    return new RequestBatch((h1, h2, hour) => this.sealedIds.get(hour)?.has(h1, h2) ?? false);
   }
 
   /**
@@ -171,7 +184,9 @@ export class RequestBatchWriter {
       rows += batch.size;
     }
     let stored = new Set<string>();
+    const candidates = filled.flatMap((b) => b.candidates);
     if (await this.mayHoldOthers(minHour, maxHour)) stored = await this.storedAmong(filled.flatMap((b) => b.ids), minHour, maxHour);
+    else if (candidates.length > 0) stored = await this.storedAmong(candidates, minHour, maxHour);
     if (stored.size < rows) {
       const pieces = filled.flatMap((b) => b.pieces(stored));
       const body = pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces);
@@ -214,13 +229,13 @@ export class RequestBatchWriter {
   }
 
   private seal(batch: RequestBatch, batchMinHour: number): void {
-    batch.ids.forEach((id, i) => {
-      const hour = batch.hours[i] ?? 0;
+    batch.hours.forEach((hour, i) => {
       if (this.forgotten.has(hour)) return;
       let ids = this.sealedIds.get(hour);
-      if (!ids) this.sealedIds.set(hour, (ids = new Set()));
-      ids.add(id);
-      this.trackedIds++;
+      if (!ids) this.sealedIds.set(hour, (ids = new FingerprintSet()));
+      const before = ids.size;
+      ids.add(batch.idHashes[2 * i] as number, batch.idHashes[2 * i + 1] as number);
+      this.trackedIds += ids.size - before;
     });
     if (this.trackedIds <= this.maxTrackedIds) return;
     // Over budget: forget hours before this batch first (files are mostly in time order), oldest first.

@@ -1,0 +1,85 @@
+/**
+ * Compact memory of request ids already written: two 32-bit hashes per id
+ * in an open-addressing table (16 bytes an id) instead of the id strings in
+ * a Set (~100 bytes an id). A hit means "maybe seen": the batch writer
+ * confirms it against storage before calling a row a duplicate, so a hash
+ * collision can cost a lookup, never a lost event.
+ */
+
+/** The two hashes of an id (FNV-1a and a murmur-style mix over its UTF-16 units, each finalised). */
+export function fingerprintId(id: string, out: Uint32Array, at: number): void {
+  let h1 = 0x811c9dc5;
+  let h2 = 0x9747b28c ^ id.length;
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193);
+    h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+    h2 ^= h2 >>> 13;
+  }
+  out[at] = mix(h1);
+  out[at + 1] = mix(h2);
+}
+
+function mix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+export class FingerprintSet {
+  /** Slot i holds (keys[2i], keys[2i+1]); (0, 0) is empty. */
+  private keys = new Uint32Array(2 * 1024);
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  has(h1: number, h2: number): boolean {
+    const [a, b] = nonEmpty(h1, h2);
+    const mask = this.keys.length / 2 - 1;
+    for (let slot = a & mask; ; slot = (slot + 1) & mask) {
+      const k1 = this.keys[2 * slot] as number;
+      const k2 = this.keys[2 * slot + 1] as number;
+      if (k1 === a && k2 === b) return true;
+      if (k1 === 0 && k2 === 0) return false;
+    }
+  }
+
+  add(h1: number, h2: number): void {
+    if ((this.count + 1) * 2 > this.keys.length / 2) this.grow();
+    if (this.insert(...nonEmpty(h1, h2))) this.count++;
+  }
+
+  private insert(a: number, b: number): boolean {
+    const mask = this.keys.length / 2 - 1;
+    for (let slot = a & mask; ; slot = (slot + 1) & mask) {
+      const k1 = this.keys[2 * slot] as number;
+      const k2 = this.keys[2 * slot + 1] as number;
+      if (k1 === a && k2 === b) return false;
+      if (k1 === 0 && k2 === 0) {
+        this.keys[2 * slot] = a;
+        this.keys[2 * slot + 1] = b;
+        return true;
+      }
+    }
+  }
+
+  private grow(): void {
+    const old = this.keys;
+    this.keys = new Uint32Array(old.length * 2);
+    for (let i = 0; i < old.length; i += 2) {
+      const a = old[i] as number;
+      const b = old[i + 1] as number;
+      if (a !== 0 || b !== 0) this.insert(a, b);
+    }
+  }
+}
+
+/** (0, 0) marks an empty slot, so an id hashing to it is stored as (0, 1). */
+function nonEmpty(h1: number, h2: number): [number, number] {
+  return h1 === 0 && h2 === 0 ? [0, 1] : [h1, h2];
+}
