@@ -18,7 +18,7 @@ describe('configuration', () => {
     expect(config.warehouse.url).toBeUndefined();
     expect(config.warehouse).toMatchObject({ database: 'inferledger', dataDir: './.inferledger' });
     expect(config.billing.poolTagKey).toBe('inference-pool');
-    expect(config.ingest.batchRows).toBe(50_000);
+    expect(config.ingest.batchRows).toBe(20_000);
     expect(config.kafka.brokers).toEqual(['localhost:9092']);
   });
 

@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
-import { createChdbConnection, type ChdbConnection } from 'chdb/connection';
+import type { ChdbConnection } from 'chdb/connection';
 import type { z } from 'zod';
 import type { Config } from '../config/config.js';
 import { checkParams } from './sql-files.js';
@@ -68,6 +68,8 @@ export async function openWarehouse(config: Config['warehouse']): Promise<Wareho
 async function openEmbedded(dataDir: string, database: string): Promise<Warehouse> {
   const path = resolve(dataDir);
   mkdirSync(path, { recursive: true });
+  // Loaded only here: the native engine is ~200 MB resident before any query, and server mode needs none of it.
+  const { createChdbConnection } = await import('chdb/connection');
   const connection = createChdbConnection({ path });
   const client = createClient({ connection, clickhouse_settings: PINNED_SETTINGS } as Parameters<typeof createClient>[0]);
   await client.command({ query: 'CREATE DATABASE IF NOT EXISTS {db:Identifier}', query_params: { db: database } });
