@@ -6,8 +6,8 @@
  * The path of a message:
  *   fetch (one partition's batch, marked taken at once so the next fetch
  *   starts) -> a parser thread: decode + validate + serialise -> the
- *   partition's chain, in offset order -> the partition's open unit (rows, dead letters, last offset) -> sealed by
- *   size, bytes or age -> one write queue for all partitions, each write
+ *   partition's chain, in offset order -> the partition's open unit (rows,
+ *   dead letters, last offset) -> sealed by size, bytes or age -> one write queue for all partitions, each write
  *   taking every unit sealed meanwhile: dead letters sent, rows inserted in
  *   one insert, then each partition's offset committed.
  *

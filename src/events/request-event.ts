@@ -74,8 +74,12 @@ const requestEventShape = {
   status: z.enum(['ok', 'error']).default('ok'),
 };
 
-/** The event schema; unknown fields pass through and become attributes. */
-export const requestEventSchema = z.looseObject(requestEventShape);
+/**
+ * The event schema. Unknown fields are not part of it: they are read from the
+ * input by {@link extraAttributes}. (`z.looseObject`, which keeps them, took
+ * zod off its compiled path: ~3x the validation time, bench/ingest-file.)
+ */
+export const requestEventSchema = z.object(requestEventShape);
 
 /** A valid event, with its timestamp as epoch milliseconds. */
 export type RequestEvent = Omit<z.output<z.ZodObject<typeof requestEventShape>>, 'ts'> & { ts: number };
@@ -107,12 +111,12 @@ export function validateRequestEvent(value: unknown): ValidationOutcome {
   }
   const ts = toEpochMs(parsed.data.ts);
   if (typeof ts === 'string') return { ok: false, field: 'ts', reason: `ts: ${ts}` };
-  const attributes = extraAttributes(parsed.data);
+  const attributes = extraAttributes(value as Record<string, unknown>);
   if (typeof attributes === 'string') return { ok: false, field: 'attributes', reason: attributes };
   return { ok: true, event: { ...(parsed.data as Omit<RequestEvent, 'ts'>), ts }, attributes };
 }
 
-/** Fields outside schema v1, kept as strings; an error message when they break the bounds. */
+/** Fields of the input outside schema v1, kept as strings; an error message when they break the bounds. */
 function extraAttributes(event: Record<string, unknown>): Record<string, string> | string {
   const out: Record<string, string> = {};
   let count = 0;
