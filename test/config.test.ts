@@ -63,6 +63,12 @@ describe('configuration', () => {
     expect(problems(() => loadConfig({ env: {}, file }))).toEqual(['kafka.retryMinMs (from config file ' + file + '): retryMinMs must not exceed retryMaxMs']);
   });
 
+  it('reads the parser thread count, unset meaning one less than the cores', () => {
+    expect(loadConfig({ env: {} }).ingest.parserThreads).toBeUndefined();
+    expect(loadConfig({ env: { INFERLEDGER_PARSER_THREADS: '3' } }).ingest.parserThreads).toBe(3);
+    expect(problems(() => loadConfig({ env: { INFERLEDGER_PARSER_THREADS: '0' } })).join('\n')).toMatch(/ingest\.parserThreads \(from env INFERLEDGER_PARSER_THREADS\)/);
+  });
+
   it('lets command-line values win', () => {
     const config = loadConfig({ env: { INFERLEDGER_DATA_DIR: '/env' }, overrides: { warehouse: { dataDir: '/flag' } } });
     expect(config.warehouse.dataDir).toBe('/flag');
