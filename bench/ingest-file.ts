@@ -19,7 +19,7 @@ import { validateRequestEvent } from '../src/events/request-event.js';
 import { ingestRequestFiles } from '../src/ingest/requests-file.ingest.js';
 import { openText, readLines } from '../src/ingest/line-reader.js';
 import { configSchema } from '../src/config/config.js';
-import { benchWarehouse, insertBatchFiles, runChild, serialiseBatches, type Measured } from './lib/insert-bound.js';
+import { benchWarehouse, bestOf, insertBatchFiles, rate, runChild, serialiseBatches, type Measured } from './lib/insert-bound.js';
 import { writeSyntheticRequests } from './lib/synthetic-requests.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -101,17 +101,9 @@ async function benchmark(): Promise<void> {
 
     // The machine is noisy (PERF_NOTES: +-15-30%): each figure is the best of --repeat runs.
     const repeat = Math.max(1, Number(args.repeat));
-    const best = async <T extends { events: number; seconds: number }>(measure: () => Promise<T> | T): Promise<T> => {
-      let winner: T | undefined;
-      for (let i = 0; i < repeat; i++) {
-        const r = await measure();
-        if (!winner || r.events / r.seconds > winner.events / winner.seconds) winner = r;
-      }
-      return winner as T;
-    };
-    const parse = await best(() => parseBound(file));
-    const insert = await best(() => insertBound(file, work));
-    const e2e = await best(() => endToEnd(file));
+    const parse = await bestOf(repeat, () => parseBound(file));
+    const insert = await bestOf(repeat, () => insertBound(file, work));
+    const e2e = await bestOf(repeat, () => endToEnd(file));
 
     let big: EndToEnd | undefined;
     if (rssEvents > 0) {
@@ -121,7 +113,6 @@ async function benchmark(): Promise<void> {
       rmSync(bigFile);
     }
 
-    const rate = (r: { events: number; seconds: number }): number => r.events / r.seconds;
     const slower = Math.min(rate(parse), rate(insert));
     const result = {
       benchmark: 'ingest-file',

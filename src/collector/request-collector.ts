@@ -216,7 +216,7 @@ export class RequestCollector {
    * partition ends seen now (so a backfill stops at what existed when it began).
    */
   async caughtUp(pollMs = 200): Promise<void> {
-    const admin = this.requireAdmin();
+    const admin = started(this.admin);
     const targets = await admin.topicOffsets(this.options.topic);
     for (;;) {
       if (this.crashed) throw this.crashed;
@@ -351,7 +351,7 @@ export class RequestCollector {
       if (value && value.length <= max) at += value.copy(bytes, at);
     }
     // Once per fetched batch: ingested_at is when the batch was taken.
-    return this.requireParsers().parse({ mode: 'messages', bytes, lengths, maxRecordBytes: max, source: this.source, ingestedAt: formatDateTime64(Date.now()) });
+    return started(this.parsers).parse({ mode: 'messages', bytes, lengths, maxRecordBytes: max, source: this.source, ingestedAt: formatDateTime64(Date.now()) });
   }
 
   /** Put parsed messages into the partition's units, in offset order (one chain per partition). */
@@ -541,7 +541,7 @@ export class RequestCollector {
     if (this.abandon.signal.aborted) throw new AbortError('shutting down');
     if (!progress.deadLettered) {
       const deadLetters = units.flatMap((u) => u.deadLetters);
-      if (deadLetters.length > 0) await this.requireProducer().send(this.dlqTopic, deadLetters);
+      if (deadLetters.length > 0) await started(this.producer).send(this.dlqTopic, deadLetters);
       progress.deadLettered = true;
       this.stats.deadLettered += deadLetters.length;
       this.metrics.deadLetters.inc(deadLetters.length);
@@ -565,7 +565,7 @@ export class RequestCollector {
     if (next === undefined || (state.committed !== undefined && state.committed >= next)) return;
     if (this.partitions.get(partition) !== state || !this.assigned.has(partition)) return; // its new owner commits; ours could move it backwards
     try {
-      await this.requireConsumer().commit(this.options.topic, partition, next.toString());
+      await started(this.consumer).commit(this.options.topic, partition, next.toString());
       state.committed = next;
       this.stats.commits++;
       this.metrics.commits.inc();
@@ -611,28 +611,14 @@ export class RequestCollector {
       return { topic: this.options.topic, partition: end.partition, lag: Number(BigInt(end.high) - BigInt(from)) };
     });
   }
-
-  private requireConsumer(): StreamConsumer {
-    if (!this.consumer) throw new Error('collector not started');
-    return this.consumer;
-  }
-
-  private requireParsers(): ParserPool {
-    if (!this.parsers) throw new Error('collector not started');
-    return this.parsers;
-  }
-
-  private requireProducer(): StreamProducer {
-    if (!this.producer) throw new Error('collector not started');
-    return this.producer;
-  }
-
-  private requireAdmin(): StreamAdmin {
-    if (!this.admin) throw new Error('collector not started');
-    return this.admin;
-  }
 }
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** A part the collector creates in start(); using it before is a bug. */
+function started<T>(part: T | undefined): T {
+  if (part === undefined) throw new Error('collector not started');
+  return part;
 }

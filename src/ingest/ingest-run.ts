@@ -38,7 +38,8 @@ export interface RunSummary {
 }
 
 const REJECT_COLUMNS = ['rejected_at', 'run_id', 'kind', 'source', 'line', 'field', 'reason', 'raw'] as const;
-const RAW_LIMIT = 4096;
+/** A reject keeps at most this much of its line, in the rejects file and table. */
+export const REJECT_RAW_CHARS = 4096;
 const REJECT_FLUSH_ROWS = 1000;
 
 export class IngestRun {
@@ -64,7 +65,7 @@ export class IngestRun {
 
   async reject(summary: FileSummary, r: Reject): Promise<void> {
     summary.rejected++;
-    const raw = r.raw.length > RAW_LIMIT ? r.raw.slice(0, RAW_LIMIT) : r.raw;
+    const raw = r.raw.length > REJECT_RAW_CHARS ? r.raw.slice(0, REJECT_RAW_CHARS) : r.raw;
     if (this.rejectFile?.path !== rejectsPathFor(summary.file)) {
       await this.closeRejectFile();
       const path = rejectsPathFor(summary.file);

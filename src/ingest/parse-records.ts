@@ -9,14 +9,13 @@
  * threads costs a copy per object, and nothing per transferred buffer.
  */
 import { decodeJsonEvent, decodeRequestMessage, oversizeReason } from '../events/decode-message.js';
+import { HOUR_MS } from '../util/time.js';
 import { fingerprintId } from './id-fingerprints.js';
+import { REJECT_RAW_CHARS } from './ingest-run.js';
 import { forEachLine, lineText } from './line-reader.js';
 import { serializeRequestRow, type ValidationOutcome } from '../events/request-event.js';
 
 const NEWLINE = 0x0a;
-const HOUR_MS = 3_600_000;
-/** A reject carries at most this much of its line (the rejects file and table keep no more). */
-export const REJECT_RAW_CHARS = 4096;
 
 export interface ParseRequest {
   /**
@@ -41,7 +40,7 @@ export interface RecordReject {
   record: number;
   field: string;
   reason: string;
-  /** The record's text, cut to {@link REJECT_RAW_CHARS}; empty for messages (the caller holds their values). */
+  /** The record's text, cut to {@link REJECT_RAW_CHARS} (no more crosses threads than is kept); empty for messages (the caller holds their values). */
   raw: string;
 }
 

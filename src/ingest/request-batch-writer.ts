@@ -27,7 +27,7 @@ import { z } from 'zod';
 import { REQUEST_COLUMNS } from '../events/request-event.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
-import { formatDateTime } from '../util/time.js';
+import { formatDateTime, HOUR_MS } from '../util/time.js';
 import { FingerprintSet } from './id-fingerprints.js';
 import type { ParsedRecords } from './parse-records.js';
 
@@ -36,7 +36,6 @@ export interface FlushResult {
   duplicates: number;
 }
 
-const HOUR_MS = 3_600_000;
 const idRow = z.object({ request_id: z.string() });
 const countRow = z.object({ n: z.coerce.number() });
 

@@ -1,3 +1,6 @@
+/** Milliseconds in an hour: request rows are grouped by epoch hour (hour of the event since 1970). */
+export const HOUR_MS = 3_600_000;
+
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
 
 /**
