@@ -9,9 +9,14 @@
  *      timed from the first message taken to caught up (join time printed apart);
  *   2. bound "parse": the same payloads as Buffers, UTF-8 check + JSON.parse + schema, nothing written;
  *   3. bound "insert": the warehouse inserting the same rows pre-serialised,
- *      in batches of the collector's size, nothing parsed.
+ *      in batches of the collector's size, nothing parsed;
+ *   4. reference "client": the Kafka client alone draining the topic through
+ *      our StreamConsumer (fetch + decode into messages, nothing else).
  * Prints events/s, MB/s, the ratio of end to end to the slower bound, and peak RSS;
- * writes bench/results/kafka-ingest.json.
+ * and CPU per event (all threads) of each, with the ceiling they imply: the
+ * collector must do all three parts' work on this machine's cores, so it
+ * cannot beat cores / (CPU per event of parse + insert + client).
+ * Writes bench/results/kafka-ingest.json.
  *
  *   npx tsx bench/kafka-ingest.ts [--events 2000000] [--repeat 1] [--partitions 6]
  *   BENCH_KAFKA='{"batchRows":50000}' ...   overrides collector settings (kafka config keys) for experiments
@@ -28,7 +33,8 @@ import { openText, readLines } from '../src/ingest/line-reader.js';
 import { kafkajsClient } from '../src/kafka/kafkajs-client.js';
 import { produceRequestFiles } from '../src/kafka/produce-requests.js';
 import { setupTopics } from '../src/kafka/topics.js';
-import { benchWarehouse, bestOf, insertBatchFiles, rate, runChild, serialiseBatches, type Measured } from './lib/insert-bound.js';
+import { availableParallelism } from 'node:os';
+import { benchWarehouse, bestOf, cpuSince, insertBatchFiles, rate, runChild, serialiseBatches, type Measured } from './lib/insert-bound.js';
 import { startPrivateBroker } from '../test/helpers/broker.js';
 import { writeSyntheticRequests } from './lib/synthetic-requests.js';
 
@@ -63,9 +69,15 @@ async function childCollect(topic: string, brokers: string, dataDir: string): Pr
   const started = performance.now();
   await collector.start();
   let firstAt = 0;
-  const watch = setInterval(() => { if (firstAt === 0 && collector.stats.messages > 0) firstAt = performance.now(); }, 5);
+  let cpuFrom = process.cpuUsage();
+  const watch = setInterval(() => {
+    if (firstAt > 0 || collector.stats.messages === 0) return;
+    firstAt = performance.now();
+    cpuFrom = process.cpuUsage();
+  }, 5);
   await collector.caughtUp(50);
   const ended = performance.now();
+  const cpuSeconds = cpuSince(cpuFrom);
   clearInterval(watch);
   await collector.stop();
   await warehouse.close();
@@ -73,6 +85,7 @@ async function childCollect(topic: string, brokers: string, dataDir: string): Pr
   return {
     events: stats.messages,
     seconds: (ended - firstAt) / 1000,
+    cpuSeconds,
     joinSeconds: (firstAt - started) / 1000,
     maxRssMb: process.resourceUsage().maxRSS / 1024,
     accepted: stats.written,
@@ -80,18 +93,58 @@ async function childCollect(topic: string, brokers: string, dataDir: string): Pr
   };
 }
 
+/** Reference: the Kafka client alone drains the topic with a new group, through the same StreamConsumer the collector uses. */
+async function childConsume(topic: string, brokers: string, expected: number): Promise<Measured> {
+  const client = kafkajsClient({ brokers: brokers.split(','), clientId: 'bench', log: silent });
+  const consumer = await client.consumer({
+    groupId: `bench-raw-${Date.now()}`,
+    topic,
+    sessionTimeoutMs: kafkaDefaults.sessionTimeoutMs,
+    partitionsConcurrently: kafkaDefaults.partitionsConcurrently,
+    maxBytesPerPartition: Math.min(kafkaDefaults.batchBytes, 4 * 1024 * 1024), // as the collector asks
+  });
+  let events = 0;
+  let firstAt = 0;
+  let cpuFrom = process.cpuUsage();
+  let valueBytes = 0;
+  let resolve = (): void => undefined;
+  const drained = new Promise<void>((ok) => { resolve = ok; });
+  await consumer.run((batch, control) => {
+    if (firstAt === 0) {
+      firstAt = performance.now();
+      cpuFrom = process.cpuUsage();
+    }
+    // Touch every value as the collector does when it copies them for the parser thread.
+    for (const message of batch.messages) valueBytes += message.value?.length ?? 0;
+    events += batch.messages.length;
+    const last = batch.messages.at(-1);
+    if (last) control.markTaken(last.offset);
+    if (events >= expected) resolve();
+    return Promise.resolve();
+  });
+  await drained;
+  const seconds = (performance.now() - firstAt) / 1000;
+  const cpuSeconds = cpuSince(cpuFrom);
+  await consumer.stop();
+  if (valueBytes === 0) throw new Error('no message values read');
+  return { events, seconds, cpuSeconds, maxRssMb: process.resourceUsage().maxRSS / 1024, accepted: events };
+}
+
 /** Bound 1: decode + validate the payloads, given as Buffers (what the Kafka client hands over), nothing else. */
-async function parseBound(file: string): Promise<{ events: number; seconds: number }> {
+async function parseBound(file: string): Promise<{ events: number; seconds: number; cpuSeconds: number }> {
   const maxBytes = kafkaDefaults.maxMessageBytes;
   let seconds = 0;
+  let cpuSeconds = 0;
   let events = 0;
   for await (const lines of readLines(await openText(file), 1 << 20)) {
     const payloads = lines.flatMap((l) => (l.text === undefined ? [] : [Buffer.from(l.text)]));
     const started = performance.now();
+    const cpuFrom = process.cpuUsage();
     for (const payload of payloads) if (decodeRequestMessage(payload, maxBytes).ok) events++;
+    cpuSeconds += cpuSince(cpuFrom);
     seconds += (performance.now() - started) / 1000;
   }
-  return { events, seconds };
+  return { events, seconds, cpuSeconds };
 }
 
 async function benchmark(): Promise<void> {
@@ -131,11 +184,17 @@ async function benchmark(): Promise<void> {
       rmSync(dir, { recursive: true, force: true });
       return r;
     });
+    const consume = await bestOf(repeat, () => runChild(SCRIPT, ['--child', 'consume', '--topic', topic, '--brokers', brokers, '--events', String(events)]));
     const e2e = await bestOf(repeat, () => runChild(SCRIPT, ['--child', 'collect', '--topic', topic, '--brokers', brokers]) as Drained);
     if (e2e.accepted !== events) throw new Error(`collector wrote ${e2e.accepted} rows, expected ${events}`);
 
     const fileMB = statSync(file).size / 1e6;
     const slower = Math.min(rate(parse), rate(insert));
+    // CPU microseconds per event, all threads of the measuring process.
+    const cpuPerEvent = (r: { events: number; cpuSeconds?: number }): number => ((r.cpuSeconds ?? NaN) / r.events) * 1e6;
+    const cores = availableParallelism();
+    const partsCpu = cpuPerEvent(parse) + cpuPerEvent(insert) + cpuPerEvent(consume);
+    const ceiling = (cores * 1e6) / partsCpu;
     const result = {
       benchmark: 'kafka-ingest',
       date: new Date().toISOString(),
@@ -146,16 +205,24 @@ async function benchmark(): Promise<void> {
       batchRows: kafkaDefaults.batchRows,
       repeat,
       produce: { eventsPerSec: events / produceSeconds, seconds: produceSeconds },
-      endToEnd: { eventsPerSec: rate(e2e), mbPerSec: fileMB / e2e.seconds, seconds: e2e.seconds, groupJoinSeconds: e2e.joinSeconds, peakRssMB: e2e.maxRssMb },
-      boundParseValidate: { eventsPerSec: rate(parse), seconds: parse.seconds },
-      boundWarehouseInsert: { eventsPerSec: rate(insert), seconds: insert.seconds, peakRssMB: insert.maxRssMb },
+      endToEnd: { eventsPerSec: rate(e2e), mbPerSec: fileMB / e2e.seconds, seconds: e2e.seconds, cpuMicrosPerEvent: cpuPerEvent(e2e), groupJoinSeconds: e2e.joinSeconds, peakRssMB: e2e.maxRssMb },
+      boundParseValidate: { eventsPerSec: rate(parse), seconds: parse.seconds, cpuMicrosPerEvent: cpuPerEvent(parse) },
+      boundWarehouseInsert: { eventsPerSec: rate(insert), seconds: insert.seconds, cpuMicrosPerEvent: cpuPerEvent(insert), peakRssMB: insert.maxRssMb },
+      kafkaClientAlone: { eventsPerSec: rate(consume), seconds: consume.seconds, cpuMicrosPerEvent: cpuPerEvent(consume), peakRssMB: consume.maxRssMb },
       ratioToSlowerBound: rate(e2e) / slower,
+      cores,
+      /** cores / CPU per event of parse + insert + client: what end to end could reach if it did nothing else, all cores busy. */
+      cpuCeilingEventsPerSec: ceiling,
+      ratioCeiling: ceiling / slower,
     };
-    const line = (name: string, r: number, extra = ''): string => `${name.padEnd(36)} ${Math.round(r).toLocaleString('en-US').padStart(10)} events/s${extra}`;
-    console.log(line('end to end (collect requests --once)', rate(e2e), `   ${result.endToEnd.mbPerSec.toFixed(1)} MB/s, peak RSS ${e2e.maxRssMb.toFixed(0)} MB (target < 400 MB); group join ${e2e.joinSeconds.toFixed(1)} s not counted`));
-    console.log(line('bound: UTF-8 + JSON.parse + zod', rate(parse)));
-    console.log(line('bound: warehouse insert (serialised)', rate(insert), `   peak RSS ${insert.maxRssMb.toFixed(0)} MB (the engine alone)`));
-    console.log(`end to end / slower bound             ${(result.ratioToSlowerBound * 100).toFixed(0)}%   (target >= 60%)`);
+    const line = (name: string, r: { events: number; seconds: number; cpuSeconds?: number }, extra = ''): string =>
+      `${name.padEnd(38)} ${Math.round(rate(r)).toLocaleString('en-US').padStart(10)} events/s  ${cpuPerEvent(r).toFixed(1).padStart(5)} µs CPU/event${extra}`;
+    console.log(line('end to end (collect requests --once)', e2e, `   ${result.endToEnd.mbPerSec.toFixed(1)} MB/s, peak RSS ${e2e.maxRssMb.toFixed(0)} MB (target < 400 MB); group join ${e2e.joinSeconds.toFixed(1)} s not counted`));
+    console.log(line('bound: UTF-8 + JSON.parse + zod', parse));
+    console.log(line('bound: warehouse insert (serialised)', insert, `   peak RSS ${insert.maxRssMb.toFixed(0)} MB (the engine alone)`));
+    console.log(line('reference: Kafka client alone', consume, `   peak RSS ${consume.maxRssMb.toFixed(0)} MB`));
+    console.log(`end to end / slower bound               ${(result.ratioToSlowerBound * 100).toFixed(0)}%   (target >= 60%)`);
+    console.log(`CPU ceiling: ${cores} cores / (parse + insert + client) = ${Math.round(ceiling).toLocaleString('en-US')} events/s, ${(result.ratioCeiling * 100).toFixed(0)}% of the slower bound (broker CPU not counted)`);
     mkdirSync(join(here, 'results'), { recursive: true });
     writeFileSync(join(here, 'results', 'kafka-ingest.json'), `${JSON.stringify(result, null, 2)}\n`);
     console.log('wrote bench/results/kafka-ingest.json');
@@ -165,6 +232,7 @@ async function benchmark(): Promise<void> {
   }
 }
 
-if (args.child === 'collect') process.stdout.write(`${JSON.stringify(await childCollect(args.topic ?? '', args.brokers ?? '', args['data-dir'] ?? ''))}\n`);
+if (args.child === 'consume') process.stdout.write(`${JSON.stringify(await childConsume(args.topic ?? '', args.brokers ?? '', Number(args.events)))}\n`);
+else if (args.child === 'collect') process.stdout.write(`${JSON.stringify(await childCollect(args.topic ?? '', args.brokers ?? '', args['data-dir'] ?? ''))}\n`);
 else if (args.child === 'insert') process.stdout.write(`${JSON.stringify(await insertBatchFiles(args.file ?? '', args['data-dir'] ?? ''))}\n`);
 else await benchmark();
