@@ -156,4 +156,35 @@ describe('batch writer and fingerprint hits', () => {
     expect(await writer.write(second)).toEqual({ written: 1, duplicates: 2 });
     expect(await scalar(w, 'SELECT count() AS n FROM inference_requests')).toBe(3);
   });
+
+  it('batches joined into one insert: an id in two of them is written once, even when storage already has it', async () => {
+    const writer = new RequestBatchWriter(w);
+    const stored = writer.newBatch();
+    stored.addRows(parsed(['s1']));
+    await writer.write(stored);
+    // Two partitions' batches carrying the same requests (produced twice, to different partitions).
+    const a = writer.newBatch();
+    a.addRows(parsed(['j1', 'j2', 's1']));
+    const b = writer.newBatch();
+    b.addRows(parsed(['j2', 'j3', 's1']));
+    const c = writer.newBatch();
+    c.addRows(parsed(['j3', 'j4']));
+    expect(await writer.write([a, b, c])).toEqual({ written: 4, duplicates: 4 });
+    // Raw rows, not FINAL: nothing was left for the merges to collapse.
+    expect(await scalar(w, 'SELECT count() AS n FROM inference_requests')).toBe(5);
+    expect(await scalar(w, 'SELECT uniqExact(request_id) AS n FROM inference_requests')).toBe(5);
+  });
+
+  it('batches joined into one insert: a fingerprint shared by two different ids keeps both rows', async () => {
+    const writer = new RequestBatchWriter(w);
+    const a = writer.newBatch();
+    a.addRows(parsed(['k1']));
+    const b = writer.newBatch();
+    b.addRows(parsed(['k2']));
+    // Force a collision between k1 and k2.
+    b.idHashes[0] = a.idHashes[0] as number;
+    b.idHashes[1] = a.idHashes[1] as number;
+    expect(await writer.write([a, b])).toEqual({ written: 2, duplicates: 0 });
+    expect(await scalar(w, 'SELECT count() AS n FROM inference_requests')).toBe(2);
+  });
 });

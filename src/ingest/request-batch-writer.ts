@@ -7,6 +7,8 @@
  *
  * How it finds duplicates without asking the warehouse about every id:
  * - within a batch, exactly, by id;
+ * - across the batches joined into one insert (the Kafka collector joins
+ *   partitions), by fingerprint confirmed by id;
  * - against this writer's earlier batches, by the fingerprints of the ids it
  *   has sealed (id-fingerprints.ts; kept per hour, memory bounded by
  *   `maxTrackedIds`): a hit makes the row a candidate, looked up in storage
@@ -186,19 +188,60 @@ export class RequestBatchWriter {
     const candidates = filled.flatMap((b) => b.candidates);
     if (await this.mayHoldOthers(minHour, maxHour)) stored = await this.storedAmong(filled.flatMap((b) => b.ids), minHour, maxHour);
     else if (candidates.length > 0) stored = await this.storedAmong(candidates, minHour, maxHour);
-    if (stored.size < rows) {
-      const pieces = filled.flatMap((b) => b.pieces(stored));
+    const leftOut = RequestBatchWriter.leftOut(filled, stored);
+    let kept = 0;
+    const pieces = filled.flatMap((batch, b) => {
+      const without = leftOut[b] as ReadonlySet<string>;
+      // Count by row, not by id: the same stored id can sit in two of the joined batches.
+      if (without.size === 0) kept += batch.size;
+      else for (const id of batch.ids) if (!without.has(id)) kept++;
+      return batch.pieces(without);
+    });
+    if (kept > 0) {
       const body = pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces);
       await this.warehouse.insertCompact('inference_requests', REQUEST_COLUMNS, body, INSERT_SETTINGS);
     }
-    for (const batch of filled) {
+    filled.forEach((batch, b) => {
+      const without = leftOut[b] as ReadonlySet<string>;
       batch.ids.forEach((id, i) => {
-        if (stored.has(id)) return;
+        if (without.has(id)) return;
         const hour = batch.hours[i] ?? 0;
         this.writtenRows.set(hour, (this.writtenRows.get(hour) ?? 0) + 1);
       });
+    });
+    return { written: kept, duplicates: refused + rows - kept };
+  }
+
+  /**
+   * Ids each batch leaves out: those storage holds, and, when batches of
+   * several partitions are joined into one insert, those an earlier batch of
+   * the same insert carries (the same request produced to two partitions).
+   * Found by fingerprint, confirmed by id, so a collision keeps its row.
+   */
+  private static leftOut(batches: readonly RequestBatch[], stored: ReadonlySet<string>): ReadonlySet<string>[] {
+    const out: ReadonlySet<string>[] = batches.map(() => stored);
+    if (batches.length < 2) return out;
+    const joined = new FingerprintSet();
+    const suspects: { batch: number; id: string }[] = [];
+    batches.forEach((batch, b) => {
+      const { idHashes } = batch;
+      batch.ids.forEach((id, i) => {
+        if (b > 0 && joined.has(idHashes[2 * i] as number, idHashes[2 * i + 1] as number)) suspects.push({ batch: b, id });
+      });
+      for (let i = 0; i < batch.ids.length; i++) joined.add(idHashes[2 * i] as number, idHashes[2 * i + 1] as number);
+    });
+    if (suspects.length === 0) return out;
+    const firstBatch = new Map<string, number>();
+    batches.forEach((batch, b) => { for (const id of batch.ids) if (!firstBatch.has(id)) firstBatch.set(id, b); });
+    const own = new Map<number, Set<string>>();
+    for (const { batch, id } of suspects) {
+      if ((firstBatch.get(id) ?? batch) >= batch) continue; // a fingerprint collision: the row stays
+      let without = own.get(batch);
+      if (!without) own.set(batch, (without = new Set(stored)));
+      without.add(id);
+      out[batch] = without;
     }
-    return { written: rows - stored.size, duplicates: refused + stored.size };
+    return out;
   }
 
   /** Whether stored rows in these hours might include ids this writer cannot rule out in memory. */
