@@ -175,6 +175,19 @@ describe('batch writer and fingerprint hits', () => {
     expect(await scalar(w, 'SELECT uniqExact(request_id) AS n FROM inference_requests')).toBe(5);
   });
 
+  it('within a batch: a repeated id is left out, a fingerprint shared by two different ids keeps both rows', async () => {
+    const writer = new RequestBatchWriter(w);
+    const rows = parsed(['m1', 'm2', 'm1', 'm3', 'm2']);
+    // Force a collision between m3 and m1.
+    rows.idHashes[6] = rows.idHashes[0] as number;
+    rows.idHashes[7] = rows.idHashes[1] as number;
+    const batch = writer.newBatch();
+    batch.addRows(rows);
+    expect(batch.ids).toEqual(['m1', 'm2', 'm3']);
+    expect(await writer.write(batch)).toEqual({ written: 3, duplicates: 2 });
+    expect(await scalar(w, 'SELECT count() AS n FROM inference_requests')).toBe(3);
+  });
+
   it('batches joined into one insert: a fingerprint shared by two different ids keeps both rows', async () => {
     const writer = new RequestBatchWriter(w);
     const a = writer.newBatch();

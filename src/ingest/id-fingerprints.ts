@@ -31,15 +31,23 @@ function mix(h: number): number {
 
 export class FingerprintSet {
   /** Slot i holds (keys[2i], keys[2i+1]); (0, 0) is empty. */
-  private keys = new Uint32Array(2 * 1024);
+  private keys: Uint32Array;
   private count = 0;
+
+  /** @param expected how many ids it will likely hold: room for them from the start, no rehashing on the way. */
+  constructor(expected = 512) {
+    let slots = 1024;
+    while (slots < expected * 2) slots *= 2;
+    this.keys = new Uint32Array(2 * slots);
+  }
 
   get size(): number {
     return this.count;
   }
 
   has(h1: number, h2: number): boolean {
-    const [a, b] = nonEmpty(h1, h2);
+    const a = h1;
+    const b = secondKey(h1, h2);
     const mask = this.keys.length / 2 - 1;
     for (let slot = a & mask; ; slot = (slot + 1) & mask) {
       const k1 = this.keys[2 * slot] as number;
@@ -49,9 +57,12 @@ export class FingerprintSet {
     }
   }
 
-  add(h1: number, h2: number): void {
+  /** Adds the fingerprint; false when it was there already. */
+  add(h1: number, h2: number): boolean {
     if ((this.count + 1) * 2 > this.keys.length / 2) this.grow();
-    if (this.insert(...nonEmpty(h1, h2))) this.count++;
+    if (!this.insert(h1, secondKey(h1, h2))) return false;
+    this.count++;
+    return true;
   }
 
   private insert(a: number, b: number): boolean {
@@ -79,7 +90,7 @@ export class FingerprintSet {
   }
 }
 
-/** (0, 0) marks an empty slot, so an id hashing to it is stored as (0, 1). */
-function nonEmpty(h1: number, h2: number): [number, number] {
-  return h1 === 0 && h2 === 0 ? [0, 1] : [h1, h2];
+/** (0, 0) marks an empty slot, so an id hashing to it is stored as (0, 1). (Two numbers, not a tuple: no allocation per lookup.) */
+function secondKey(h1: number, h2: number): number {
+  return h1 === 0 && h2 === 0 ? 1 : h2;
 }

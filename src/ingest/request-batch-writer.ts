@@ -6,7 +6,7 @@
  * off disk.
  *
  * How it finds duplicates without asking the warehouse about every id:
- * - within a batch, exactly, by id;
+ * - within a batch, by fingerprint confirmed by id;
  * - across the batches joined into one insert (the Kafka collector joins
  *   partitions), by fingerprint confirmed by id;
  * - against this writer's earlier batches, by the fingerprints of the ids it
@@ -69,7 +69,10 @@ export class RequestBatch {
   private readonly rowPart: number[] = [];
   private readonly rowStart: number[] = [];
   private readonly rowEnd: number[] = [];
-  private readonly seen = new Set<string>();
+  /** Fingerprints of this batch's ids; a hit is confirmed against the ids themselves. */
+  private readonly seen = new FingerprintSet();
+  /** This batch's ids as a set, built on the first fingerprint hit (most batches never have one) and kept from then on. */
+  private seenIds: Set<string> | undefined;
   /** Rows refused because their id was already in this batch. */
   duplicates = 0;
 
@@ -98,14 +101,17 @@ export class RequestBatch {
     for (let i = from; i < to; i++) {
       const id = parsed.ids[i] as string;
       const hour = parsed.hours[i] as number;
-      if (this.seen.has(id)) {
-        this.duplicates++;
-        endRun();
-        continue;
-      }
-      this.seen.add(id);
       const h1 = parsed.idHashes[2 * i] as number;
       const h2 = parsed.idHashes[2 * i + 1] as number;
+      if (!this.seen.add(h1, h2)) {
+        this.seenIds ??= new Set(this.ids);
+        if (this.seenIds.has(id)) {
+          this.duplicates++;
+          endRun();
+          continue;
+        }
+      }
+      this.seenIds?.add(id);
       if (this.maybeSealed(h1, h2, hour)) this.candidates.push(id);
       this.idHashes.push(h1, h2);
       const start = i === 0 ? 0 : (parsed.rowEnds[i - 1] as number);
@@ -221,14 +227,13 @@ export class RequestBatchWriter {
   private static leftOut(batches: readonly RequestBatch[], stored: ReadonlySet<string>): ReadonlySet<string>[] {
     const out: ReadonlySet<string>[] = batches.map(() => stored);
     if (batches.length < 2) return out;
-    const joined = new FingerprintSet();
+    const joined = new FingerprintSet(batches.reduce((n, b) => n + b.size, 0));
     const suspects: { batch: number; id: string }[] = [];
     batches.forEach((batch, b) => {
-      const { idHashes } = batch;
-      batch.ids.forEach((id, i) => {
-        if (b > 0 && joined.has(idHashes[2 * i] as number, idHashes[2 * i + 1] as number)) suspects.push({ batch: b, id });
-      });
-      for (let i = 0; i < batch.ids.length; i++) joined.add(idHashes[2 * i] as number, idHashes[2 * i + 1] as number);
+      const { ids, idHashes } = batch;
+      for (let i = 0; i < ids.length; i++) {
+        if (!joined.add(idHashes[2 * i] as number, idHashes[2 * i + 1] as number)) suspects.push({ batch: b, id: ids[i] as string });
+      }
     });
     if (suspects.length === 0) return out;
     const firstBatch = new Map<string, number>();
