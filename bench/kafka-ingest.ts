@@ -22,18 +22,17 @@
  *   BENCH_KAFKA='{"batchRows":50000}' ...   overrides collector settings (kafka config keys) for experiments
  */
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { decodeRequestMessage } from '../src/events/decode-message.js';
-import { RequestCollector } from '../src/collector/request-collector.js';
+import { fetchBytesPerPartition, RequestCollector } from '../src/collector/request-collector.js';
 import { configSchema } from '../src/config/config.js';
 import { openText, readLines } from '../src/ingest/line-reader.js';
 import { kafkajsClient } from '../src/kafka/kafkajs-client.js';
 import { produceRequestFiles } from '../src/kafka/produce-requests.js';
 import { setupTopics } from '../src/kafka/topics.js';
-import { availableParallelism } from 'node:os';
 import { benchWarehouse, bestOf, cpuSince, insertBatchFiles, rate, runChild, serialiseBatches, type Measured } from './lib/insert-bound.js';
 import { startPrivateBroker } from '../test/helpers/broker.js';
 import { writeSyntheticRequests } from './lib/synthetic-requests.js';
@@ -101,7 +100,7 @@ async function childConsume(topic: string, brokers: string, expected: number): P
     topic,
     sessionTimeoutMs: kafkaDefaults.sessionTimeoutMs,
     partitionsConcurrently: kafkaDefaults.partitionsConcurrently,
-    maxBytesPerPartition: Math.min(kafkaDefaults.batchBytes, 4 * 1024 * 1024), // as the collector asks
+    maxBytesPerPartition: fetchBytesPerPartition(kafkaDefaults.batchBytes),
   });
   let events = 0;
   let firstAt = 0;

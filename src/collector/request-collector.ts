@@ -141,6 +141,11 @@ class PartitionState {
   }
 }
 
+/** Most bytes one fetch brings per partition: a batch's worth, at most 4 MiB (kafkajs decodes a whole fetch into objects at once). */
+export function fetchBytesPerPartition(batchBytes: number): number {
+  return Math.min(batchBytes, 4 * 1024 * 1024);
+}
+
 export class RequestCollector {
   readonly metrics: CollectorMetrics;
   readonly stats: CollectorStats = { messages: 0, written: 0, duplicates: 0, deadLettered: 0, commits: 0, writeFailures: 0 };
@@ -195,7 +200,7 @@ export class RequestCollector {
         topic: this.options.topic,
         sessionTimeoutMs: this.options.sessionTimeoutMs,
         partitionsConcurrently: this.options.partitionsConcurrently,
-        maxBytesPerPartition: Math.min(this.options.batchBytes, 4 * 1024 * 1024),
+        maxBytesPerPartition: fetchBytesPerPartition(this.options.batchBytes),
       },
       {
         onAssigned: (assigned) => { this.onAssigned(assigned.find((a) => a.topic === this.options.topic)?.partitions ?? []); },
