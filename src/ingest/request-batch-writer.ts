@@ -195,26 +195,24 @@ export class RequestBatchWriter {
     if (await this.mayHoldOthers(minHour, maxHour)) stored = await this.storedAmong(filled.flatMap((b) => b.ids), minHour, maxHour);
     else if (candidates.length > 0) stored = await this.storedAmong(candidates, minHour, maxHour);
     const leftOut = RequestBatchWriter.leftOut(filled, stored);
+    // Rows kept, by hour: counted by row, not by id (the same stored id can sit in two joined batches).
+    const keptByHour = new Map<number, number>();
     let kept = 0;
     const pieces = filled.flatMap((batch, b) => {
       const without = leftOut[b] as ReadonlySet<string>;
-      // Count by row, not by id: the same stored id can sit in two of the joined batches.
-      if (without.size === 0) kept += batch.size;
-      else for (const id of batch.ids) if (!without.has(id)) kept++;
+      batch.ids.forEach((id, i) => {
+        if (without.has(id)) return;
+        const hour = batch.hours[i] ?? 0;
+        keptByHour.set(hour, (keptByHour.get(hour) ?? 0) + 1);
+        kept++;
+      });
       return batch.pieces(without);
     });
     if (kept > 0) {
       const body = pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces);
       await this.warehouse.insertCompact('inference_requests', REQUEST_COLUMNS, body, INSERT_SETTINGS);
     }
-    filled.forEach((batch, b) => {
-      const without = leftOut[b] as ReadonlySet<string>;
-      batch.ids.forEach((id, i) => {
-        if (without.has(id)) return;
-        const hour = batch.hours[i] ?? 0;
-        this.writtenRows.set(hour, (this.writtenRows.get(hour) ?? 0) + 1);
-      });
-    });
+    for (const [hour, n] of keptByHour) this.writtenRows.set(hour, (this.writtenRows.get(hour) ?? 0) + n);
     return { written: kept, duplicates: refused + rows - kept };
   }
 
