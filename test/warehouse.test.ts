@@ -57,7 +57,9 @@ describe('embedded warehouse', () => {
   it('keeps analyst queries read-only unless writes are asked for', async () => {
     const other = await freshWarehouse();
     try {
-      await expect(other.queryText('CREATE TABLE x (a UInt8) ENGINE = Memory', {}, 'TSV')).rejects.toThrow(/readonly/i);
+      await expect(other.queryText('CREATE TABLE x (a UInt8) ENGINE = Memory', {}, 'TSV')).rejects.toThrow(/only queries that read may run without --write \(this is CreateQuery\)/);
+      // The session itself is read-only too, below the statement check.
+      await expect(other.queryText("SELECT getSetting('readonly') AS r", {}, 'TSV').then(async (s) => (await s.toArray()).join(''))).resolves.toBe('2\n');
     } finally {
       await other.close();
     }

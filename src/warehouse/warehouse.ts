@@ -12,6 +12,7 @@ import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@c
 import type { ChdbConnection } from 'chdb/connection';
 import type { z } from 'zod';
 import type { Config } from '../config/config.js';
+import { readOnlyStatement } from './read-only-query.js';
 import { checkParams } from './sql-files.js';
 
 export type QueryParams = Record<string, unknown>;
@@ -31,7 +32,8 @@ export interface Warehouse {
   /**
    * Run an analyst's query and stream its output in a ClickHouse output format
    * (e.g. PrettyCompactMonoBlock, CSVWithNames, JSONEachRow). Read-only unless
-   * `allowWrites`: the session is then refused anything but reads.
+   * `allowWrites`: one statement that only reads the warehouse (see
+   * read-only-query.ts), in a session refused anything but reads.
    */
   queryText(sql: string, params: QueryParams, format: string, allowWrites?: boolean): Promise<Readable>;
   /** Insert a few rows given as objects (JSONEachRow); for small, non-hot writes. */
@@ -147,8 +149,9 @@ class ClientWarehouse implements Warehouse {
 
   async queryText(sql: string, params: QueryParams, format: string, allowWrites = false): Promise<Readable> {
     assertIdentifier(format);
+    const statement = allowWrites ? sql : await readOnlyStatement({ query: this.query.bind(this), explainAst: this.explainAst.bind(this) }, sql, params);
     const result = await this.client.exec({
-      query: sql,
+      query: statement,
       query_params: params,
       // Any ClickHouse output format, not only the ones the client can decode: we pass the text through.
       clickhouse_settings: {
@@ -159,6 +162,22 @@ class ClientWarehouse implements Warehouse {
       },
     });
     return result.stream;
+  }
+
+  /**
+   * The analyst's own SQL, already re-printed by the engine as exactly one
+   * statement: EXPLAIN AST parses it and runs nothing; values stay parameters.
+   */
+  private async explainAst(statement: string, params: QueryParams): Promise<string[]> {
+    checkParams(statement, params);
+    const result = await this.client.exec({
+      query: `EXPLAIN AST ${statement}`,
+      query_params: params,
+      clickhouse_settings: { default_format: 'TabSeparatedRaw', readonly: '2' },
+    });
+    let text = '';
+    for await (const chunk of result.stream) text += String(chunk);
+    return text.split('\n').filter((line) => line.trim() !== '');
   }
 
   async insertObjects(table: string, rows: readonly Record<string, unknown>[]): Promise<void> {
