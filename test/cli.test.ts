@@ -76,6 +76,10 @@ describe('inferledger CLI', () => {
     expect(ok.code).toBe(EXIT.ok);
     expect(ok.out).toMatch(/configuration is valid/);
     expect(ok.out).not.toMatch(/hunter2/);
+    const withUrl = await cli(['config', 'check'], { CLICKHOUSE_URL: 'https://ops:url-hunter2@ch.example:8443', REDIS_URL: 'redis://:redis-hunter2@r.example:6379' });
+    expect(withUrl.code).toBe(EXIT.ok);
+    expect(withUrl.out).toMatch(/"url": "https:\/\/\*\*\*@ch\.example:8443\/"/);
+    expect(withUrl.out).not.toMatch(/hunter2|ops:/);
     const bad = await cli(['config', 'check'], { CLICKHOUSE_URL: 'not a url', INFERLEDGER_BATCH_ROWS: 'many' });
     expect(bad.code).toBe(EXIT.usage);
     expect(bad.err).toMatch(/CLICKHOUSE_URL/);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, redactConfig } from '../src/config/config.js';
+import { ConfigError, loadConfig, redactConfig, redactUrl } from '../src/config/config.js';
 import { tempDir, writeTemp } from './helpers/files.js';
 
 function problems(run: () => unknown): string[] {
@@ -78,6 +78,23 @@ describe('configuration', () => {
     const config = loadConfig({ env: { CLICKHOUSE_PASSWORD: 's3cret', REDIS_URL: 'redis://user:pw@host:6379' } });
     const shown = JSON.stringify(redactConfig(config));
     expect(shown).not.toMatch(/s3cret|pw@/);
+  });
+
+  it('masks credentials in every URL it shows', () => {
+    const config = loadConfig({
+      env: {
+        CLICKHOUSE_URL: 'https://analyst:ch-Pa55@clickhouse.example:8443/?password=qp-secret&database=x',
+        REDIS_URL: 'rediss://:redis-Pa55@redis.example:6380/0',
+        INFERLEDGER_CE_ENDPOINT: 'https://ce-user:ce-Pa55@ce.example/?X-Amz-Security-Token=tok-secret',
+      },
+    });
+    const shown = JSON.stringify(redactConfig(config));
+    expect(shown).not.toMatch(/ch-Pa55|qp-secret|redis-Pa55|ce-Pa55|tok-secret|analyst/);
+    const redacted = redactConfig(config);
+    expect(redacted.warehouse.url).toBe('https://***@clickhouse.example:8443/?password=***&database=x');
+    expect(redacted.redis.url).toBe('rediss://***@redis.example:6380/0');
+    expect(redacted.aws.endpoint).toBe('https://***@ce.example/?X-Amz-Security-Token=***');
+    expect(redactUrl('not a url //u:p@h?token=abc')).toBe('not a url //***@h?token=***');
   });
 });
 

@@ -207,7 +207,31 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
 export function redactConfig(config: Config): Config {
   return {
     ...config,
-    warehouse: { ...config.warehouse, password: config.warehouse.password ? '***' : '' },
-    redis: { url: config.redis.url.replace(/\/\/([^@/]*)@/, '//***@') },
+    warehouse: { ...config.warehouse, url: config.warehouse.url === undefined ? undefined : redactUrl(config.warehouse.url), password: config.warehouse.password ? '***' : '' },
+    aws: { ...config.aws, endpoint: config.aws.endpoint === undefined ? undefined : redactUrl(config.aws.endpoint) },
+    redis: { ...config.redis, url: redactUrl(config.redis.url) },
   };
+}
+
+const SECRET_PARAM = /pass|secret|token|key|auth|credential|signature/i;
+
+/**
+ * A URL fit to print: the user-info part (`user:password@`, or a Redis
+ * `:password@`) becomes `***@`, and query parameters that look like secrets
+ * (`?password=`, `?token=`) are masked. Text that is not a URL is masked the
+ * same way by pattern, never printed as it came.
+ */
+export function redactUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return text.replace(/\/\/[^@/]*@/, '//***@').replace(/([?&][^=&]*(?:pass|secret|token|key|auth)[^=&]*=)[^&]*/gi, '$1***');
+  }
+  if (url.username !== '' || url.password !== '') {
+    url.username = '***';
+    url.password = '';
+  }
+  for (const name of [...url.searchParams.keys()]) if (SECRET_PARAM.test(name)) url.searchParams.set(name, '***');
+  return url.toString();
 }
