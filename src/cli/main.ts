@@ -244,9 +244,10 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
     .option('--group <id>', 'consumer group (env KAFKA_GROUP_ID, default inferledger-collector)')
     .option('--once', 'stop once caught up with the partition ends seen at start (backfills, tests)')
     .option('--metrics-port <n>', 'serve /metrics and /healthz on this port (0: any free port)', nonNegativeInt('--metrics-port'))
+    .option('--metrics-host <address>', 'address the metrics endpoint listens on (default 127.0.0.1)')
     .option('--json', 'print the closing summary as JSON')
-    .action(async (opts: { topic?: string; group?: string; once?: boolean; metricsPort?: number; json?: boolean }) => {
-      const config = configFrom(globals(), { overrides: { kafka: { topic: opts.topic, groupId: opts.group, metricsPort: opts.metricsPort } } });
+    .action(async (opts: { topic?: string; group?: string; once?: boolean; metricsPort?: number; metricsHost?: string; json?: boolean }) => {
+      const config = configFrom(globals(), { overrides: { kafka: { topic: opts.topic, groupId: opts.group, metricsPort: opts.metricsPort, metricsHost: opts.metricsHost } } });
       const run = await withWarehouse(config, async (warehouse) => {
         await ensureSchema(warehouse, io.err);
         return runCollector(config, warehouse, streamClient(config, io.err), { once: opts.once === true, log: io.err });

@@ -51,8 +51,11 @@ export class CollectorMetrics {
   }
 }
 
-/** Serve /metrics and /healthz on `port` (0: a free one); resolves with the port. */
-export async function serveMetrics(metrics: CollectorMetrics, health: () => Health, port: number, host = '0.0.0.0'): Promise<{ port: number; server: Server }> {
+/**
+ * Serve /metrics and /healthz on `host`:`port` (0: a free port); resolves with
+ * the port and the URL it really listens on, for the log line.
+ */
+export async function serveMetrics(metrics: CollectorMetrics, health: () => Health, port: number, host = '127.0.0.1'): Promise<{ port: number; url: string; server: Server }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/metrics') {
@@ -73,5 +76,7 @@ export async function serveMetrics(metrics: CollectorMetrics, health: () => Heal
     server.once('error', reject);
     server.listen(port, host, () => { resolve(); });
   });
-  return { port: (server.address() as AddressInfo).port, server };
+  const address = server.address() as AddressInfo;
+  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return { port: address.port, url: `http://${shown}:${address.port}`, server };
 }

@@ -29,9 +29,9 @@ export async function runCollector(config: Config, warehouse: Warehouse, client:
   const collector = new RequestCollector({ ...kafka, parserThreads: config.ingest.parserThreads }, { warehouse, client, log: options.log });
   let metricsServer: Server | undefined;
   if (kafka.metricsPort !== undefined) {
-    const served = await serveMetrics(collector.metrics, () => collector.health(), kafka.metricsPort);
+    const served = await serveMetrics(collector.metrics, () => collector.health(), kafka.metricsPort, kafka.metricsHost);
     metricsServer = served.server;
-    options.log(`collector: metrics at http://127.0.0.1:${served.port}/metrics, health at /healthz`);
+    options.log(`collector: metrics at ${served.url}/metrics, health at ${served.url}/healthz`);
   }
   const waits = [processSignal(), collector.whenCrashed.then((err) => `consumer crashed: ${err.message}`)];
   let reason: string;

@@ -92,6 +92,8 @@ export const configSchema = z.object({
     sessionTimeoutMs: positiveInt.min(6000).default(30_000),
     /** Port of /metrics and /healthz; 0 picks a free one, omitted turns the endpoint off. */
     metricsPort: z.coerce.number().int().min(0).max(65_535).optional(),
+    /** Address /metrics and /healthz listen on: loopback unless asked (e.g. 0.0.0.0 for a scraper on another host). */
+    metricsHost: z.union([z.ipv4(), z.ipv6(), z.hostname()], { error: 'must be an IP address or a host name' }).default('127.0.0.1'),
     /** /healthz fails when the fetch loop or the writes have made no progress for this long. */
     stuckAfterMs: positiveInt.default(60_000),
     /** On SIGTERM, give up flushing after this long (what was not written is not committed). */
@@ -128,6 +130,7 @@ const ENV_VARS: ReadonlyArray<readonly [string, readonly string[], (v: string) =
   ['KAFKA_GROUP_ID', ['kafka', 'groupId'], (v) => v],
   ['KAFKA_DLQ_TOPIC', ['kafka', 'dlqTopic'], (v) => v],
   ['INFERLEDGER_METRICS_PORT', ['kafka', 'metricsPort'], (v) => v],
+  ['INFERLEDGER_METRICS_HOST', ['kafka', 'metricsHost'], (v) => v],
   ['REDIS_URL', ['redis', 'url'], (v) => v],
 ];
 
