@@ -20,7 +20,7 @@ import { ingestRequestFiles } from '../ingest/requests-file.ingest.js';
 import { kafkajsClient } from '../kafka/kafkajs-client.js';
 import { produceRequestFiles } from '../kafka/produce-requests.js';
 import type { StreamClient } from '../kafka/stream.js';
-import { dlqTopicOf, setupTopics } from '../kafka/topics.js';
+import { dlqTopicOf, requireTopic, setupTopics } from '../kafka/topics.js';
 import { listMigrations, migrate } from '../warehouse/migrate.js';
 import { openWarehouse, type Warehouse } from '../warehouse/warehouse.js';
 
@@ -54,6 +54,16 @@ const nonNegativeInt = (name: string) => (value: string): number => {
 
 function streamClient(config: Config, log: (line: string) => void): StreamClient {
   return kafkajsClient({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, log });
+}
+
+/** Stop before any work when a topic the command needs is missing, saying how to create it. */
+async function requireTopics(client: StreamClient, topics: readonly string[], brokers: readonly string[]): Promise<void> {
+  const admin = await client.admin();
+  try {
+    for (const topic of topics) await requireTopic(admin, topic, brokers);
+  } finally {
+    await admin.stop();
+  }
 }
 
 /** An ISO-8601 date or date-time; a date-time must state its zone, as request timestamps must. */
@@ -248,9 +258,11 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
     .option('--json', 'print the closing summary as JSON')
     .action(async (opts: { topic?: string; group?: string; once?: boolean; metricsPort?: number; metricsHost?: string; json?: boolean }) => {
       const config = configFrom(globals(), { overrides: { kafka: { topic: opts.topic, groupId: opts.group, metricsPort: opts.metricsPort, metricsHost: opts.metricsHost } } });
+      const client = streamClient(config, io.err);
+      await requireTopics(client, [config.kafka.topic, dlqTopicOf(config.kafka.topic, config.kafka.dlqTopic)], config.kafka.brokers);
       const run = await withWarehouse(config, async (warehouse) => {
         await ensureSchema(warehouse, io.err);
-        return runCollector(config, warehouse, streamClient(config, io.err), { once: opts.once === true, log: io.err });
+        return runCollector(config, warehouse, client, { once: opts.once === true, log: io.err });
       });
       const { stats } = run;
       if (opts.json === true) io.out(JSON.stringify({ ...stats, clean: run.clean, reason: run.reason }));
@@ -268,7 +280,9 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
     .option('--json', 'print the summary as JSON')
     .action(async (files: string[], opts: { topic?: string; json?: boolean }) => {
       const config = configFrom(globals(), { overrides: { kafka: { topic: opts.topic } } });
-      const producer = await streamClient(config, io.err).producer();
+      const client = streamClient(config, io.err);
+      await requireTopics(client, [config.kafka.topic], config.kafka.brokers);
+      const producer = await client.producer();
       try {
         const summary = await produceRequestFiles(producer, config.kafka.topic, unique(files));
         if (opts.json === true) io.out(JSON.stringify(summary));

@@ -71,6 +71,9 @@ export function kafkajsClient(options: KafkajsClientOptions): StreamClient {
       const admin = kafka.admin();
       await admin.connect();
       return {
+        async topicExists(topic: string) {
+          return (await admin.listTopics()).includes(topic);
+        },
         async ensureTopic(topic: string, partitions: number, configs: Record<string, string> = {}) {
           const existing = await admin.listTopics();
           if (existing.includes(topic)) return false;

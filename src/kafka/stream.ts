@@ -80,6 +80,8 @@ export interface PartitionOffsets {
 }
 
 export interface StreamAdmin {
+  /** Whether the cluster has the topic (no waiting on metadata retries). */
+  topicExists(topic: string): Promise<boolean>;
   /** Create the topic unless it exists; resolves true when it was created. */
   ensureTopic(topic: string, partitions: number, configs?: Record<string, string>): Promise<boolean>;
   topicOffsets(topic: string): Promise<PartitionOffsets[]>;

@@ -19,6 +19,22 @@ export function dlqTopicOf(topic: string, dlqTopic = ''): string {
   return dlqTopic || `${topic}.dlq`;
 }
 
+export class MissingTopicError extends Error {
+  override name = 'MissingTopicError';
+}
+
+/**
+ * Refuse to produce to a topic the cluster does not have, with what to do
+ * about it, instead of the client retrying its metadata for most of a minute
+ * and then reporting "This server does not host this topic-partition".
+ */
+export async function requireTopic(admin: StreamAdmin, topic: string, brokers: readonly string[]): Promise<void> {
+  if (await admin.topicExists(topic)) return;
+  throw new MissingTopicError(
+    `topic ${JSON.stringify(topic)} does not exist on ${brokers.join(',')}: create it and its dead-letter topic with \`inferledger kafka setup --topic ${topic}\` (or set KAFKA_TOPIC / --topic to the topic you meant)`,
+  );
+}
+
 /** Create the request topic and its dead-letter topic unless they exist; says which were created. */
 export async function setupTopics(admin: StreamAdmin, setup: TopicSetup): Promise<string[]> {
   const created: string[] = [];
