@@ -1,11 +1,11 @@
-import { readFileSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { containing, matching } from './helpers/matchers.js';
 import { z } from 'zod';
 import { ingestRequestFiles } from '../src/ingest/requests-file.ingest.js';
-import { nothingRead, rejectsPathFor, type RunSummary } from '../src/ingest/ingest-run.js';
+import { nothingRead, type RunSummary } from '../src/ingest/ingest-run.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { event, FIXTURES, ndjson, tempDir, writeTemp } from './helpers/files.js';
 import { freshWarehouse, scalar } from './helpers/warehouse.js';
@@ -30,8 +30,9 @@ async function rejectsInTable(): Promise<z.infer<typeof rejectRow>[]> {
   return w.query('SELECT line, field, reason, source FROM ingest_rejects ORDER BY line', {}, rejectRow);
 }
 
-function rejectsInFile(file: string): { line: number; field: string; reason: string }[] {
-  return readFileSync(rejectsPathFor(file), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { line: number; field: string; reason: string });
+/** The rejects file the run reported for its first file. */
+function rejectsInFile(summary: RunSummary): { line: number; field: string; reason: string; raw: string }[] {
+  return readFileSync(summary.files[0]?.rejectsFile ?? '', 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { line: number; field: string; reason: string; raw: string });
 }
 
 async function storedRequests(): Promise<number> {
@@ -98,7 +99,7 @@ describe('ingest requests from NDJSON', () => {
   it('rejects malformed JSON with its line number, to the rejects file and table', async () => {
     const summary = await ingestAround('malformed.ndjson', '{"request_id": "x", oops}');
     expect(summary.rejected).toBe(1);
-    const [r] = rejectsInFile(summary.files[0]?.file ?? '');
+    const [r] = rejectsInFile(summary);
     expect(r).toMatchObject({ line: 2, field: '', reason: matching(/^malformed JSON/) });
     expect(await rejectsInTable()).toEqual([containing({ line: 2, reason: matching(/malformed JSON/) })]);
   });
@@ -118,15 +119,32 @@ describe('ingest requests from NDJSON', () => {
     expect(rejects[0]?.reason.startsWith(`${field}:`)).toBe(true);
   });
 
+  it('gives each run its own rejects file and never deletes or overwrites one it did not write', async () => {
+    const file = writeTemp(dir, 'runs.ndjson', ndjson([event({ request_id: 'ok' }), '{broken']));
+    // A file of the user's that happens to carry the old fixed name: left alone.
+    const theirs = `${file}.rejects.ndjson`;
+    writeFileSync(theirs, 'not ours\n');
+    const first = await ingestRequestFiles(w, [file], OPTIONS);
+    const second = await ingestRequestFiles(w, [file], OPTIONS);
+    const firstFile = first.files[0]?.rejectsFile ?? '';
+    const secondFile = second.files[0]?.rejectsFile ?? '';
+    expect(firstFile).toBe(`${file}.rejects.${first.runId}.ndjson`);
+    expect(secondFile).toBe(`${file}.rejects.${second.runId}.ndjson`);
+    expect(rejectsInFile(first)).toEqual([containing({ line: 2, reason: matching(/malformed JSON/) })]);
+    expect(rejectsInFile(second)).toEqual([containing({ line: 2, reason: matching(/malformed JSON/) })]);
+    expect(readFileSync(theirs, 'utf8')).toBe('not ours\n');
+    expect(existsSync(firstFile) && existsSync(secondFile)).toBe(true);
+  });
+
   it('rejects NaN (not JSON at all) as malformed', async () => {
     const summary = await ingestAround('nan.ndjson', '{"request_id":"n","gpu_ms":NaN}');
-    expect(rejectsInFile(summary.files[0]?.file ?? '')[0]?.reason).toMatch(/malformed JSON/);
+    expect(rejectsInFile(summary)[0]?.reason).toMatch(/malformed JSON/);
   });
 
   it('rejects a 1 MB line unread and keeps the lines around it', async () => {
     const huge = JSON.stringify(event({ request_id: 'huge', note: 'z'.repeat(1 << 20) }));
     const summary = await ingestAround('huge.ndjson', huge);
-    expect(rejectsInFile(summary.files[0]?.file ?? '')[0]).toMatchObject({ line: 2, reason: 'line longer than 262144 bytes' });
+    expect(rejectsInFile(summary)[0]).toMatchObject({ line: 2, reason: 'line longer than 262144 bytes' });
   });
 
   it('reads a file with a BOM and CRLF line ends', async () => {
@@ -134,7 +152,8 @@ describe('ingest requests from NDJSON', () => {
     const file = writeTemp(dir, 'windows.ndjson', text);
     const summary = await ingestRequestFiles(w, [file], OPTIONS);
     expect(summary).toMatchObject({ accepted: 2, rejected: 0 });
-    expect(existsSync(rejectsPathFor(file))).toBe(false);
+    expect(summary.files[0]?.rejectsFile).toBeUndefined();
+    expect(readdirSync(dir).filter((f) => f.startsWith('windows.ndjson.rejects'))).toEqual([]);
   });
 
   it('reports an empty file as nothing read', async () => {
