@@ -136,6 +136,38 @@ describe('ingest requests from NDJSON', () => {
     expect(existsSync(firstFile) && existsSync(secondFile)).toBe(true);
   });
 
+  it.each([
+    ['a field value', '{"request_id":"lone","ts":"2026-10-01T10:00:00Z","model_id":"m\\ud800","feature_id":"f","tenant_id":"t","pool_id":"p","gpu_ms":1}', 'model_id'],
+    ['an extra field value', '{"request_id":"lone","ts":"2026-10-01T10:00:00Z","model_id":"m","feature_id":"f","tenant_id":"t","pool_id":"p","gpu_ms":1,"note":"x\\udc00y"}', 'note'],
+    ['an extra field name', '{"request_id":"lone","ts":"2026-10-01T10:00:00Z","model_id":"m","feature_id":"f","tenant_id":"t","pool_id":"p","gpu_ms":1,"k\\ud83d":"v"}', 'k\\ud83d'],
+  ])('rejects a lone surrogate escape in %s, naming the field, and stores every good line', async (_name, bad, field) => {
+    const summary = await ingestAround('surrogate.ndjson', bad);
+    expect(summary).toMatchObject({ accepted: 2, rejected: 1 });
+    expect(rejectsInFile(summary)).toEqual([containing({ line: 2, field, reason: matching(/lone UTF-16 surrogate/), raw: bad })]);
+    expect(await rejectsInTable()).toEqual([containing({ line: 2, field, reason: matching(/lone UTF-16 surrogate/) })]);
+  });
+
+  it('keeps a surrogate pair whole (an emoji, escaped or not) as valid text', async () => {
+    const file = writeTemp(dir, 'pair.ndjson', '{"request_id":"pair","ts":"2026-10-01T10:00:00Z","model_id":"m\\ud83d\\ude00","feature_id":"f😀","tenant_id":"t","pool_id":"p","gpu_ms":1}\n');
+    expect(await ingestRequestFiles(w, [file], OPTIONS)).toMatchObject({ accepted: 1, rejected: 0 });
+    const rows = await w.query('SELECT model_id, feature_id FROM inference_requests', {}, z.object({ model_id: z.string(), feature_id: z.string() }));
+    expect(rows).toEqual([{ model_id: 'm😀', feature_id: 'f😀' }]);
+  });
+
+  it('cuts a long rejected line without splitting a surrogate pair, so the reject is stored', async () => {
+    const probe = JSON.stringify(event({ request_id: 'cut', gpu_ms: -1, note: '' }));
+    const start = probe.indexOf('"note":""') + '"note":"'.length;
+    // The 4096th character of the line is the first half of an emoji.
+    const line = JSON.stringify(event({ request_id: 'cut', gpu_ms: -1, note: `${'a'.repeat(4095 - start)}${'😀'.repeat(10)}` }));
+    expect(line.charCodeAt(4095)).toBe(0xd83d);
+    const summary = await ingestAround('cut.ndjson', line);
+    expect(summary.rejected).toBe(1);
+    const [r] = rejectsInFile(summary);
+    expect(r?.raw).toBe(line.slice(0, 4095));
+    const [stored] = await w.query('SELECT raw FROM ingest_rejects', {}, z.object({ raw: z.string() }));
+    expect(stored?.raw).toBe(line.slice(0, 4095));
+  });
+
   it('rejects NaN (not JSON at all) as malformed', async () => {
     const summary = await ingestAround('nan.ndjson', '{"request_id":"n","gpu_ms":NaN}');
     expect(rejectsInFile(summary)[0]?.reason).toMatch(/malformed JSON/);
