@@ -21,7 +21,10 @@
  *   re-sends the same key (the only place a crash can leave a duplicate).
  *
  * A failed write is retried with backoff, the same batch each time, while
- * consumption is paused; nothing later is committed before it. SIGTERM: stop
+ * consumption is paused; nothing later is committed before it. An insert
+ * refused for a row's content is not a failure: the batch writer isolates
+ * the offending rows (insert-bisect.ts), they are dead-lettered with
+ * conflicting duplicates after the insert, and the collector moves on. SIGTERM: stop
  * taking messages, write and commit what was taken, leave the group.
  */
 import pRetry, { AbortError } from 'p-retry';
