@@ -58,8 +58,10 @@ describe('inferledger CLI', () => {
     const file = writeTemp(dir, 'mixed.ndjson', ndjson([event(), '{broken', event({ gpu_ms: -2, request_id: 'neg' })]));
     const result = await cli(['ingest', 'requests', file, '--json'], { CLICKHOUSE_DATABASE: uniqueDatabase() });
     expect(result.code).toBe(EXIT.ok);
-    expect(JSON.parse(result.out)).toMatchObject({ accepted: 1, rejected: 2, duplicates: 0 });
-    const rejects = readFileSync(`${file}.rejects.ndjson`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { line: number; field: string });
+    const summary = JSON.parse(result.out) as { runId: string; files: { rejectsFile: string }[] };
+    expect(summary).toMatchObject({ accepted: 1, rejected: 2, duplicates: 0 });
+    expect(summary.files[0]?.rejectsFile).toBe(`${file}.rejects.${summary.runId}.ndjson`);
+    const rejects = readFileSync(summary.files[0]?.rejectsFile ?? '', 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { line: number; field: string });
     expect(rejects.map((r) => [r.line, r.field])).toEqual([[2, ''], [3, 'gpu_ms']]);
   });
 

@@ -25,6 +25,9 @@ describe('decodeRequestMessage', () => {
     ['a negative number', json(event({ output_tokens: -3 })), 'output_tokens', /must be >= 0/],
     ['a zone-less timestamp', json(event({ ts: '2026-10-01 10:15:00' })), 'ts', /with a zone/],
     ['a timestamp before 2000', json(event({ ts: 946_684_799 })), 'ts', /before 2000/],
+    ['a lone surrogate escape in a field', Buffer.from(JSON.stringify(event()).replace('"chat"', '"ch\\uD800at"')), 'feature_id', /lone UTF-16 surrogate/],
+    ['a lone low surrogate in an extra field', Buffer.from(JSON.stringify(event({ note: 'NOTE' })).replace('NOTE', '\\udfff')), 'note', /lone UTF-16 surrogate/],
+    ['a lone surrogate in an extra field name', Buffer.from(JSON.stringify(event({ KEY: 1 })).replace('KEY', 'k\\ud800')), 'k\\ud800', /^k\\ud800: holds a lone UTF-16 surrogate/],
   ])('dead-letters %s, naming the field', (_name, value, field, reason) => {
     const outcome = decodeRequestMessage(value, LIMIT);
     expect(outcome.ok).toBe(false);

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { BILLING_FILE_FORMATS, type BillingFileFormat } from '../src/billing/file-formats.js';
 import { ingestBillingFiles } from '../src/ingest/billing-file.ingest.js';
-import { nothingRead, rejectsPathFor } from '../src/ingest/ingest-run.js';
+import { nothingRead, type RunSummary } from '../src/ingest/ingest-run.js';
 import { formatScaled, toScaled } from '../src/util/decimal.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { FIXTURES, tempDir, writeTemp } from './helpers/files.js';
@@ -74,8 +74,9 @@ function expectedSampleByPool(): z.infer<typeof poolCost>[] {
     .map(([pool_id, v]) => ({ pool_id, effective: formatScaled(v.effective), billed: formatScaled(v.billed), rows: v.rows }));
 }
 
-function rejects(file: string): { line: number; field: string; reason: string }[] {
-  return readFileSync(rejectsPathFor(file), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { line: number; field: string; reason: string });
+/** The rejects file the run reported for its first file. */
+function rejects(summary: RunSummary): { line: number; field: string; reason: string }[] {
+  return readFileSync(summary.files[0]?.rejectsFile ?? '', 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { line: number; field: string; reason: string });
 }
 
 describe('ingest billing: FOCUS CSV', () => {
@@ -124,7 +125,7 @@ describe('ingest billing: FOCUS CSV', () => {
     const file = writeTemp(dir, 'badcost.csv', stringify([HEADER, focusRow(), focusRow({ BilledCost: '12,50' }), focusRow({ EffectiveCost: 'n/a' }), focusRow()]));
     const summary = await ingestBillingFiles(w, [file], options());
     expect(summary).toMatchObject({ accepted: 2, rejected: 2 });
-    expect(rejects(file)).toEqual([
+    expect(rejects(summary)).toEqual([
       { line: 3, field: 'BilledCost', reason: 'BilledCost: must be a decimal number, got "12,50"' },
       { line: 4, field: 'EffectiveCost', reason: 'EffectiveCost: must be a decimal number, got "n/a"' },
     ].map((r) => ({ ...r, raw: expect.any(String) as unknown })));
@@ -139,7 +140,7 @@ describe('ingest billing: FOCUS CSV', () => {
     const file = writeTemp(dir, 'bad.csv', stringify([HEADER, focusRow(overrides), focusRow()]));
     const summary = await ingestBillingFiles(w, [file], options());
     expect(summary).toMatchObject({ accepted: 1, rejected: 1 });
-    expect(rejects(file)[0]).toMatchObject({ line: 2, field });
+    expect(rejects(summary)[0]).toMatchObject({ line: 2, field });
   });
 
   it('reads a BOM, CRLF line ends and a quoted field with a newline, keeping line numbers right', async () => {
@@ -147,7 +148,7 @@ describe('ingest billing: FOCUS CSV', () => {
     const file = writeTemp(dir, 'windows.csv', `\ufeff${csv}`);
     const summary = await ingestBillingFiles(w, [file], options());
     expect(summary).toMatchObject({ accepted: 1, rejected: 1 });
-    expect(rejects(file)[0]).toMatchObject({ line: 4, field: 'BilledCost' });
+    expect(rejects(summary)[0]).toMatchObject({ line: 4, field: 'BilledCost' });
   });
 
   it('rejects a record with a missing field and one with broken quoting, keeping what came before', async () => {
@@ -155,7 +156,7 @@ describe('ingest billing: FOCUS CSV', () => {
     const file = writeTemp(dir, 'ragged.csv', csv);
     const summary = await ingestBillingFiles(w, [file], options());
     expect(summary.accepted).toBe(2);
-    const r = rejects(file);
+    const r = rejects(summary);
     expect(r[0]).toMatchObject({ line: 3, reason: 'record has 3 fields, the header has 10' });
     expect(r[1]).toMatchObject({ line: 5, reason: expect.stringMatching(/unreadable CSV/) as unknown });
   });

@@ -1,11 +1,11 @@
-import { readFileSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { containing, matching } from './helpers/matchers.js';
 import { z } from 'zod';
 import { ingestRequestFiles } from '../src/ingest/requests-file.ingest.js';
-import { nothingRead, rejectsPathFor, type RunSummary } from '../src/ingest/ingest-run.js';
+import { nothingRead, type RunSummary } from '../src/ingest/ingest-run.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { event, FIXTURES, ndjson, tempDir, writeTemp } from './helpers/files.js';
 import { freshWarehouse, scalar } from './helpers/warehouse.js';
@@ -30,8 +30,9 @@ async function rejectsInTable(): Promise<z.infer<typeof rejectRow>[]> {
   return w.query('SELECT line, field, reason, source FROM ingest_rejects ORDER BY line', {}, rejectRow);
 }
 
-function rejectsInFile(file: string): { line: number; field: string; reason: string }[] {
-  return readFileSync(rejectsPathFor(file), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { line: number; field: string; reason: string });
+/** The rejects file the run reported for its first file. */
+function rejectsInFile(summary: RunSummary): { line: number; field: string; reason: string; raw: string }[] {
+  return readFileSync(summary.files[0]?.rejectsFile ?? '', 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { line: number; field: string; reason: string; raw: string });
 }
 
 async function storedRequests(): Promise<number> {
@@ -98,7 +99,7 @@ describe('ingest requests from NDJSON', () => {
   it('rejects malformed JSON with its line number, to the rejects file and table', async () => {
     const summary = await ingestAround('malformed.ndjson', '{"request_id": "x", oops}');
     expect(summary.rejected).toBe(1);
-    const [r] = rejectsInFile(summary.files[0]?.file ?? '');
+    const [r] = rejectsInFile(summary);
     expect(r).toMatchObject({ line: 2, field: '', reason: matching(/^malformed JSON/) });
     expect(await rejectsInTable()).toEqual([containing({ line: 2, reason: matching(/malformed JSON/) })]);
   });
@@ -118,15 +119,64 @@ describe('ingest requests from NDJSON', () => {
     expect(rejects[0]?.reason.startsWith(`${field}:`)).toBe(true);
   });
 
+  it('gives each run its own rejects file and never deletes or overwrites one it did not write', async () => {
+    const file = writeTemp(dir, 'runs.ndjson', ndjson([event({ request_id: 'ok' }), '{broken']));
+    // A file of the user's that happens to carry the old fixed name: left alone.
+    const theirs = `${file}.rejects.ndjson`;
+    writeFileSync(theirs, 'not ours\n');
+    const first = await ingestRequestFiles(w, [file], OPTIONS);
+    const second = await ingestRequestFiles(w, [file], OPTIONS);
+    const firstFile = first.files[0]?.rejectsFile ?? '';
+    const secondFile = second.files[0]?.rejectsFile ?? '';
+    expect(firstFile).toBe(`${file}.rejects.${first.runId}.ndjson`);
+    expect(secondFile).toBe(`${file}.rejects.${second.runId}.ndjson`);
+    expect(rejectsInFile(first)).toEqual([containing({ line: 2, reason: matching(/malformed JSON/) })]);
+    expect(rejectsInFile(second)).toEqual([containing({ line: 2, reason: matching(/malformed JSON/) })]);
+    expect(readFileSync(theirs, 'utf8')).toBe('not ours\n');
+    expect(existsSync(firstFile) && existsSync(secondFile)).toBe(true);
+  });
+
+  it.each([
+    ['a field value', '{"request_id":"lone","ts":"2026-10-01T10:00:00Z","model_id":"m\\ud800","feature_id":"f","tenant_id":"t","pool_id":"p","gpu_ms":1}', 'model_id'],
+    ['an extra field value', '{"request_id":"lone","ts":"2026-10-01T10:00:00Z","model_id":"m","feature_id":"f","tenant_id":"t","pool_id":"p","gpu_ms":1,"note":"x\\udc00y"}', 'note'],
+    ['an extra field name', '{"request_id":"lone","ts":"2026-10-01T10:00:00Z","model_id":"m","feature_id":"f","tenant_id":"t","pool_id":"p","gpu_ms":1,"k\\ud83d":"v"}', 'k\\ud83d'],
+  ])('rejects a lone surrogate escape in %s, naming the field, and stores every good line', async (_name, bad, field) => {
+    const summary = await ingestAround('surrogate.ndjson', bad);
+    expect(summary).toMatchObject({ accepted: 2, rejected: 1 });
+    expect(rejectsInFile(summary)).toEqual([containing({ line: 2, field, reason: matching(/lone UTF-16 surrogate/), raw: bad })]);
+    expect(await rejectsInTable()).toEqual([containing({ line: 2, field, reason: matching(/lone UTF-16 surrogate/) })]);
+  });
+
+  it('keeps a surrogate pair whole (an emoji, escaped or not) as valid text', async () => {
+    const file = writeTemp(dir, 'pair.ndjson', '{"request_id":"pair","ts":"2026-10-01T10:00:00Z","model_id":"m\\ud83d\\ude00","feature_id":"f😀","tenant_id":"t","pool_id":"p","gpu_ms":1}\n');
+    expect(await ingestRequestFiles(w, [file], OPTIONS)).toMatchObject({ accepted: 1, rejected: 0 });
+    const rows = await w.query('SELECT model_id, feature_id FROM inference_requests', {}, z.object({ model_id: z.string(), feature_id: z.string() }));
+    expect(rows).toEqual([{ model_id: 'm😀', feature_id: 'f😀' }]);
+  });
+
+  it('cuts a long rejected line without splitting a surrogate pair, so the reject is stored', async () => {
+    const probe = JSON.stringify(event({ request_id: 'cut', gpu_ms: -1, note: '' }));
+    const start = probe.indexOf('"note":""') + '"note":"'.length;
+    // The 4096th character of the line is the first half of an emoji.
+    const line = JSON.stringify(event({ request_id: 'cut', gpu_ms: -1, note: `${'a'.repeat(4095 - start)}${'😀'.repeat(10)}` }));
+    expect(line.charCodeAt(4095)).toBe(0xd83d);
+    const summary = await ingestAround('cut.ndjson', line);
+    expect(summary.rejected).toBe(1);
+    const [r] = rejectsInFile(summary);
+    expect(r?.raw).toBe(line.slice(0, 4095));
+    const [stored] = await w.query('SELECT raw FROM ingest_rejects', {}, z.object({ raw: z.string() }));
+    expect(stored?.raw).toBe(line.slice(0, 4095));
+  });
+
   it('rejects NaN (not JSON at all) as malformed', async () => {
     const summary = await ingestAround('nan.ndjson', '{"request_id":"n","gpu_ms":NaN}');
-    expect(rejectsInFile(summary.files[0]?.file ?? '')[0]?.reason).toMatch(/malformed JSON/);
+    expect(rejectsInFile(summary)[0]?.reason).toMatch(/malformed JSON/);
   });
 
   it('rejects a 1 MB line unread and keeps the lines around it', async () => {
     const huge = JSON.stringify(event({ request_id: 'huge', note: 'z'.repeat(1 << 20) }));
     const summary = await ingestAround('huge.ndjson', huge);
-    expect(rejectsInFile(summary.files[0]?.file ?? '')[0]).toMatchObject({ line: 2, reason: 'line longer than 262144 bytes' });
+    expect(rejectsInFile(summary)[0]).toMatchObject({ line: 2, reason: 'line longer than 262144 bytes' });
   });
 
   it('reads a file with a BOM and CRLF line ends', async () => {
@@ -134,7 +184,8 @@ describe('ingest requests from NDJSON', () => {
     const file = writeTemp(dir, 'windows.ndjson', text);
     const summary = await ingestRequestFiles(w, [file], OPTIONS);
     expect(summary).toMatchObject({ accepted: 2, rejected: 0 });
-    expect(existsSync(rejectsPathFor(file))).toBe(false);
+    expect(summary.files[0]?.rejectsFile).toBeUndefined();
+    expect(readdirSync(dir).filter((f) => f.startsWith('windows.ndjson.rejects'))).toEqual([]);
   });
 
   it('reports an empty file as nothing read', async () => {

@@ -141,7 +141,7 @@ describe('batch writer and fingerprint hits', () => {
     const batch = new RequestBatch(() => true);
     batch.addRows(parsed(['x1', 'x2', 'x3']));
     expect(batch.candidates).toEqual(['x1', 'x2', 'x3']);
-    expect(await writer.write(batch)).toEqual({ written: 3, duplicates: 0 });
+    expect(await writer.write(batch)).toEqual({ written: 3, duplicates: 0, refused: [] });
     expect(await scalar(w, 'SELECT count() AS n FROM inference_requests')).toBe(3);
   });
 
@@ -149,11 +149,11 @@ describe('batch writer and fingerprint hits', () => {
     const writer = new RequestBatchWriter(w);
     const first = writer.newBatch();
     first.addRows(parsed(['y1', 'y2']));
-    expect(await writer.write(first)).toEqual({ written: 2, duplicates: 0 });
+    expect(await writer.write(first)).toEqual({ written: 2, duplicates: 0, refused: [] });
     const second = writer.newBatch();
     second.addRows(parsed(['y2', 'y3', 'y3']));
     expect(second.candidates).toEqual(['y2']);
-    expect(await writer.write(second)).toEqual({ written: 1, duplicates: 2 });
+    expect(await writer.write(second)).toEqual({ written: 1, duplicates: 2, refused: [] });
     expect(await scalar(w, 'SELECT count() AS n FROM inference_requests')).toBe(3);
   });
 
@@ -169,7 +169,7 @@ describe('batch writer and fingerprint hits', () => {
     b.addRows(parsed(['j2', 'j3', 's1']));
     const c = writer.newBatch();
     c.addRows(parsed(['j3', 'j4']));
-    expect(await writer.write([a, b, c])).toEqual({ written: 4, duplicates: 4 });
+    expect(await writer.write([a, b, c])).toEqual({ written: 4, duplicates: 4, refused: [] });
     // Raw rows, not FINAL: nothing was left for the merges to collapse.
     expect(await scalar(w, 'SELECT count() AS n FROM inference_requests')).toBe(5);
     expect(await scalar(w, 'SELECT uniqExact(request_id) AS n FROM inference_requests')).toBe(5);
@@ -184,7 +184,7 @@ describe('batch writer and fingerprint hits', () => {
     const batch = writer.newBatch();
     batch.addRows(rows);
     expect(batch.ids).toEqual(['m1', 'm2', 'm3']);
-    expect(await writer.write(batch)).toEqual({ written: 3, duplicates: 2 });
+    expect(await writer.write(batch)).toEqual({ written: 3, duplicates: 2, refused: [] });
     expect(await scalar(w, 'SELECT count() AS n FROM inference_requests')).toBe(3);
   });
 
@@ -197,7 +197,7 @@ describe('batch writer and fingerprint hits', () => {
     // Force a collision between k1 and k2.
     b.idHashes[0] = a.idHashes[0] as number;
     b.idHashes[1] = a.idHashes[1] as number;
-    expect(await writer.write([a, b])).toEqual({ written: 2, duplicates: 0 });
+    expect(await writer.write([a, b])).toEqual({ written: 2, duplicates: 0, refused: [] });
     expect(await scalar(w, 'SELECT count() AS n FROM inference_requests')).toBe(2);
   });
 });

@@ -21,7 +21,10 @@
  *   re-sends the same key (the only place a crash can leave a duplicate).
  *
  * A failed write is retried with backoff, the same batch each time, while
- * consumption is paused; nothing later is committed before it. SIGTERM: stop
+ * consumption is paused; nothing later is committed before it. An insert
+ * refused for a row's content is not a failure: the batch writer isolates
+ * the offending rows (insert-bisect.ts), they are dead-lettered with
+ * conflicting duplicates after the insert, and the collector moves on. SIGTERM: stop
  * taking messages, write and commit what was taken, leave the group.
  */
 import pRetry, { AbortError } from 'p-retry';
@@ -34,6 +37,9 @@ import { CollectorMetrics, type Health } from './collector-metrics.js';
 import type { ParsedRecords, RecordReject } from '../ingest/parse-records.js';
 import { ParserPool } from '../ingest/parser-pool.js';
 import { dlqTopicOf } from '../kafka/topics.js';
+import { invalidMessageLetter, refusedRowLetter } from './dead-letters.js';
+
+export { DLQ_HEADERS } from './dead-letters.js';
 
 export interface CollectorOptions {
   topic: string;
@@ -52,12 +58,16 @@ export interface CollectorOptions {
   retryMaxMs: number;
   /** Parser threads; one less than the cores when unset. */
   parserThreads?: number | undefined;
+  /** Hours around an event within which a second copy of its id is a duplicate or a conflict; default 48. */
+  duplicateHorizonHours?: number | undefined;
 }
 
 export interface CollectorDeps {
   warehouse: Warehouse;
   client: StreamClient;
   log: (line: string) => void;
+  /** Test seam: changes parsed rows before they are batched (to reach the warehouse with content validation lets through). */
+  afterParse?: (parsed: ParsedRecords) => ParsedRecords;
 }
 
 /** What a run did, printed by the CLI and read by tests. */
@@ -69,19 +79,6 @@ export interface CollectorStats {
   commits: number;
   writeFailures: number;
 }
-
-/** Header names on a dead letter. */
-export const DLQ_HEADERS = {
-  reason: 'inferledger-reason',
-  field: 'inferledger-field',
-  topic: 'inferledger-source-topic',
-  partition: 'inferledger-source-partition',
-  offset: 'inferledger-source-offset',
-  truncated: 'inferledger-truncated',
-} as const;
-
-/** A dead letter carries at most this much of the original value (the DLQ topic keeps Kafka's default message size). */
-const DLQ_VALUE_LIMIT = 256 * 1024;
 
 /** Taken messages of one partition that are written and committed together. */
 interface Unit {
@@ -101,6 +98,8 @@ interface Unit {
 interface WriteProgress {
   deadLettered: boolean;
   written: boolean;
+  /** Dead letters of rows the insert refused, still to send. */
+  refused: OutgoingMessage[];
 }
 
 /** One assigned partition: its open unit and how far it is taken, written and committed. */
@@ -184,7 +183,7 @@ export class RequestCollector {
   ) {
     this.dlqTopic = dlqTopicOf(options.topic, options.dlqTopic);
     this.source = `kafka:${options.topic}`;
-    this.writer = new RequestBatchWriter(deps.warehouse);
+    this.writer = new RequestBatchWriter(deps.warehouse, options.duplicateHorizonHours === undefined ? {} : { horizonHours: options.duplicateHorizonHours });
     this.metrics = new CollectorMetrics(() => this.lag());
   }
 
@@ -356,7 +355,9 @@ export class RequestCollector {
       if (value && value.length <= max) at += value.copy(bytes, at);
     }
     // Once per fetched batch: ingested_at is when the batch was taken.
-    return started(this.parsers).parse({ mode: 'messages', bytes, lengths, maxRecordBytes: max, source: this.source, ingestedAt: formatDateTime64(Date.now()) });
+    const parsing = started(this.parsers).parse({ mode: 'messages', bytes, lengths, maxRecordBytes: max, source: this.source, ingestedAt: formatDateTime64(Date.now()) });
+    const { afterParse } = this.deps;
+    return afterParse ? parsing.then(afterParse) : parsing;
   }
 
   /** Put parsed messages into the partition's units, in offset order (one chain per partition). */
@@ -386,10 +387,11 @@ export class RequestCollector {
         unit.lastOffset = (messages[from + end - 1] as StreamMessage).offset;
         this.stats.messages += end - record;
         this.metrics.messages.inc(end - record);
-        unit.batch.addRows(parsed, row, rowEnd);
+        // A row's origin is its message's offset, so a row refused at insert time is dead-lettered under the message's key.
+        unit.batch.addRows(parsed, row, rowEnd, (r) => Number((messages[from + r] as StreamMessage).offset));
         for (let r = reject; r < rejectEnd; r++) {
           const bad = parsed.rejects[r] as RecordReject;
-          unit.deadLetters.push(this.deadLetter(topic, unit.partition, messages[from + bad.record] as StreamMessage, bad));
+          unit.deadLetters.push(invalidMessageLetter(topic, unit.partition, messages[from + bad.record] as StreamMessage, bad));
         }
         record = end;
         row = rowEnd;
@@ -407,23 +409,6 @@ export class RequestCollector {
     this.deps.log(`collector: parsing failed, stopping: ${error.stack ?? error.message}`);
     this.crashed ??= error;
     this.reportCrash(error);
-  }
-
-  private deadLetter(topic: string, partition: number, message: StreamMessage, bad: RecordReject): OutgoingMessage {
-    const value = message.value ?? null;
-    const truncated = value !== null && value.length > DLQ_VALUE_LIMIT;
-    return {
-      key: `${topic}/${partition}/${message.offset}`,
-      value: truncated ? value.subarray(0, DLQ_VALUE_LIMIT) : value,
-      headers: {
-        [DLQ_HEADERS.reason]: bad.reason,
-        [DLQ_HEADERS.field]: bad.field,
-        [DLQ_HEADERS.topic]: topic,
-        [DLQ_HEADERS.partition]: String(partition),
-        [DLQ_HEADERS.offset]: message.offset,
-        ...(truncated ? { [DLQ_HEADERS.truncated]: `first ${DLQ_VALUE_LIMIT} of ${value.length} bytes` } : {}),
-      },
-    };
   }
 
   private isFull(unit: Unit): boolean {
@@ -506,7 +491,7 @@ export class RequestCollector {
       return false;
     });
     if (units.length === 0) return;
-    const progress: WriteProgress = { deadLettered: false, written: false };
+    const progress: WriteProgress = { deadLettered: false, written: false, refused: [] };
     const partitions = units.map((u) => u.partition).join(', ');
     try {
       await pRetry(() => this.write(units, progress), {
@@ -556,11 +541,19 @@ export class RequestCollector {
       const result = await this.writer.write(units.map((u) => u.batch));
       stopTimer();
       progress.written = true;
+      progress.refused = result.refused.map((r) => refusedRowLetter(this.options.topic, (units[r.batch] as Unit).partition, r));
       this.stats.written += result.written;
       this.stats.duplicates += result.duplicates;
       this.metrics.rowsWritten.inc(result.written);
       this.metrics.duplicates.inc(result.duplicates);
       this.metrics.batchRows.observe(units.reduce((n, u) => n + u.messages, 0));
+    }
+    if (progress.refused.length > 0) {
+      // Stored rows are never inserted again on a retry: only these letters are re-sent.
+      await started(this.producer).send(this.dlqTopic, progress.refused);
+      this.stats.deadLettered += progress.refused.length;
+      this.metrics.deadLetters.inc(progress.refused.length);
+      progress.refused = [];
     }
   }
 

@@ -26,7 +26,7 @@ export interface CollectorRun {
 
 export async function runCollector(config: Config, warehouse: Warehouse, client: StreamClient, options: RunCollectorOptions): Promise<CollectorRun> {
   const { kafka } = config;
-  const collector = new RequestCollector({ ...kafka, parserThreads: config.ingest.parserThreads }, { warehouse, client, log: options.log });
+  const collector = new RequestCollector({ ...kafka, parserThreads: config.ingest.parserThreads, duplicateHorizonHours: config.ingest.duplicateHorizonHours }, { warehouse, client, log: options.log });
   let metricsServer: Server | undefined;
   if (kafka.metricsPort !== undefined) {
     const served = await serveMetrics(collector.metrics, () => collector.health(), kafka.metricsPort, kafka.metricsHost);

@@ -31,6 +31,8 @@ export const configSchema = z.object({
     maxLineBytes: positiveInt.default(256 * 1024),
     /** Threads that parse and validate request events (files and Kafka); one less than the cores when unset. */
     parserThreads: positiveInt.max(64).optional(),
+    /** A second copy of a request id within this many hours of the first copy's hour (any hour or pool) is a duplicate, or a conflict when its content differs (files and Kafka). */
+    duplicateHorizonHours: z.coerce.number().int().min(0).max(8784).default(48),
   }).strict().prefault({}),
   billing: z.object({
     /** Cost-allocation tag whose value names the GPU pool a billing row belongs to. */
@@ -119,6 +121,7 @@ const ENV_VARS: ReadonlyArray<readonly [string, readonly string[], (v: string) =
   ['INFERLEDGER_DATA_DIR', ['warehouse', 'dataDir'], (v) => v],
   ['INFERLEDGER_BATCH_ROWS', ['ingest', 'batchRows'], (v) => v],
   ['INFERLEDGER_PARSER_THREADS', ['ingest', 'parserThreads'], (v) => v],
+  ['INFERLEDGER_DUPLICATE_HORIZON_HOURS', ['ingest', 'duplicateHorizonHours'], (v) => v],
   ['INFERLEDGER_POOL_TAG_KEY', ['billing', 'poolTagKey'], (v) => v],
   ['INFERLEDGER_COST_BASIS', ['attribution', 'costBasis'], (v) => v],
   ['INFERLEDGER_WEIGHT_BASIS', ['attribution', 'weightBasis'], (v) => v],

@@ -27,7 +27,28 @@ export function decodeJsonEvent(text: string): MessageOutcome {
   } catch (err) {
     return { ok: false, field: '', reason: `malformed JSON: ${(err as Error).message}` };
   }
-  return validateRequestEvent(parsed);
+  const outcome = validateRequestEvent(parsed);
+  // Valid UTF-8 cannot hold a lone surrogate: only a `\\uD800`-style escape makes one, so most texts skip the walk.
+  if (outcome.ok && SURROGATE_ESCAPE.test(text)) {
+    const field = loneSurrogateField(parsed as Record<string, unknown>);
+    if (field !== undefined) return { ok: false, field, reason: `${field}: holds a lone UTF-16 surrogate (a \\uD800-\\uDFFF escape without its pair), which the warehouse cannot store` };
+  }
+  return outcome;
+}
+
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
+/**
+ * The first top-level field whose name or string value is not well-formed
+ * UTF-16, named with such characters escaped (the name may be the culprit).
+ * Nested values need no check: they are kept as JSON text, which escapes them.
+ */
+function loneSurrogateField(event: Record<string, unknown>): string | undefined {
+  for (const key in event) {
+    const value = event[key];
+    if (!key.isWellFormed() || (typeof value === 'string' && !value.isWellFormed())) return JSON.stringify(key).slice(1, -1);
+  }
+  return undefined;
 }
 
 export function oversizeReason(length: number, maxBytes: number): string {

@@ -94,3 +94,84 @@ export class FingerprintSet {
 function secondKey(h1: number, h2: number): number {
   return h1 === 0 && h2 === 0 ? 1 : h2;
 }
+
+/**
+ * Fingerprints of ids with the event hour of their first copy: one entry per
+ * id whatever hours and pools its copies carry (12 bytes an id), so a copy
+ * of an id in another hour is still recognised. Forgetting hours (to bound
+ * memory) rebuilds the table without them.
+ */
+export class FingerprintHours {
+  /** Slot i holds (keys[3i], keys[3i+1]) and the hour keys[3i+2]; (0, 0) is empty. */
+  private keys: Uint32Array;
+  private count = 0;
+  /** Entries per hour, to choose what to forget. */
+  readonly perHour = new Map<number, number>();
+
+  constructor(expected = 512) {
+    let slots = 1024;
+    while (slots < expected * 2) slots *= 2;
+    this.keys = new Uint32Array(3 * slots);
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Hour of the first copy with this fingerprint, or undefined. */
+  hourOf(h1: number, h2: number): number | undefined {
+    const b = secondKey(h1, h2);
+    const mask = this.keys.length / 3 - 1;
+    for (let slot = h1 & mask; ; slot = (slot + 1) & mask) {
+      const k1 = this.keys[3 * slot] as number;
+      const k2 = this.keys[3 * slot + 1] as number;
+      if (k1 === h1 && k2 === b) return this.keys[3 * slot + 2];
+      if (k1 === 0 && k2 === 0) return undefined;
+    }
+  }
+
+  /** Adds the fingerprint with its hour, unless it is there (the first hour stays); false when it was. */
+  add(h1: number, h2: number, hour: number): boolean {
+    if ((this.count + 1) * 2 > this.keys.length / 3) this.grow(this.keys.length / 3 * 2);
+    if (!this.insert(h1, secondKey(h1, h2), hour)) return false;
+    this.count++;
+    this.perHour.set(hour, (this.perHour.get(hour) ?? 0) + 1);
+    return true;
+  }
+
+  /** Forget every entry of these hours. */
+  forget(hours: ReadonlySet<number>): void {
+    for (const hour of hours) {
+      this.count -= this.perHour.get(hour) ?? 0;
+      this.perHour.delete(hour);
+    }
+    this.grow(this.keys.length / 3, hours);
+  }
+
+  private insert(a: number, b: number, hour: number): boolean {
+    const mask = this.keys.length / 3 - 1;
+    for (let slot = a & mask; ; slot = (slot + 1) & mask) {
+      const k1 = this.keys[3 * slot] as number;
+      const k2 = this.keys[3 * slot + 1] as number;
+      if (k1 === a && k2 === b) return false;
+      if (k1 === 0 && k2 === 0) {
+        this.keys[3 * slot] = a;
+        this.keys[3 * slot + 1] = b;
+        this.keys[3 * slot + 2] = hour;
+        return true;
+      }
+    }
+  }
+
+  /** Rehash into `slots` slots, leaving out the given hours. */
+  private grow(slots: number, without?: ReadonlySet<number>): void {
+    const old = this.keys;
+    this.keys = new Uint32Array(3 * slots);
+    for (let i = 0; i < old.length; i += 3) {
+      const a = old[i] as number;
+      const b = old[i + 1] as number;
+      const hour = old[i + 2] as number;
+      if ((a !== 0 || b !== 0) && !without?.has(hour)) this.insert(a, b, hour);
+    }
+  }
+}

@@ -1,10 +1,12 @@
 /**
  * Bookkeeping shared by every file ingestion: the run id, the counts, and the
- * rejects, which go both to a `<input>.rejects.ndjson` file next to the input
- * and to the ingest_rejects table, so a refused line is never silently lost.
+ * rejects, which go both to a `<input>.rejects.<run>.ndjson` file next to the
+ * input and to the ingest_rejects table, so a refused line is never silently
+ * lost. Each run writes its own rejects file and never deletes or overwrites
+ * one: an earlier run's rejects stay where they were reported.
  */
 import { randomUUID } from 'node:crypto';
-import { createWriteStream, rmSync, type WriteStream } from 'node:fs';
+import { createWriteStream, openSync, type WriteStream } from 'node:fs';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { formatDateTime64 } from '../events/request-event.js';
 
@@ -55,26 +57,28 @@ export class IngestRun {
     readonly format: string,
   ) {}
 
-  /** Begin a file: forget rejects a previous run left beside it. */
+  /** Begin a file. Its rejects file is created on its first reject, under this run's name. */
   startFile(file: string): FileSummary {
     const summary: FileSummary = { file, accepted: 0, rejected: 0, duplicates: 0 };
     this.files.push(summary);
-    rmSync(rejectsPathFor(file), { force: true });
     return summary;
   }
 
   async reject(summary: FileSummary, r: Reject): Promise<void> {
     summary.rejected++;
-    const raw = r.raw.length > REJECT_RAW_CHARS ? r.raw.slice(0, REJECT_RAW_CHARS) : r.raw;
-    if (this.rejectFile?.path !== rejectsPathFor(summary.file)) {
+    // Well-formed text only: a lone surrogate (from a `\\ud800` escape, or a pair cut in half) would make the engine refuse the whole insert of rejects.
+    const raw = cutText(r.raw, REJECT_RAW_CHARS);
+    const field = r.field.toWellFormed();
+    const reason = r.reason.toWellFormed();
+    const path = rejectsPathFor(summary.file, this.runId);
+    if (this.rejectFile?.path !== path) {
       await this.closeRejectFile();
-      const path = rejectsPathFor(summary.file);
-      this.rejectFile = { path, stream: createWriteStream(path, { flags: 'w' }) };
+      this.rejectFile = { path, stream: openExclusive(path) };
       summary.rejectsFile = path;
     }
-    this.rejectFile.stream.write(`${JSON.stringify({ line: r.line, field: r.field, reason: r.reason, raw })}\n`);
+    this.rejectFile.stream.write(`${JSON.stringify({ line: r.line, field, reason, raw })}\n`);
     this.rejectRows.push(
-      JSON.stringify([formatDateTime64(Date.now()), this.runId, this.kind, r.source, r.line, r.field, r.reason, raw]),
+      JSON.stringify([formatDateTime64(Date.now()), this.runId, this.kind, r.source, r.line, field, reason, raw]),
     );
     if (this.rejectRows.length >= REJECT_FLUSH_ROWS) await this.flushRejects();
   }
@@ -127,8 +131,36 @@ export class IngestRun {
   }
 }
 
-export function rejectsPathFor(file: string): string {
-  return `${file}.rejects.ndjson`;
+/** The rejects file of one run for one input: named by the run, so runs never overwrite each other's. */
+export function rejectsPathFor(file: string, runId: string): string {
+  return `${file}.rejects.${runId}.ndjson`;
+}
+
+/**
+ * Create a file that must not exist yet ('wx'): the tool never writes over a
+ * file it did not create in this run. Opened synchronously so a failure is
+ * thrown here, naming the file.
+ */
+function openExclusive(path: string): WriteStream {
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx');
+  } catch (err) {
+    throw new Error(`cannot create the rejects file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  return createWriteStream(path, { fd });
+}
+
+/**
+ * At most `max` UTF-16 units of `text`, well-formed: the cut never splits a
+ * surrogate pair, and any lone surrogate becomes U+FFFD (the engine refuses
+ * a JSON string holding one).
+ */
+export function cutText(text: string, max: number): string {
+  let cut = text.length > max ? text.slice(0, max) : text;
+  const last = cut.charCodeAt(cut.length - 1);
+  if (cut.length < text.length && last >= 0xd800 && last <= 0xdbff) cut = cut.slice(0, -1);
+  return cut.isWellFormed() ? cut : cut.toWellFormed();
 }
 
 function sum(files: FileSummary[], key: 'accepted' | 'rejected' | 'duplicates'): number {

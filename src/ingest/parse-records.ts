@@ -11,7 +11,7 @@
 import { decodeJsonEvent, decodeRequestMessage, oversizeReason } from '../events/decode-message.js';
 import { HOUR_MS } from '../util/time.js';
 import { fingerprintId } from './id-fingerprints.js';
-import { REJECT_RAW_CHARS } from './ingest-run.js';
+import { cutText, REJECT_RAW_CHARS } from './ingest-run.js';
 import { forEachLine, lineText } from './line-reader.js';
 import { serializeRequestRow, type ValidationOutcome } from '../events/request-event.js';
 
@@ -103,7 +103,7 @@ export function parseRecords(request: ParseRequest): ParsedRecords {
 
   const accept = (outcome: ValidationOutcome, record: number, raw: string): void => {
     if (!outcome.ok) {
-      rejects.push({ record, field: outcome.field, reason: outcome.reason, raw: raw.length > REJECT_RAW_CHARS ? raw.slice(0, REJECT_RAW_CHARS) : raw });
+      rejects.push({ record, field: outcome.field, reason: outcome.reason, raw: cutText(raw, REJECT_RAW_CHARS) });
       return;
     }
     const { event } = outcome;

@@ -19,6 +19,8 @@ export interface IngestRequestsOptions {
   maxLineBytes: number;
   /** Parser threads; one less than the cores when unset. */
   parserThreads?: number | undefined;
+  /** Hours around an event within which a second copy of its id is a duplicate or a conflict; default 48. */
+  duplicateHorizonHours?: number | undefined;
 }
 
 /** Segments parsed ahead of the one being batched: keeps the parser threads busy, bounds memory (~1 MB each). */
@@ -31,7 +33,7 @@ export async function ingestRequestFiles(
 ): Promise<RunSummary> {
   const run = new IngestRun(warehouse, 'requests', 'ndjson');
   // One writer for the whole run, so duplicates across its files are found in memory too.
-  const writer = new RequestBatchWriter(warehouse);
+  const writer = new RequestBatchWriter(warehouse, options.duplicateHorizonHours === undefined ? {} : { horizonHours: options.duplicateHorizonHours });
   const parsers = new ParserPool(options.parserThreads);
   try {
     for (const file of files) await ingestOneFile(writer, parsers, run, file, options);
@@ -57,12 +59,17 @@ async function ingestOneFile(writer: RequestBatchWriter, parsers: ParserPool, ru
   const ahead: Pending[] = [];
 
   const write = async (rows: RequestBatch): Promise<void> => {
+    let result;
     try {
-      const result = await writer.write(rows);
-      summary.accepted += result.written;
-      summary.duplicates += result.duplicates;
+      result = await writer.write(rows);
     } catch (err) {
       throw new WarehouseWriteError(err);
+    }
+    summary.accepted += result.written;
+    summary.duplicates += result.duplicates;
+    // Conflicting duplicates and rows the warehouse refused: rejected like a bad line, the rest of the batch is stored.
+    for (const r of result.refused) {
+      await run.reject(summary, { source: file, line: r.origin, field: r.field, reason: r.reason, raw: r.row.toString('utf8').trimEnd() });
     }
   };
   const startWrite = async (rows: RequestBatch): Promise<void> => {
@@ -84,10 +91,12 @@ async function ingestOneFile(writer: RequestBatchWriter, parsers: ParserPool, ru
     for (const r of parsed.rejects) {
       await run.reject(summary, { source: file, line: lineBase + r.record + 1, field: r.field, reason: r.reason, raw: r.raw });
     }
+    const base = lineBase;
+    const lineOf = (record: number): number => base + record + 1;
     lineBase += parsed.records;
     for (let from = 0; from < parsed.ids.length;) {
       const to = Math.min(parsed.ids.length, from + options.batchRows - batch.size);
-      batch.addRows(parsed, from, to);
+      batch.addRows(parsed, from, to, lineOf);
       from = to;
       if (batch.size >= options.batchRows) {
         await startWrite(batch);

@@ -17,6 +17,21 @@ import { checkParams } from './sql-files.js';
 
 export type QueryParams = Record<string, unknown>;
 
+/**
+ * Rows a query reads as a table of its own, sent in the request body: a
+ * ClickHouse server gets them as external data (a multipart part, the
+ * query's temporary table), chDB as a temporary table filled by an insert.
+ * Either way they never travel in the URL, which a server caps at 1 MiB.
+ */
+export interface BodyTable {
+  /** The query parameter (`{name:Identifier}`) that names the table; its value is chosen here. */
+  param: string;
+  /** Columns and their types, e.g. `[['request_id', 'String']]`. */
+  columns: readonly (readonly [string, string])[];
+  /** The rows, JSONCompactEachRow. */
+  body: string | Buffer;
+}
+
 export interface Warehouse {
   readonly backend: 'chdb' | 'server';
   readonly database: string;
@@ -36,6 +51,8 @@ export interface Warehouse {
    * read-only-query.ts), in a session refused anything but reads.
    */
   queryText(sql: string, params: QueryParams, format: string, allowWrites?: boolean): Promise<Readable>;
+  /** Run a SELECT that reads `table` (named by its parameter), whose rows go in the request body; validate each row. */
+  queryWithTable<S extends z.ZodType>(sql: string, params: QueryParams, table: BodyTable, row: S): Promise<z.infer<S>[]>;
   /** Insert a few rows given as objects (JSONEachRow); for small, non-hot writes. */
   insertObjects(table: string, rows: readonly Record<string, unknown>[]): Promise<void>;
   close(): Promise<void>;
@@ -54,6 +71,9 @@ export const PINNED_SETTINGS: ClickHouseSettings = {
 };
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Column types a body table may use: plain names, e.g. String, UInt32, Nullable(String). */
+const PLAIN_TYPE = /^[A-Za-z][A-Za-z0-9_(), ]*$/;
+let bodyTables = 0;
 
 function assertIdentifier(name: string): string {
   if (!IDENTIFIER.test(name)) throw new Error(`not a plain identifier: ${JSON.stringify(name)}`);
@@ -94,7 +114,15 @@ async function openServer(config: Config['warehouse'], database: string): Promis
   } finally {
     await bootstrap.close();
   }
-  return new ClientWarehouse('server', database, createClient({ ...common, database }), undefined);
+  return new ClientWarehouse('server', database, createClient({ ...common, database }), undefined, { url: config.url ?? '', user: config.user, password: config.password, timeoutMs: config.requestTimeoutMs });
+}
+
+/** What a body-table query needs to reach a server itself (@clickhouse/client cannot send external data). */
+interface ServerAccess {
+  url: string;
+  user: string;
+  password: string;
+  timeoutMs: number;
 }
 
 class ClientWarehouse implements Warehouse {
@@ -103,6 +131,7 @@ class ClientWarehouse implements Warehouse {
     readonly database: string,
     private readonly client: ClickHouseClient,
     private readonly chdb: ChdbConnection | undefined,
+    private readonly server?: ServerAccess,
   ) {}
 
   async query<S extends z.ZodType>(sql: string, params: QueryParams, row: S): Promise<z.infer<S>[]> {
@@ -180,6 +209,64 @@ class ClientWarehouse implements Warehouse {
     return text.split('\n').filter((line) => line.trim() !== '');
   }
 
+  async queryWithTable<S extends z.ZodType>(sql: string, params: QueryParams, table: BodyTable, row: S): Promise<z.infer<S>[]> {
+    // A name of its own per call: two lookups at once in one chDB session must not share a temporary table.
+    const name = `body_table_${process.pid}_${++bodyTables}`;
+    const all = { ...params, [table.param]: name };
+    checkParams(sql, all);
+    const names = table.columns.map(([column, type]) => {
+      if (!PLAIN_TYPE.test(type)) throw new Error(`not a plain column type: ${JSON.stringify(type)}`);
+      return assertIdentifier(column);
+    });
+    const structure = table.columns.map(([column, type]) => `${column} ${type}`).join(', ');
+    if (!this.server) {
+      await this.client.command({ query: `CREATE TEMPORARY TABLE ${name} (${structure})` });
+      try {
+        await this.insertCompact(name, names, table.body);
+        return await this.query(sql, all, row);
+      } finally {
+        await this.client.command({ query: `DROP TEMPORARY TABLE IF EXISTS ${name}` });
+      }
+    }
+    const rows = await this.externalDataQuery(sql, all, name, structure, table.body);
+    return rows.map((r, i) => {
+      const parsed = row.safeParse(r);
+      if (!parsed.success) throw new Error(`warehouse returned an unexpected row ${i}: ${parsed.error.issues.map((x) => `${x.path.join('.')}: ${x.message}`).join('; ')}`);
+      return parsed.data;
+    });
+  }
+
+  /**
+   * One HTTP request carrying the rows as ClickHouse "external data": the
+   * query and its small parameters in the URL, the rows as a multipart file
+   * part named after the table, read by the server as a temporary table.
+   */
+  private async externalDataQuery(sql: string, params: QueryParams, name: string, structure: string, body: string | Buffer): Promise<unknown[]> {
+    const server = this.server as ServerAccess;
+    const url = new URL(server.url);
+    url.searchParams.set('database', this.database);
+    url.searchParams.set('default_format', 'JSONEachRow');
+    for (const [key, value] of Object.entries(PINNED_SETTINGS)) url.searchParams.set(key, String(value));
+    for (const [key, value] of Object.entries(params)) url.searchParams.set(`param_${key}`, escapeParam(value));
+    url.searchParams.set(`${name}_structure`, structure);
+    url.searchParams.set(`${name}_format`, 'JSONCompactEachRow');
+    url.searchParams.set('query', sql);
+    const form = new FormData();
+    form.append(name, new Blob([typeof body === 'string' ? body : new Uint8Array(body.buffer, body.byteOffset, body.byteLength)]), name);
+    const response = await fetch(url, {
+      method: 'POST',
+      body: form,
+      headers: { Authorization: `Basic ${Buffer.from(`${server.user}:${server.password}`).toString('base64')}` },
+      signal: AbortSignal.timeout(server.timeoutMs),
+    });
+    const text = await response.text();
+    if (!response.ok) {
+      const code = response.headers.get('x-clickhouse-exception-code') ?? /Code: (\d+)/.exec(text)?.[1];
+      throw Object.assign(new Error(text.trim() || `HTTP ${response.status}`), { code });
+    }
+    return text.split('\n').filter((line) => line.length > 0).map((line) => JSON.parse(line) as unknown);
+  }
+
   async insertObjects(table: string, rows: readonly Record<string, unknown>[]): Promise<void> {
     if (rows.length === 0) return;
     await this.client.insert({ table: assertIdentifier(table), values: rows, format: 'JSONEachRow' });
@@ -188,4 +275,10 @@ class ClientWarehouse implements Warehouse {
   async close(): Promise<void> {
     await this.client.close();
   }
+}
+
+/** A query parameter value as the HTTP interface reads it (escaped like TSV). */
+function escapeParam(value: unknown): string {
+  const text = typeof value === 'string' ? value : String(value);
+  return text.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n');
 }
