@@ -136,7 +136,8 @@ function printSummary(summary: RunSummary, json: boolean, out: (line: string) =>
 const BAD_LINES_PRINTED = 50;
 
 function printBillingImport(summary: BillingImportSummary, io: CliIo): void {
-  summary.badLines.slice(0, BAD_LINES_PRINTED).forEach((b) => { io.err(`${b.file}:${b.line}: ${b.field || '(record)'}: ${b.reason}`); });
+  // A reason names its column already ("BilledCost: must be ...").
+  summary.badLines.slice(0, BAD_LINES_PRINTED).forEach((b) => { io.err(`${b.file}:${b.line}: ${b.reason}`); });
   if (summary.rejected > BAD_LINES_PRINTED) io.err(`... ${summary.rejected - BAD_LINES_PRINTED} more bad lines: see the rejects files above and ingest_rejects (run ${summary.runId})`);
   if (summary.inferredBillingPeriods > 0) {
     io.out(`note: ${summary.inferredBillingPeriods} lines have no billing period (BillingPeriodStart/End): the month of their charge period is used`);

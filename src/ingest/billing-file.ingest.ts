@@ -128,7 +128,8 @@ async function ingestOneFile(
   };
 
   try {
-    const parser = (await openText(file)).pipe(
+    const text = await openText(file);
+    const parser = text.pipe(
       parse({
         bom: true,
         info: true,
@@ -143,6 +144,8 @@ async function ingestOneFile(
         },
       }),
     );
+    // pipe() does not forward errors: without this a truncated gzip would leave the parser waiting forever.
+    text.on('error', (err) => parser.destroy(err));
     for await (const item of parser as AsyncIterable<{ record: string[]; raw: string }>) {
       const { record } = item;
       const raw = withoutDelimiter(item.raw);
