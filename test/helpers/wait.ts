@@ -5,11 +5,11 @@ export async function waitFor(
 ): Promise<void> {
   const { timeoutMs = 60_000, everyMs = 100, what } = options;
   const deadline = Date.now() + timeoutMs;
-  let gaveUp = false;
-  void options.unless?.then(() => { gaveUp = true; });
+  const state = { gaveUp: false };
+  void options.unless?.then(() => { state.gaveUp = true; });
   for (;;) {
     if (await probe()) return;
-    if (gaveUp) throw new Error(`gave up waiting for ${what}: the process it needs exited`);
+    if (state.gaveUp) throw new Error(`gave up waiting for ${what}: the process it needs exited`);
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
