@@ -21,6 +21,8 @@ export interface RuntimeOptions {
   log: (line: string) => void;
   /** Injected clock (tests); Date.now by default. */
   clock?: () => number;
+  /** For one-shot commands (`jobs list`): fail when Redis does not answer instead of waiting for it. */
+  failFast?: boolean;
 }
 
 export interface RuntimeHealth {
@@ -69,7 +71,9 @@ export class JobRuntime {
     const { config } = options;
     this.clock = options.clock ?? Date.now;
     // maxRetriesPerRequest null: BullMQ's requirement; commands wait for Redis to come back instead of failing.
-    this.connection = new Redis(config.redis.url, { maxRetriesPerRequest: null, lazyConnect: false });
+    this.connection = new Redis(config.redis.url, options.failFast === true
+      ? { maxRetriesPerRequest: 1, connectTimeout: 5_000, retryStrategy: (attempt) => (attempt > 2 ? null : 200) }
+      : { maxRetriesPerRequest: null });
     this.connection.on('error', () => undefined);
     for (const name of Object.values(QUEUES)) {
       this.queues.set(name, new Queue(name, { connection: this.connection, prefix: config.jobs.prefix, defaultJobOptions: this.jobOptions() }));
