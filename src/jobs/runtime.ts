@@ -74,11 +74,16 @@ export class JobRuntime {
     this.connection = new Redis(config.redis.url, options.failFast === true
       ? { maxRetriesPerRequest: 1, connectTimeout: 5_000, retryStrategy: (attempt) => (attempt > 2 ? null : 200) }
       : { maxRetriesPerRequest: null });
-    this.connection.on('error', () => undefined);
+    this.connection.on('error', (err) => { this.connectionError(err); });
+    // Once Redis answers again, the next outage is worth a line too.
+    this.connection.on('ready', () => { this.errorsSeen.clear(); });
     for (const name of Object.values(QUEUES)) {
-      this.queues.set(name, new Queue(name, { connection: this.connection, prefix: config.jobs.prefix, defaultJobOptions: this.jobOptions() }));
+      const queue = new Queue(name, { connection: this.connection, prefix: config.jobs.prefix, defaultJobOptions: this.jobOptions() });
+      queue.on('error', (err) => { this.connectionError(err); });
+      this.queues.set(name, queue);
     }
     this.flow = new FlowProducer({ connection: this.connection, prefix: config.jobs.prefix });
+    this.flow.on('error', (err) => { this.connectionError(err); });
     const queues = [...this.queues.values()];
     new Gauge({
       name: 'inferledger_job_queue_depth',
@@ -94,6 +99,15 @@ export class JobRuntime {
         }
       },
     });
+  }
+
+  /** Connection errors repeat while Redis is away (clients reconnect by themselves): log the first of each kind, not every retry. */
+  private readonly errorsSeen = new Set<string>();
+  private connectionError(err: Error): void {
+    const kind = `${err.name}:${(err as NodeJS.ErrnoException).code ?? err.message}`;
+    if (this.errorsSeen.has(kind)) return;
+    this.errorsSeen.add(kind);
+    this.options.log(`jobs: redis: ${err.message}`);
   }
 
   private jobOptions(attempts = this.options.config.jobs.attempts): JobsOptions {
@@ -195,7 +209,7 @@ export class JobRuntime {
     };
     for (const queueName of Object.values(QUEUES)) {
       const connection = new Redis(config.redis.url, { maxRetriesPerRequest: null });
-      connection.on('error', () => undefined);
+      connection.on('error', (err) => { this.connectionError(err); });
       this.workerConnections.push(connection);
       const worker = new Worker(queueName, (job, token) => this.process(ctx, job, token), {
         connection,
@@ -207,7 +221,7 @@ export class JobRuntime {
       });
       worker.on('failed', (job, err) => { log(`jobs: ${job?.name ?? '?'} ${job?.id ?? ''} failed (attempt ${job?.attemptsMade ?? 0}): ${err.message}`); });
       worker.on('stalled', (id) => { log(`jobs: job ${id} stalled (its worker stopped answering); it runs again`); });
-      worker.on('error', (err) => { log(`jobs: worker ${queueName}: ${err.message}`); });
+      worker.on('error', (err) => { this.connectionError(err); });
       this.workers.push(worker);
     }
   }
