@@ -125,6 +125,11 @@ export const configSchema = z.object({
     port: z.coerce.number().int().min(0).max(65_535).optional(),
     /** Address the service's HTTP endpoints listen on. */
     host: nonEmpty.default('127.0.0.1'),
+    /** Cron patterns (UTC; 5 fields, or 6 with seconds) replacing a job's default schedule. */
+    schedules: z.object({
+      'billing-pull': z.string().regex(/^\S+( \S+){4,5}$/, 'must be a cron pattern of 5 or 6 fields').optional(),
+      attribute: z.string().regex(/^\S+( \S+){4,5}$/, 'must be a cron pattern of 5 or 6 fields').optional(),
+    }).strict().default({}),
   }).strict().prefault({}),
 }).strict();
 

@@ -126,12 +126,17 @@ export class JobRuntime {
     return queue;
   }
 
+  private scheduleOf(name: JobName): string | undefined {
+    const schedules: Partial<Record<string, string>> = this.options.config.jobs.schedules;
+    return schedules[name] ?? jobDefinition(name)?.schedule;
+  }
+
   /** Upsert every scheduled job (stable id = job name, cron in UTC), then tick once to catch up. */
   async startScheduler(): Promise<void> {
     try {
       for (const def of JOB_REGISTRY) {
         if (def.schedule === undefined) continue;
-        await this.queue(def.queue).upsertJobScheduler(def.name, { pattern: def.schedule, tz: 'UTC' }, { name: def.name, data: {}, opts: this.jobOptions(def.attempts) });
+        await this.queue(def.queue).upsertJobScheduler(def.name, { pattern: this.scheduleOf(def.name) ?? def.schedule, tz: 'UTC' }, { name: def.name, data: {}, opts: this.jobOptions(def.attempts) });
       }
       await this.tick();
       this.schedulerOk = true;
@@ -334,7 +339,7 @@ export class JobRuntime {
       statuses.push({
         name: def.name,
         queue: def.queue,
-        schedule: def.schedule === undefined ? `(enqueued by ${def.name === JOBS.rollups ? 'attribute, after its days' : 'attribute'})` : `${def.schedule} UTC`,
+        schedule: def.schedule === undefined ? `(enqueued by ${def.name === JOBS.rollups ? 'attribute, after its days' : 'attribute'})` : `${this.scheduleOf(def.name) ?? ''} UTC`,
         nextRun: scheduler?.next === undefined ? '' : new Date(scheduler.next).toISOString(),
         lastRun: last?.finishedOn === undefined ? '' : new Date(last.finishedOn).toISOString(),
         lastState: last === undefined ? '' : last.failedReason ? 'failed' : 'completed',
