@@ -7,6 +7,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { configSchema, type Config } from '../src/config/config.js';
+import { LocalCostExplorer, type CostLine } from '../src/cost-explorer/local-endpoint.js';
 import { QUEUES, jobId } from '../src/jobs/contract.js';
 import { JobRuntime } from '../src/jobs/runtime.js';
 import { runService } from '../src/service/run-service.js';
@@ -137,6 +138,36 @@ describe('scheduled attribution', () => {
     await tickAndSettle(r, '2026-10-31T14:30:00Z');
     expect(await runsPerDay()).toEqual({ '2026-10-30': 2, '2026-10-31': 2 });
     expect((await cppByDay())['2026-10-31']).toEqual({ cost: '25', requests: 2 });
+  });
+
+  it('a restatement at the source: the next tick pulls it and re-attributes exactly the changed day', async () => {
+    const line = (day: string): CostLine => ({
+      start: at(`${day}T10:00:00Z`), account: 'default', instanceType: 'g6.xlarge', service: 'EC2', region: 'us-east-1',
+      tags: { 'inference-pool': 'gpu-a' }, amortized: '10', unblended: '10', usageQuantity: '1', usageUnit: 'Hrs', estimated: false,
+    });
+    const endpoint = new LocalCostExplorer([line('2026-10-30'), line('2026-10-31')], { now: () => clock.now });
+    const url = await endpoint.listen();
+    process.env['AWS_ACCESS_KEY_ID'] = 'test';
+    process.env['AWS_SECRET_ACCESS_KEY'] = 'test';
+    try {
+      await insertRequests(w, ['2026-10-30', '2026-10-31'].map((d) => ({ id: d, ts: at(`${d}T10:00:01Z`) })));
+      const config = configSchema.parse({ redis: { url: redis.url }, aws: { endpoint: url }, jobs: { prefix: uniquePrefix(), billingStart: '2026-10-30', backoffMs: 100, dayLockMs: 3_000 } });
+      const r = runtime(config);
+      await tickAndSettle(r, '2026-10-31T20:30:00Z');
+      const before = await runsPerDay();
+      expect(await cppByDay()).toEqual({ '2026-10-30': { cost: '10', requests: 1 }, '2026-10-31': { cost: '10', requests: 1 } });
+
+      // Nothing changed: the next tick pulls the open days again, writes nothing, re-attributes nothing.
+      await tickAndSettle(r, '2026-10-31T21:30:00Z');
+      expect(await runsPerDay()).toEqual(before);
+
+      endpoint.restate((l) => (l.start === at('2026-10-31T10:00:00Z') ? { ...l, amortized: '25' } : l));
+      await tickAndSettle(r, '2026-10-31T22:30:00Z');
+      expect(await runsPerDay()).toEqual({ '2026-10-30': before['2026-10-30'], '2026-10-31': (before['2026-10-31'] ?? 0) + 1 });
+      expect(await cppByDay()).toEqual({ '2026-10-30': { cost: '10', requests: 1 }, '2026-10-31': { cost: '25', requests: 1 } });
+    } finally {
+      await endpoint.close();
+    }
   });
 
   it('two schedulers started at once run each window once', async () => {
