@@ -163,6 +163,7 @@ const ENV_VARS: ReadonlyArray<readonly [string, readonly string[], (v: string) =
   ['INFERLEDGER_JOBS_CONCURRENCY', ['jobs', 'concurrency'], (v) => v],
   ['INFERLEDGER_SHUTDOWN_GRACE_MS', ['jobs', 'shutdownGraceMs'], (v) => v],
   ['INFERLEDGER_SERVICE_PORT', ['jobs', 'port'], (v) => v],
+  ['INFERLEDGER_SERVICE_HOST', ['jobs', 'host'], (v) => v],
 ];
 
 export class ConfigError extends Error {
