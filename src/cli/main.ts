@@ -448,11 +448,12 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
     await program.parseAsync([...argv], { from: 'user' });
     return exitCode;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    // InvalidArgumentError is a CommanderError: one thrown by an action (not yet printed) is checked first.
     if (err instanceof InvalidArgumentError) {
       io.err(`inferledger: ${err.message}`);
       return EXIT.usage;
     }
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     if (err instanceof ConfigError) {
       io.err(err.message);
       return EXIT.usage;
