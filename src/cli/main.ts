@@ -22,6 +22,8 @@ import { produceRequestFiles } from '../kafka/produce-requests.js';
 import type { StreamClient } from '../kafka/stream.js';
 import { dlqTopicOf, requireTopic, setupTopics } from '../kafka/topics.js';
 import { listMigrations, migrate } from '../warehouse/migrate.js';
+import { JobRuntime } from '../jobs/runtime.js';
+import { ROLES, runService, type Role } from '../service/run-service.js';
 import { openWarehouse, type Warehouse } from '../warehouse/warehouse.js';
 
 /** Exit codes: 0 ok, 1 the work failed (e.g. nothing could be read), 2 bad usage or configuration. */
@@ -356,6 +358,92 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
       await runDemo(configFrom(globals()), io.out);
     });
 
+  // --- The service and its scheduled jobs (BullMQ on Redis) ---
+  program
+    .command('run')
+    .description('the service: Kafka collector, job scheduler and worker (all, the default: one process on the embedded warehouse), or one role per process against a ClickHouse server')
+    .addOption(new Option('--role <role>', 'what this process runs').choices([...ROLES]).default('all'))
+    .option('--port <n>', 'serve /metrics and /healthz on 127.0.0.1 at this port (0: any free port; env INFERLEDGER_SERVICE_PORT)', nonNegativeInt('--port'))
+    .action(async (opts: { role: Role; port?: number }) => {
+      const config = configFrom(globals(), { overrides: { jobs: { port: opts.port } } });
+      const stop = new Promise<string>((resolveStop) => {
+        process.once('SIGTERM', () => { resolveStop('SIGTERM'); });
+        process.once('SIGINT', () => { resolveStop('SIGINT'); });
+      });
+      // Whatever hangs (a client retrying an unreachable server), the process ends shortly after the grace period.
+      void stop.then(() => { setTimeout(() => { process.exit(EXIT.failed); }, config.jobs.shutdownGraceMs + 3_000).unref(); });
+      const warehouse = opts.role === 'scheduler' ? undefined : await openWarehouse(config.warehouse);
+      let clean = false;
+      try {
+        if (warehouse) await ensureSchema(warehouse, io.err);
+        io.err(`inferledger run --role ${opts.role}: ${warehouse ? `${warehouse.backend} warehouse, database ${warehouse.database}; ` : ''}redis ${redactConfig(config).redis.url}, queues under prefix ${config.jobs.prefix}`);
+        const run = await runService({ role: opts.role, config, warehouse, streamClient: () => streamClient(config, io.err), log: io.err, stop });
+        clean = run.clean;
+      } finally {
+        await Promise.race([warehouse?.close(), new Promise((r) => { setTimeout(r, 2_000).unref(); })]);
+      }
+      if (!clean) io.setExitCode(EXIT.failed);
+      // A client that lost its server may keep a reconnect timer alive: do not wait for it.
+      setTimeout(() => { process.exit(clean ? EXIT.ok : EXIT.failed); }, 1_000).unref();
+    });
+
+  const jobsCommand = program.command('jobs').description('scheduled jobs: what ran, what is owed, run or retry one (needs only Redis)');
+  const withRuntime = async <T>(work: (runtime: JobRuntime, config: Config) => Promise<T>): Promise<T> => {
+    const config = configFrom(globals());
+    const runtime = new JobRuntime({ config, log: io.err, failFast: true });
+    try {
+      return await work(runtime, config);
+    } finally {
+      await runtime.close(0);
+    }
+  };
+  jobsCommand
+    .command('list')
+    .description('each job: schedule, last run, duration, rows written, last error, next run, windows owed, queue')
+    .option('--json', 'one JSON object per job')
+    .action(async (opts: { json?: boolean }) => {
+      await withRuntime(async (runtime) => {
+        for (const j of await runtime.list()) {
+          if (opts.json === true) {
+            io.out(JSON.stringify(j));
+            continue;
+          }
+          io.out(`${j.name} (queue ${j.queue}): ${j.schedule}`);
+          io.out(`  last run: ${j.lastRun || 'never'}${j.lastState ? ` ${j.lastState}` : ''}${j.durationMs === null ? '' : `, ${(j.durationMs / 1000).toFixed(1)} s`}${j.rowsWritten === null ? '' : `, ${j.rowsWritten} rows written`}`);
+          if (j.lastError) io.out(`  last error: ${j.lastError}`);
+          if (j.nextRun) io.out(`  next run: ${j.nextRun}`);
+          if (j.owed !== null) io.out(`  windows owed: ${j.owed} (as of ${j.owedAt})`);
+          io.out(`  queue: ${j.waiting} waiting, ${j.active} active, ${j.failed} failed`);
+        }
+      });
+    });
+  jobsCommand
+    .command('run')
+    .description('enqueue a scheduled job now, through the same queue; with --from/--to, recompute those days whatever the watermarks say')
+    .argument('<name>', 'billing-pull or attribute')
+    .option('--from <day>', 'first UTC day (inclusive), e.g. 2026-11-01', isoInstant('--from'))
+    .option('--to <day>', 'end UTC day (exclusive)', isoInstant('--to'))
+    .action(async (name: string, opts: { from?: Date; to?: Date }) => {
+      if ((opts.from === undefined) !== (opts.to === undefined)) throw new InvalidArgumentError('--from and --to go together');
+      if (opts.from && opts.to && opts.to.getTime() <= opts.from.getTime()) throw new InvalidArgumentError('--to must be after --from');
+      const day = (d: Date): string => d.toISOString().slice(0, 10);
+      const window = opts.from && opts.to ? { from: day(opts.from), to: day(new Date(Math.ceil(opts.to.getTime() / 86_400_000) * 86_400_000)) } : {};
+      await withRuntime(async (runtime) => {
+        const id = await runtime.runNow(name, window).catch((err: unknown) => { throw new InvalidArgumentError((err as Error).message); });
+        io.out(`enqueued ${name} as job ${id}; a running worker takes it (see \`inferledger jobs list\`)`);
+      });
+    });
+  jobsCommand
+    .command('retry')
+    .description('retry a failed job by id, or every failed job of a name')
+    .argument('<name-or-id>', 'job name (e.g. attribute-day) or job id')
+    .action(async (nameOrId: string) => {
+      await withRuntime(async (runtime) => {
+        const ids = await runtime.retry(nameOrId).catch((err: unknown) => { throw new InvalidArgumentError((err as Error).message); });
+        io.out(ids.length > 0 ? `retrying ${ids.join(', ')}` : `no failed ${nameOrId} jobs`);
+      });
+    });
+
   const formats = { table: 'PrettyCompactMonoBlock', json: 'JSONEachRow', csv: 'CSVWithNames' } as const;
   program
     .command('sql')
@@ -397,11 +485,12 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
     await program.parseAsync([...argv], { from: 'user' });
     return exitCode;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    // InvalidArgumentError is a CommanderError: one thrown by an action (not yet printed) is checked first.
     if (err instanceof InvalidArgumentError) {
       io.err(`inferledger: ${err.message}`);
       return EXIT.usage;
     }
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     if (err instanceof ConfigError) {
       io.err(err.message);
       return EXIT.usage;

@@ -107,6 +107,34 @@ export const configSchema = z.object({
   redis: z.object({
     url: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
   }).strict().prefault({}),
+  // Scheduled jobs and the `run` service (BullMQ on Redis).
+  jobs: z.object({
+    /** Key prefix of every queue in Redis, so two deployments (or tests) can share one Redis. */
+    prefix: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . or -').default('inferledger'),
+    /** First UTC day the billing pull and attribution look at (YYYY-MM-DD); default: the first day of the previous month. */
+    billingStart: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a UTC day, YYYY-MM-DD').refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)), 'is not a date').optional(),
+    /** Pull Cost Explorer on schedule; turn off when the bill arrives as files only. */
+    billingPull: z.boolean().default(true),
+    /** Jobs one worker runs at once. */
+    concurrency: positiveInt.max(16).default(1),
+    /** Attempts of a job that fails with a transient error (exponential backoff with jitter between them). */
+    attempts: positiveInt.max(50).default(5),
+    /** First backoff delay; doubled on each attempt, with jitter. */
+    backoffMs: positiveInt.default(5_000),
+    /** On SIGTERM: how long the running job may take to finish before it is handed back and the process exits. */
+    shutdownGraceMs: positiveInt.default(20_000),
+    /** A day being attributed is locked in Redis for this long, renewed while it runs (a killed worker's lock expires). */
+    dayLockMs: positiveInt.min(1000).default(60_000),
+    /** Port of /metrics and /healthz of `run`; 0 picks a free one, omitted turns it off. */
+    port: z.coerce.number().int().min(0).max(65_535).optional(),
+    /** Address the service's HTTP endpoints listen on. */
+    host: nonEmpty.default('127.0.0.1'),
+    /** Cron patterns (UTC; 5 fields, or 6 with seconds) replacing a job's default schedule. */
+    schedules: z.object({
+      'billing-pull': z.string().regex(/^\S+( \S+){4,5}$/, 'must be a cron pattern of 5 or 6 fields').optional(),
+      attribute: z.string().regex(/^\S+( \S+){4,5}$/, 'must be a cron pattern of 5 or 6 fields').optional(),
+    }).strict().default({}),
+  }).strict().prefault({}),
 }).strict();
 
 export type Config = z.infer<typeof configSchema>;
@@ -135,6 +163,13 @@ const ENV_VARS: ReadonlyArray<readonly [string, readonly string[], (v: string) =
   ['INFERLEDGER_METRICS_PORT', ['kafka', 'metricsPort'], (v) => v],
   ['INFERLEDGER_METRICS_HOST', ['kafka', 'metricsHost'], (v) => v],
   ['REDIS_URL', ['redis', 'url'], (v) => v],
+  ['INFERLEDGER_JOBS_PREFIX', ['jobs', 'prefix'], (v) => v],
+  ['INFERLEDGER_BILLING_START', ['jobs', 'billingStart'], (v) => v],
+  ['INFERLEDGER_BILLING_PULL', ['jobs', 'billingPull'], (v) => (v === 'true' ? true : v === 'false' ? false : v)],
+  ['INFERLEDGER_JOBS_CONCURRENCY', ['jobs', 'concurrency'], (v) => v],
+  ['INFERLEDGER_SHUTDOWN_GRACE_MS', ['jobs', 'shutdownGraceMs'], (v) => v],
+  ['INFERLEDGER_SERVICE_PORT', ['jobs', 'port'], (v) => v],
+  ['INFERLEDGER_SERVICE_HOST', ['jobs', 'host'], (v) => v],
 ];
 
 export class ConfigError extends Error {

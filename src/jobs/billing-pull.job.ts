@@ -1,0 +1,47 @@
+/**
+ * billing-pull, hourly: pulls from Cost Explorer the days still open (never
+ * pulled since jobs.billingStart, still estimated, or in the current month),
+ * oldest first, then asks attribution to look at what changed. Calls
+ * collectBilling, which writes only days whose content changed.
+ */
+import { UnrecoverableError } from 'bullmq';
+import { CollectError, collectBilling } from '../cost-explorer/collect-billing.js';
+import { formatDate } from '../util/time.js';
+import { JOBS, QUEUES, jobId, tickPayload } from './contract.js';
+import { defineJob } from './job.js';
+import { DAY_MS, billingPullOwedDays, contiguousRanges } from './watermarks.js';
+
+export const billingPullJob = defineJob({
+  name: JOBS.billingPull,
+  queue: QUEUES.billingPull,
+  schedule: '5 * * * *',
+  payload: tickPayload,
+  handler: async (ctx, payload, job) => {
+    const now = payload.now === undefined ? ctx.clock() : Date.parse(payload.now);
+    if (!ctx.config.jobs.billingPull) return { windows: [], rowsWritten: 0, note: 'jobs.billingPull is off' };
+    let days: number[];
+    if (payload.from !== undefined && payload.to !== undefined) {
+      days = [];
+      for (let d = Date.parse(`${payload.from}T00:00:00Z`); d < Date.parse(`${payload.to}T00:00:00Z`); d += DAY_MS) days.push(d);
+    } else {
+      days = await billingPullOwedDays(ctx.warehouse, ctx.config, now);
+    }
+    ctx.reportOwed(JOBS.billingPull, days.length);
+    let rows = 0;
+    for (const range of contiguousRanges(days)) {
+      try {
+        // Open days are pulled again on purpose: refresh, or final days of the open month would be skipped.
+        const summary = await collectBilling(ctx.warehouse, ctx.config, { from: new Date(range.from), to: new Date(range.to), refresh: true, now }, ctx.log);
+        rows += summary.accounts.reduce((n, a) => n + a.rows, 0);
+      } catch (err) {
+        // Bad data from the API (an amount that is not a decimal, a looping page token) will not heal by retrying.
+        if (err instanceof CollectError) throw new UnrecoverableError(`billing-pull ${formatDate(range.from)}..${formatDate(range.to - DAY_MS)}: ${err.message}`);
+        throw err;
+      }
+    }
+    ctx.reportOwed(JOBS.billingPull, 0);
+    // What changed is attributed now, not at the next attribute tick.
+    if (rows > 0) await ctx.enqueue.tick(JOBS.attribute, jobId(JOBS.attribute, 'after', job.id ?? String(now)), { now: new Date(now).toISOString() });
+    return { windows: days.map(formatDate), rowsWritten: rows };
+  },
+});

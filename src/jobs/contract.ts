@@ -1,0 +1,79 @@
+/**
+ * The job contract: queue names, job names and the zod payload of each job,
+ * in one place, so the scheduler, the workers and the CLI agree on them. A
+ * processor parses `job.data` with these schemas before doing anything.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+
+/** One queue per kind of work: a worker can be scaled per queue, and one queue's backlog does not hold up another. */
+export const QUEUES = {
+  billingPull: 'billing-pull',
+  attribute: 'attribute',
+  rollups: 'rollups',
+} as const;
+export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
+
+/** Job names. `attribute` is the hourly planning tick; `attribute-day` recomputes one owed day. */
+export const JOBS = {
+  billingPull: 'billing-pull',
+  attribute: 'attribute',
+  attributeDay: 'attribute-day',
+  rollups: 'rollups',
+} as const;
+export type JobName = (typeof JOBS)[keyof typeof JOBS];
+
+const isoDay = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a UTC day, YYYY-MM-DD').refine((d) => Number.isFinite(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d), 'is not a calendar day');
+const isoInstant = z.iso.datetime({ offset: true });
+
+/** A tick: the scheduler's time (injected in tests) and, for a manual run, an explicit window of days. */
+export const tickPayload = z.object({
+  /** The time the tick stands for; the worker's clock when absent (cron-fired ticks carry none). */
+  now: isoInstant.optional(),
+  /** `jobs run --from --to`: these days are owed whatever the watermarks say. */
+  from: isoDay.optional(),
+  to: isoDay.optional(),
+}).strict().refine((p) => (p.from === undefined) === (p.to === undefined), { message: 'from and to go together', path: ['to'] })
+  .refine((p) => p.from === undefined || p.to === undefined || p.from < p.to, { message: 'to must be after from', path: ['to'] });
+export type TickPayload = z.infer<typeof tickPayload>;
+
+/** One UTC day to attribute, with the fingerprint of the inputs that made it owed. */
+export const attributeDayPayload = z.object({
+  day: isoDay,
+  inputVersion: z.string().regex(/^[0-9a-f]{16}$/, 'must be 16 hex digits'),
+  /** Recompute even when the watermarks say the day is current (`jobs run --from --to`). */
+  force: z.boolean().default(false),
+}).strict();
+export type AttributeDayPayload = z.infer<typeof attributeDayPayload>;
+
+/** The rollups parent of a flow: runs once every attribute-day child has finished. */
+export const rollupsPayload = z.object({
+  days: z.array(isoDay).max(10_000),
+}).strict();
+export type RollupsPayload = z.infer<typeof rollupsPayload>;
+
+export const PAYLOADS = {
+  [JOBS.billingPull]: tickPayload,
+  [JOBS.attribute]: tickPayload,
+  [JOBS.attributeDay]: attributeDayPayload,
+  [JOBS.rollups]: rollupsPayload,
+} as const;
+
+/**
+ * A job id from (job, window, input version). BullMQ adds a job whose id
+ * already exists as a no-op, so two schedulers, a restart or a duplicate
+ * trigger cannot enqueue the same window twice. BullMQ refuses ':' in ids.
+ */
+export function jobId(job: JobName, window: string, inputVersion?: string): string {
+  return [job, window, inputVersion].filter((p) => p !== undefined).join('_').replaceAll(':', '.');
+}
+
+/** A short, stable fingerprint of values (inputs of a window). */
+export function fingerprint(...parts: readonly unknown[]): string {
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16);
+}
+
+/** The hour a tick stands for, as used in its job id: 2026-12-01T13. */
+export function hourWindow(now: number): string {
+  return new Date(now).toISOString().slice(0, 13);
+}

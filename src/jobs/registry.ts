@@ -1,0 +1,17 @@
+/** Every job the service knows, in one list: the scheduler upserts the scheduled ones, a worker serves all. */
+import { attributeDayJob } from './attribute-day.job.js';
+import { attributeJob } from './attribute.job.js';
+import { billingPullJob } from './billing-pull.job.js';
+import type { JobName } from './contract.js';
+import type { JobDefinition } from './job.js';
+import { rollupsJob } from './rollups.job.js';
+
+export const JOB_REGISTRY: readonly JobDefinition[] = [billingPullJob, attributeJob, attributeDayJob, rollupsJob] as JobDefinition[];
+
+export function jobDefinition(name: string): JobDefinition | undefined {
+  return JOB_REGISTRY.find((j) => j.name === name);
+}
+
+export function jobNames(): JobName[] {
+  return JOB_REGISTRY.map((j) => j.name);
+}

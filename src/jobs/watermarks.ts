@@ -1,0 +1,142 @@
+/**
+ * Watermarks: what each scheduled job has done and what it owes, computed
+ * from the warehouse (sql/jobs/*.sql), never from whether a trigger fired.
+ * Attribution records per UTC day the inputs its run saw (attribution_runs);
+ * a day is owed when they changed since. Billing pulls are owed for days never
+ * pulled, still estimated, or in the open month (billing_pulls).
+ */
+import { z } from 'zod';
+import type { Config } from '../config/config.js';
+import type { DayResult } from '../attribution/attribute.js';
+import { sqlFile } from '../warehouse/sql-files.js';
+import type { Warehouse } from '../warehouse/warehouse.js';
+import { formatDate, formatDateTime } from '../util/time.js';
+import { fingerprint } from './contract.js';
+
+export const DAY_MS = 86_400_000;
+
+const inputsRow = z.object({
+  day: z.string(),
+  billing_rows: z.coerce.number(),
+  billing_version: z.string(),
+  billing_hash: z.string(),
+  requests: z.coerce.number(),
+  requests_ingested_at: z.string(),
+  attributed_before: z.coerce.boolean(),
+  last_finished_at: z.string(),
+  owed: z.coerce.boolean(),
+});
+
+export interface DayInputs extends z.infer<typeof inputsRow> {
+  /** Fingerprint of the inputs and settings: the input version in the day's job id. */
+  inputVersion: string;
+}
+
+/** JSON with object keys sorted, so equal settings hash alike whatever order the config file lists them in. */
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${stableJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return value === undefined ? 'null' : JSON.stringify(value);
+}
+
+export function settingsHash(settings: Config['attribution']): string {
+  return fingerprint(stableJson(settings));
+}
+
+/** UTC midnight of the day holding `ms`. */
+export function dayStart(ms: number): number {
+  return Math.floor(ms / DAY_MS) * DAY_MS;
+}
+
+/**
+ * Each day of [from, to) with inputs or a past run: its inputs now, and
+ * whether it is owed. Oldest first. `onlyOwed` leaves out the current days.
+ */
+export async function attributionInputs(warehouse: Warehouse, settings: Config['attribution'], from: number, to: number, onlyOwed: boolean): Promise<DayInputs[]> {
+  const hash = settingsHash(settings);
+  const rows = await warehouse.query(
+    sqlFile('jobs/attribution-inputs'),
+    { from: formatDateTime(dayStart(from)), to: formatDateTime(dayStart(to - 1) + DAY_MS), settings_hash: hash, only_owed: onlyOwed },
+    inputsRow,
+  );
+  return rows.map((r) => ({
+    ...r,
+    inputVersion: fingerprint(r.billing_rows, r.billing_version, r.billing_hash, r.requests, r.requests_ingested_at, hash),
+  }));
+}
+
+/** The inputs of one day as they are now (also when it has none). */
+export async function dayInputs(warehouse: Warehouse, settings: Config['attribution'], day: number): Promise<DayInputs> {
+  const [row] = await attributionInputs(warehouse, settings, day, day + DAY_MS, false);
+  const empty = { day: formatDate(day), billing_rows: 0, billing_version: '1970-01-01 00:00:00.000000', billing_hash: '0', requests: 0, requests_ingested_at: '1970-01-01 00:00:00.000', attributed_before: false, last_finished_at: '', owed: false };
+  return row ?? { ...empty, inputVersion: fingerprint(0, empty.billing_version, '0', 0, empty.requests_ingested_at, settingsHash(settings)) };
+}
+
+/** Record a finished run of a day with the inputs it read before it started. */
+export async function recordAttributionRun(
+  warehouse: Warehouse,
+  settings: Config['attribution'],
+  inputs: DayInputs,
+  result: DayResult,
+  startedAt: number,
+  jobId: string,
+): Promise<void> {
+  const rowsWritten = Object.values(result.rows).reduce((a, n) => a + n, 0);
+  await warehouse.insertObjects('attribution_runs', [{
+    day: inputs.day,
+    billing_rows: inputs.billing_rows,
+    billing_version: inputs.billing_version,
+    billing_hash: inputs.billing_hash,
+    requests: inputs.requests,
+    requests_ingested_at: inputs.requests_ingested_at,
+    settings_hash: settingsHash(settings),
+    rows_written: rowsWritten,
+    started_at: new Date(startedAt).toISOString(),
+    finished_at: new Date().toISOString(),
+    job_id: jobId,
+  }]);
+}
+
+const dayRow = z.object({ day: z.string() });
+
+/** Accounts the billing pull covers: the configured list, or the caller's own ('default'), as collectBilling does. */
+export function billingAccounts(config: Config): string[] {
+  return config.aws.accounts.length > 0 ? config.aws.accounts.map((a) => a.id) : ['default'];
+}
+
+/** First day the billing pull owes: the configured start, else the first day of the previous month. */
+export function billingStartDay(config: Config, now: number): number {
+  if (config.jobs.billingStart !== undefined) return Date.parse(`${config.jobs.billingStart}T00:00:00Z`);
+  const d = new Date(now);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - 1, 1);
+}
+
+/** Days in [start, today] the billing pull owes, oldest first (epoch ms of midnights). */
+export async function billingPullOwedDays(warehouse: Warehouse, config: Config, now: number): Promise<number[]> {
+  const today = dayStart(now);
+  const d = new Date(now);
+  const rows = await warehouse.query(
+    sqlFile('jobs/billing-pull-owed-days'),
+    {
+      accounts: billingAccounts(config),
+      from: formatDate(billingStartDay(config, now)),
+      to: formatDate(today + DAY_MS),
+      open_from: formatDate(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1)),
+    },
+    dayRow,
+  );
+  return rows.map((r) => Date.parse(`${r.day}T00:00:00Z`));
+}
+
+/** Consecutive days as [from, to) ranges, so a pull asks for each run of days in as few calls as it can. */
+export function contiguousRanges(days: readonly number[]): { from: number; to: number }[] {
+  const ranges: { from: number; to: number }[] = [];
+  for (const day of [...days].sort((a, b) => a - b)) {
+    const last = ranges.at(-1);
+    if (last && last.to === day) last.to = day + DAY_MS;
+    else ranges.push({ from: day, to: day + DAY_MS });
+  }
+  return ranges;
+}

@@ -1,0 +1,145 @@
+/**
+ * `inferledger run`: the service, in one process (`all`: Kafka collector,
+ * scheduler and a worker on the embedded warehouse, which allows one process
+ * per data directory) or one role per process against a ClickHouse server.
+ *
+ * Shutdown (SIGTERM/SIGINT): stop fetching, let the running job finish within
+ * jobs.shutdownGraceMs then hand it back to the queue, flush and commit the
+ * collector, close every client. Every step is raced against the grace
+ * period, so the process ends in time even when Kafka, Redis or the
+ * warehouse is unreachable (the caller exits the process after).
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Registry } from 'prom-client';
+import type { Config } from '../config/config.js';
+import { RequestCollector } from '../collector/request-collector.js';
+import { JobRuntime } from '../jobs/runtime.js';
+import type { StreamClient } from '../kafka/stream.js';
+import type { Warehouse } from '../warehouse/warehouse.js';
+
+export const ROLES = ['all', 'collector', 'worker', 'scheduler'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface ServiceOptions {
+  role: Role;
+  config: Config;
+  /** Needed by the collector and the worker; the scheduler alone needs none. */
+  warehouse: Warehouse | undefined;
+  /** The Kafka client of the collector role. */
+  streamClient?: () => StreamClient;
+  log: (line: string) => void;
+  /** Resolves with the reason to stop (a signal). */
+  stop: Promise<string>;
+  clock?: () => number;
+  /** Called once the HTTP endpoints listen (tests find the port this way). */
+  onListening?: (port: number) => void;
+}
+
+export interface ServiceRun {
+  clean: boolean;
+  reason: string;
+}
+
+const has = (role: Role, part: 'collector' | 'worker' | 'scheduler'): boolean => role === 'all' || role === part;
+
+function sleep(ms: number): Promise<'timeout'> {
+  return new Promise((resolve) => { setTimeout(() => { resolve('timeout'); }, ms).unref(); });
+}
+
+export async function runService(options: ServiceOptions): Promise<ServiceRun> {
+  const { role, config, warehouse, log } = options;
+  const needsWarehouse = has(role, 'collector') || has(role, 'worker');
+  if (needsWarehouse && !warehouse) throw new Error(`role ${role} needs the warehouse`);
+
+  const runtime = has(role, 'worker') || has(role, 'scheduler') ? new JobRuntime({ config, log, ...(options.clock ? { clock: options.clock } : {}) }) : undefined;
+  let collector: RequestCollector | undefined;
+  let collectorFailure: string | undefined;
+  const stopping = { now: false };
+
+  // Scheduler: upsert the schedulers and tick; again whenever Redis comes back (it may have lost everything).
+  let scheduling: Promise<void> = Promise.resolve();
+  const schedule = (): void => {
+    scheduling = scheduling.then(async () => {
+      for (let wait = 500; !stopping.now; wait = Math.min(wait * 2, 30_000)) {
+        try {
+          await runtime?.startScheduler();
+          log('scheduler: job schedulers upserted (cron in UTC) and owed windows ticked');
+          return;
+        } catch (err) {
+          log(`scheduler: ${(err as Error).message}; trying again in ${wait} ms`);
+          await sleep(wait);
+        }
+      }
+    });
+  };
+  if (runtime && has(role, 'scheduler')) {
+    let wasReady = false;
+    runtime.connection.on('ready', () => {
+      if (wasReady) schedule();
+      wasReady = true;
+    });
+    schedule();
+  }
+  if (runtime && has(role, 'worker') && warehouse) runtime.startWorkers(warehouse);
+
+  let collectorCrash: Promise<string> = new Promise(() => undefined);
+  if (has(role, 'collector') && warehouse && options.streamClient) {
+    const c = new RequestCollector({ ...config.kafka, parserThreads: config.ingest.parserThreads }, { warehouse, client: options.streamClient(), log });
+    collector = c;
+    // A collector that cannot start (no broker, no topic) or crashes stops the service: its supervisor restarts it.
+    const failedStart = c.start().then(
+      () => { log(`collector: consuming ${config.kafka.topic}`); return new Promise<string>(() => undefined); },
+      (err: unknown) => { collectorFailure = (err as Error).message; return `collector crashed: could not start: ${collectorFailure}`; },
+    );
+    collectorCrash = Promise.race([c.whenCrashed.then((err) => `collector crashed: ${err.message}`), failedStart]);
+  }
+
+  let server: Server | undefined;
+  if (config.jobs.port !== undefined) {
+    const registries = [runtime?.registry, collector?.metrics.registry].filter((r): r is Registry => r !== undefined);
+    const metrics = Registry.merge(registries);
+    server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (path === '/metrics') {
+        metrics.metrics().then(
+          (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
+          (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${String(err)}\n`),
+        );
+        return;
+      }
+      if (path === '/healthz') {
+        const parts: Record<string, { ok: boolean; detail: unknown }> = {};
+        if (runtime) parts['jobs'] = runtime.health();
+        if (collector) parts['collector'] = collectorFailure ? { ok: false, detail: { problems: [collectorFailure] } } : collector.health();
+        const ok = Object.values(parts).every((p) => p.ok) && !stopping.now;
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify({ status: ok ? 'ok' : 'unhealthy', role, ...parts })}\n`);
+        return;
+      }
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /healthz\n');
+    });
+    const listening = server;
+    await new Promise<void>((resolve, reject) => {
+      listening.once('error', reject);
+      listening.listen(config.jobs.port, config.jobs.host, () => { resolve(); });
+    });
+    const port = (listening.address() as AddressInfo).port;
+    log(`${role}: metrics at http://${config.jobs.host}:${port}/metrics, health at /healthz`);
+    options.onListening?.(port);
+  }
+
+  const reason = await Promise.race([options.stop, collectorCrash]);
+  stopping.now = true;
+  log(`${role}: stopping (${reason}); grace ${config.jobs.shutdownGraceMs} ms`);
+  const grace = config.jobs.shutdownGraceMs;
+  // Collector and worker drain at once: both are bounded by the same grace period.
+  const [collectorClean, jobsClean] = await Promise.all([
+    collector ? Promise.race([collector.stop(), sleep(grace).then(() => false)]) : Promise.resolve(true),
+    runtime ? runtime.close(Math.max(0, grace - 2_000)) : Promise.resolve(true),
+  ]);
+  server?.close();
+  server?.closeAllConnections();
+  const clean = collectorClean && jobsClean && !reason.startsWith('collector crashed');
+  log(`${role}: stopped${clean ? '' : ' (not everything finished in time: running work was handed back, unwritten messages stay uncommitted)'}`);
+  return { clean, reason };
+}
