@@ -54,12 +54,19 @@ export async function notify(warehouse: Warehouse, settings: Config['alerts'], a
       continue;
     }
     let attempts = 0;
+    // fetch refuses user-info in a URL: it becomes a Basic authorization header.
+    const target = new URL(webhook.url);
+    const auth: Record<string, string> = target.username !== '' || target.password !== ''
+      ? { authorization: `Basic ${Buffer.from(`${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`).toString('base64')}` }
+      : {};
+    target.username = '';
+    target.password = '';
     try {
       await pRetry(async () => {
         attempts++;
-        const response = await fetch(webhook.url, {
+        const response = await fetch(target, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'idempotency-key': key, 'x-inferledger-dedupe-key': key },
+          headers: { 'content-type': 'application/json', 'idempotency-key': key, 'x-inferledger-dedupe-key': key, ...auth },
           body: JSON.stringify(payloadOf(webhook, alert, transition)),
           signal: AbortSignal.timeout(settings.timeoutMs),
         });
@@ -76,7 +83,8 @@ export async function notify(warehouse: Warehouse, settings: Config['alerts'], a
       results.push({ webhook: webhook.name, dedupeKey: key, outcome: 'delivered', attempts });
     } catch (err) {
       // The URL is a secret: only the webhook's name and the reason are reported.
-      results.push({ webhook: webhook.name, dedupeKey: key, outcome: 'failed', attempts, error: (err as Error).message });
+      const message = (err as Error).message.replace(/https?:\/\/\S+/g, '<webhook url>');
+      results.push({ webhook: webhook.name, dedupeKey: key, outcome: 'failed', attempts, error: message });
     }
   }
   return results;
