@@ -80,7 +80,8 @@ export function explain(t: AlertText): string {
   const rest = fired.factors.filter((f) => f.name !== fired.dominant && (fired.metric === 'loaded' || f.name !== 'idle'));
   lines.push(`Other factors: ${rest.map((f) => factorNote(f, ctx, currency)).join('; ')}`);
   const otherRel = other.baselineCpp > 0 ? other.observedCpp / other.baselineCpp : 1;
-  if (fired.metric === 'used' && t.otherQuiet) {
+  // Idle absorbed it when used CPP rose and fully loaded CPP stayed quiet (not on a resolve, where neither moved).
+  if (fired.metric === 'used' && t.otherQuiet && rel - otherRel >= 0.1) {
     const util = ctx.utilisation ? `: utilisation ${percent(ctx.utilisation.before)} -> ${percent(ctx.utilisation.after)}` : '';
     lines.push(`Fully loaded CPP ${pct(otherRel)}: absorbed by idle headroom${util}. It will show in the bill when capacity is added.`);
   } else {
