@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { evaluateAlerts } from '../src/alerts/evaluate.js';
 import { configSchema } from '../src/config/config.js';
 import { migrate } from '../src/warehouse/migrate.js';
-import { splitStatements } from '../src/warehouse/sql-files.js';
+import { placeholders, splitStatements } from '../src/warehouse/sql-files.js';
 import { openWarehouse } from '../src/warehouse/warehouse.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -35,7 +35,8 @@ async function main(): Promise<void> {
     await migrate(w);
     process.stdout.write(`synthesising ${keys.toLocaleString('en-US')} keys x ${days} days... `);
     for (const statement of splitStatements(readFileSync(join(here, 'sql', 'synthetic-alerts.sql'), 'utf8'))) {
-      await w.command(statement, { start: day(0), days, keys, pools: 500, regressed });
+      const all: Record<string, unknown> = { start: day(0), days, keys, pools: 500, regressed };
+      await w.command(statement, Object.fromEntries([...placeholders(statement)].map((name) => [name, all[name]])));
     }
     console.log('done');
     const now = new Date(START + (days + 3) * DAY_MS);

@@ -80,6 +80,26 @@ describe('alert notifications', () => {
     expect(peer.received).toHaveLength(3);
   });
 
+  it('a delivery that failed in one run is sent by the next', { timeout: 60_000 }, async () => {
+    await writeScenario(w, {
+      days: 30,
+      pools: [{ id: 'gpu', pricePerGpuHour: () => 2, gpus: () => 16 }],
+      keys: [{ model: 'llm', feature: 'chat', requests: () => ({ gpu: 400_000 }), gpuMsPerRequest: (d) => (d >= 28 ? 200 : 100) }],
+    });
+    const alerts = configSchema.shape.alerts.parse({ webhooks: [{ name: 'oncall', url: peer.url, kind: 'json' }], retryMinMs: 5, retries: 1 });
+    const now = new Date(START + 40 * 86_400_000);
+    const first = await evaluateAlerts(w, { alerts }, { day: '2026-09-29', now });
+    expect(first.deliveries).toEqual([expect.objectContaining({ outcome: 'failed', attempts: 2, error: 'HTTP 503' })]);
+    expect(peer.shown.size).toBe(0);
+    const second = await evaluateAlerts(w, { alerts }, { now });
+    expect(second.transitions.filter((t) => t.transition !== 'updated')).toEqual([]);
+    expect(second.deliveries).toEqual([expect.objectContaining({ outcome: 'delivered', attempts: 1 })]);
+    expect([...peer.shown.keys()]).toEqual([`${first.transitions[0]?.alert.alert_id ?? ''}:opened`]);
+    const third = await evaluateAlerts(w, { alerts }, { now });
+    expect(third.deliveries).toEqual([]);
+    expect(peer.received).toHaveLength(3);
+  });
+
   it('config check masks webhook URLs', async () => {
     const out: string[] = [];
     const code = await main(['config', 'check'], {

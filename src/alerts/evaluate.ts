@@ -374,10 +374,17 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
   })));
 
   if (options.notify !== false && settings.webhooks.length > 0) {
-    for (const t of result.transitions) {
-      if (t.transition === 'updated') continue;
-      // Newest state of the episode: an alert opened and resolved in one run still announces both.
-      result.deliveries.push(...(await notify(warehouse, settings, t.alert, t.transition)));
+    // This run's transitions (an alert opened and resolved in one run announces both), and any
+    // earlier one whose delivery failed: open alerts, and alerts resolved in the last week.
+    const owed = new Map<string, [AlertRow, Transition]>();
+    for (const t of result.transitions) if (t.transition !== 'updated') owed.set(`${t.alert.alert_id}:${t.transition}`, [t.alert, t.transition]);
+    for (const a of latest.values()) {
+      if (a.status === 'open') owed.set(`${a.alert_id}:opened`, [a, 'opened']);
+      else if (a.resolved_at !== null && now - Date.parse(`${a.resolved_at.replace(' ', 'T')}Z`) < 7 * DAY_MS) owed.set(`${a.alert_id}:resolved`, [a, 'resolved']);
+    }
+    for (const [alert, transition] of owed.values()) {
+      const sent = await notify(warehouse, settings, alert, transition);
+      result.deliveries.push(...sent.filter((d) => d.outcome !== 'already-delivered'));
     }
   }
   return result;
