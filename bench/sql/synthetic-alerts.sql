@@ -15,7 +15,7 @@ SELECT
     concat('feature-', toString(k % 10)) AS feature_id,
     't1' AS tenant_id,
     'team' AS team,
-    toUInt64(20000 * (0.95 + (cityHash64(k, d, 1) % 1000) / 10000)) AS requests,
+    toUInt64(2000000 * (0.95 + (cityHash64(k, d, 1) % 1000) / 10000)) AS requests,
     0, 0,
     toDecimal128(requests * (50 + k % 100) * (0.95 + (cityHash64(k, d, 2) % 1000) / 10000)
                  * if(k < {regressed:UInt32} AND d = {days:UInt32} - 1, 2, 1), 3) AS gpu_ms,

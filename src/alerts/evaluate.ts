@@ -9,7 +9,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Config } from '../config/config.js';
-import { formatScaled, toScaled } from '../util/decimal.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { cppOf, decompose, lowerMedianIndex, robustSpread, type Cell, type Decomposition, type Metric } from './decompose.js';
@@ -22,7 +21,7 @@ const DAY_MS = 86_400_000;
 
 const cellRow = z.object({
   day: z.string(), model_id: z.string(), feature_id: z.string(), tenant: z.string(), currency: z.string(), pool_id: z.string(),
-  weight_basis: z.string(), requests: z.coerce.number(), gpu_ms: z.number(), cost: z.string(), used_cost: z.string(), estimated: z.boolean(),
+  weight_basis: z.string(), requests: z.coerce.number(), gpu_ms: z.number(), cost: z.number(), used_cost: z.number(), estimated: z.boolean(),
 });
 const poolDayRow = z.object({
   day: z.string(), pool_id: z.string(), currency: z.string(), used_gpu_ms: z.number(), capacity_gpu_ms: z.number().nullable(), billed_cost: z.number(),
@@ -31,7 +30,6 @@ const dayStatusRow = z.object({
   day: z.string(), requests: z.coerce.number(), pending_requests: z.coerce.number(), min_billed_hours: z.coerce.number(),
   estimated: z.boolean(), attributed_at: z.string(), last_ingested_at: z.string().nullable(),
 });
-const versionRow = z.object({ day: z.string(), model_version: z.string(), requests: z.coerce.number(), gpu_ms: z.number() });
 const evaluatedRow = z.object({ day: z.string(), attributed_at: z.string() });
 
 type DayStatus = z.infer<typeof dayStatusRow>;
@@ -42,8 +40,6 @@ interface KeyDay {
   day: string;
   cells: (Cell & { pool: string })[];
   requests: number;
-  loadedUnits: bigint;
-  usedUnits: bigint;
   estimated: boolean;
 }
 
@@ -119,8 +115,48 @@ export function incompleteReason(status: DayStatus | undefined, settings: AlertS
   return undefined;
 }
 
-function cppText(units: bigint, requests: number): string {
-  return requests > 0 ? formatScaled(units / BigInt(requests)) : '0';
+const cppRow = z.object({ model_id: z.string(), feature_id: z.string(), tenant: z.string(), currency: z.string(), loaded_cpp: z.string(), used_cpp: z.string() });
+const dayVersionRow = z.object({ model_id: z.string(), feature_id: z.string(), tenant: z.string(), currency: z.string(), version: z.string(), total_requests: z.coerce.number() });
+const keyOf = (r: { model_id: string; feature_id: string; tenant: string; currency: string }): string => [r.model_id, r.feature_id, r.tenant, r.currency].join('/');
+
+/**
+ * What an alert needs beyond the judged numbers (exact CPPs, model versions),
+ * fetched for every key of a day at once and kept for the run: a query per
+ * day touched, not per alert.
+ */
+class DayDetails {
+  private readonly cpps = new Map<string, Promise<Map<string, z.infer<typeof cppRow>>>>();
+  private readonly versions = new Map<string, Promise<Map<string, Map<string, number>>>>();
+  constructor(private readonly warehouse: Warehouse, private readonly byTenant: boolean) {}
+
+  async cpp(day: string, key: string): Promise<z.infer<typeof cppRow> | undefined> {
+    let rows = this.cpps.get(day);
+    if (!rows) {
+      rows = this.warehouse.query(sqlFile('alerts/day-cpp'), { day, by_tenant: this.byTenant }, cppRow).then((list) => new Map(list.map((r) => [keyOf(r), r])));
+      this.cpps.set(day, rows);
+    }
+    return (await rows).get(key);
+  }
+
+  /** Share of the key's requests per model version on a day. */
+  async versionShares(day: string, key: string): Promise<Map<string, number>> {
+    let byKey = this.versions.get(day);
+    if (!byKey) {
+      byKey = this.warehouse.query(sqlFile('alerts/day-versions'), { day, by_tenant: this.byTenant }, dayVersionRow).then((list) => {
+        const out = new Map<string, Map<string, number>>();
+        for (const r of list) {
+          const m = out.get(keyOf(r)) ?? new Map<string, number>();
+          m.set(r.version === '' ? '(none)' : r.version, r.total_requests);
+          out.set(keyOf(r), m);
+        }
+        return out;
+      });
+      this.versions.set(day, byKey);
+    }
+    const counts = (await byKey).get(key) ?? new Map<string, number>();
+    const total = [...counts.values()].reduce((x, y) => x + y, 0);
+    return new Map([...counts].map(([v, n]) => [v, total > 0 ? n / total : 0]));
+  }
 }
 
 /** Read the inputs of [from, to) into keys with their days. */
@@ -136,13 +172,11 @@ async function loadKeys(warehouse: Warehouse, settings: AlertSettings, from: str
     }
     let kd = info.days.get(r.day);
     if (!kd) {
-      kd = { day: r.day, cells: [], requests: 0, loadedUnits: 0n, usedUnits: 0n, estimated: false };
+      kd = { day: r.day, cells: [], requests: 0, estimated: false };
       info.days.set(r.day, kd);
     }
-    kd.cells.push({ cell: `${r.pool_id}|${r.weight_basis}`, pool: r.pool_id, requests: r.requests, gpuMs: r.gpu_ms, loadedCost: Number(r.cost), usedCost: Number(r.used_cost) });
+    kd.cells.push({ cell: `${r.pool_id}|${r.weight_basis}`, pool: r.pool_id, requests: r.requests, gpuMs: r.gpu_ms, loadedCost: r.cost, usedCost: r.used_cost });
     kd.requests += r.requests;
-    kd.loadedUnits += toScaled(r.cost);
-    kd.usedUnits += toScaled(r.used_cost);
     kd.estimated ||= r.estimated;
   }
   return keys;
@@ -217,13 +251,8 @@ function grewMost(before: Map<string, number>, after: Map<string, number>): stri
   return `${name} (${Math.round((after.get(name) ?? 0) * 100)}% of requests, was ${Math.round((before.get(name) ?? 0) * 100)}%)`;
 }
 
-async function contextOf(warehouse: Warehouse, settings: AlertSettings, info: KeyInfo, baseline: KeyDay, observed: KeyDay, pools: Map<string, PoolDay>): Promise<FactorContext> {
-  const versions = await warehouse.query(sqlFile('alerts/key-versions'), {
-    days: [baseline.day, observed.day], model_id: info.model, feature_id: info.feature, tenant: info.tenant, by_tenant: settings.byTenant, currency: info.currency,
-  }, versionRow);
-  const versionShares = (day: string): Map<string, number> =>
-    shares(versions.filter((v) => v.day === day).map((v) => ({ pool: v.model_version === '' ? '(none)' : v.model_version, requests: v.requests })));
-  const versionGrowth = grewMost(versionShares(baseline.day), versionShares(observed.day));
+async function contextOf(details: DayDetails, info: KeyInfo, baseline: KeyDay, observed: KeyDay, pools: Map<string, PoolDay>): Promise<FactorContext> {
+  const versionGrowth = grewMost(await details.versionShares(baseline.day, info.key), await details.versionShares(observed.day, info.key));
   const poolGrowth = grewMost(shares(baseline.cells), shares(observed.cells));
   const before = poolFigures(baseline, baseline, pools, info.currency);
   const after = poolFigures(observed, baseline, pools, info.currency);
@@ -279,6 +308,7 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
   ]);
   const pools = new Map(poolRows.map((p) => [`${p.day}|${p.pool_id}|${p.currency}`, p]));
   const written = new Map<string, AlertRow>();
+  const details = new DayDetails(warehouse, settings.byTenant);
   const allDays = [...statuses.keys()].sort();
 
   for (const day of ready) {
@@ -311,24 +341,26 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
       const other = fired === loaded ? used : loaded;
       const firedDecomposition = decompose(fired.metric, fired.baseline.cells, observed.cells);
       const otherDecomposition = decompose(other.metric, other.baseline.cells, observed.cells);
-      const ctx = await contextOf(warehouse, settings, info, fired.baseline, observed, pools);
+      const ctx = await contextOf(details, info, fired.baseline, observed, pools);
       const keyLabel = `${info.model} / ${info.feature}${info.tenant ? ` / ${info.tenant}` : ''} (${info.currency})`;
       const summary = explain({
         keyLabel, currency: info.currency, day, baselineDay: fired.baseline.day, baselineDays: fired.baselineDays,
         fired: firedDecomposition, other: otherDecomposition, otherQuiet: !other.firing, ctx, estimated: observed.estimated,
       });
       const stamp = nowText(now);
+      const exact = new Map(await Promise.all([loaded.baseline.day, used.baseline.day, day].map(async (d) => [d, await details.cpp(d, info.key)] as const)));
+      const cpp = (d: string, metric: Metric): string => (metric === 'loaded' ? exact.get(d)?.loaded_cpp : exact.get(d)?.used_cpp) ?? '0';
       const numbers = {
         metric: fired.metric,
         last_day: day,
         updated_at: stamp,
         baseline_day: fired.baseline.day,
-        baseline_cpp: cppText(fired.metric === 'loaded' ? fired.baseline.loadedUnits : fired.baseline.usedUnits, fired.baseline.requests),
-        observed_cpp: cppText(fired.metric === 'loaded' ? observed.loadedUnits : observed.usedUnits, observed.requests),
-        baseline_loaded_cpp: cppText(loaded.baseline.loadedUnits, loaded.baseline.requests),
-        observed_loaded_cpp: cppText(observed.loadedUnits, observed.requests),
-        baseline_used_cpp: cppText(used.baseline.usedUnits, used.baseline.requests),
-        observed_used_cpp: cppText(observed.usedUnits, observed.requests),
+        baseline_cpp: cpp(fired.baseline.day, fired.metric),
+        observed_cpp: cpp(day, fired.metric),
+        baseline_loaded_cpp: cpp(loaded.baseline.day, 'loaded'),
+        observed_loaded_cpp: cpp(day, 'loaded'),
+        baseline_used_cpp: cpp(used.baseline.day, 'used'),
+        observed_used_cpp: cpp(day, 'used'),
         relative_increase: fired.relative,
         extra_daily_cost: fired.extraPerDay.toFixed(12),
         requests: observed.requests,
