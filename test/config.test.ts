@@ -118,3 +118,18 @@ describe('attribution configuration', () => {
     expect(problems(() => loadConfig({ env: { INFERLEDGER_COST_BASIS: 'list' } })).join()).toMatch(/INFERLEDGER_COST_BASIS/);
   });
 });
+
+describe('alerts configuration', () => {
+  it('has documented defaults and names bad thresholds and webhooks', () => {
+    const alerts = loadConfig({ env: {} }).alerts;
+    expect(alerts).toMatchObject({ relativeIncrease: 0.25, minExtraDailyCost: 10, minRequests: 1000, baselineDays: 7, comparable: 'daytype', resolveBelow: 0.1, resolveAfterWindows: 2, webhooks: [] });
+    const dir = tempDir();
+    const bad = writeTemp(dir, 'alerts.json', JSON.stringify({
+      alerts: { relativeIncrease: 0.2, resolveBelow: 0.3, webhooks: [{ name: 'oncall', url: 'ftp://hooks.example/x' }] },
+    }));
+    const list = problems(() => loadConfig({ env: {}, file: bad })).join('\n');
+    expect(list).toMatch(/alerts\.webhooks\.0\.url/);
+    const inverted = writeTemp(dir, 'inverted.json', JSON.stringify({ alerts: { relativeIncrease: 0.2, resolveBelow: 0.3 } }));
+    expect(problems(() => loadConfig({ env: {}, file: inverted })).join('\n')).toMatch(/alerts\.resolveBelow .*: resolveBelow must be below relativeIncrease/);
+  });
+});

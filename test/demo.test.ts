@@ -65,4 +65,19 @@ describe('inferledger demo', () => {
       await w.close();
     }
   });
+
+  // Reads the demo database the test above built (same file, run in order): the demo is too slow to build twice.
+  it('alerts evaluate finds the rollout with its dominant factor', { timeout: 120_000 }, async () => {
+    // CPP alerts find the rollout on used CPP (the pool's idle headroom absorbed it) and name GPU-ms per request and the version.
+    const alerts: string[] = [];
+    const alertCode = await main(['--database', DEMO_DATABASE, 'alerts', 'evaluate', '--no-notify'], { out: (l) => alerts.push(l), err: (l) => alerts.push(l), env: { INFERLEDGER_DATA_DIR: TEST_DATA_DIR } });
+    const window = lastFullMonth();
+    const rollout = new Date(window.start + window.rolloutDay * 86_400_000).toISOString().slice(0, 10);
+    expect(alertCode).toBe(EXIT.ok);
+    const alertText = alerts.join('\n');
+    expect(alertText).toMatch(new RegExp(`OPENED alert [0-9a-f]{12} \\(used CPP, dominant factor: gpu_ms_per_request\\)\\nllama-3-8b / chat \\(USD\\): used CPP \\+\\d+% on ${rollout}`));
+    expect(alertText).toMatch(/Why: GPU-ms per request \+\d+% since model_version v4/);
+    expect(alertText).toMatch(/absorbed by idle headroom/);
+    expect(alertText.match(/OPENED/g)).toHaveLength(1);
+  });
 });

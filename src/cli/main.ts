@@ -24,6 +24,8 @@ import { dlqTopicOf, requireTopic, setupTopics } from '../kafka/topics.js';
 import { listMigrations, migrate } from '../warehouse/migrate.js';
 import { JobRuntime } from '../jobs/runtime.js';
 import { ROLES, runService, type Role } from '../service/run-service.js';
+import { evaluateAlerts } from '../alerts/evaluate.js';
+import { ACK_REASONS, acknowledge, listAlerts, type AckReason } from '../alerts/store.js';
 import { openWarehouse, type Warehouse } from '../warehouse/warehouse.js';
 
 /** Exit codes: 0 ok, 1 the work failed (e.g. nothing could be read), 2 bad usage or configuration. */
@@ -462,6 +464,72 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
         for await (const chunk of stream) text += String(chunk);
         if (text.length > 0) io.out(text.trimEnd());
       });
+    });
+
+  // CPP regression alerts: wiring only (src/alerts does the work).
+  const alerts = program.command('alerts').description('CPP regression alerts: evaluate, list, acknowledge');
+  alerts
+    .command('evaluate')
+    .description('judge complete days against their baseline; open, update and resolve alerts; notify on open and resolve')
+    .option('--day <date>', 'one UTC day (YYYY-MM-DD); default: every complete day not yet evaluated in alerts.lookbackDays')
+    .option('--no-notify', 'do not send webhooks')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: { day?: string; notify: boolean; json?: boolean }) => {
+      if (opts.day !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(opts.day)) throw new InvalidArgumentError('--day must be a UTC day, YYYY-MM-DD');
+      const config = configFrom(globals());
+      const result = await withWarehouse(config, async (warehouse) => {
+        await ensureSchema(warehouse, io.err);
+        return evaluateAlerts(warehouse, config, { day: opts.day, notify: opts.notify });
+      });
+      if (opts.json === true) {
+        io.out(JSON.stringify(result));
+        return;
+      }
+      for (const d of result.days) {
+        io.out(d.status === 'waiting' ? `${d.day}: waiting: ${d.reason ?? ''}` : `${d.day}: ${d.keys} keys, ${d.firing} over threshold${d.estimated ? ' (billing estimated)' : ''}`);
+      }
+      for (const t of result.transitions.filter((x) => x.transition !== 'updated')) {
+        io.out(`\n${t.transition.toUpperCase()} alert ${t.alert.alert_id} (${t.alert.metric} CPP, dominant factor: ${t.alert.dominant_factor})\n${t.alert.summary}`);
+      }
+      for (const d of result.deliveries) {
+        const line = `notification ${d.dedupeKey} -> ${d.webhook}: ${d.outcome}${d.attempts > 0 ? ` after ${d.attempts} attempt(s)` : ''}${d.error ? `: ${d.error}` : ''}`;
+        if (d.outcome === 'failed') io.err(line);
+        else io.out(line);
+      }
+      if (result.days.length === 0) io.out('nothing to evaluate: no attributed day is owed');
+      if (result.deliveries.some((d) => d.outcome === 'failed')) io.setExitCode(EXIT.failed);
+    });
+  alerts
+    .command('list')
+    .description('alerts, newest first')
+    .option('--open', 'only open alerts')
+    .option('--json', 'one JSON line per alert')
+    .action(async (opts: { open?: boolean; json?: boolean }) => {
+      const rows = await withWarehouse(configFrom(globals()), async (warehouse) => {
+        await ensureSchema(warehouse, io.err);
+        return listAlerts(warehouse, opts.open === true);
+      });
+      for (const r of rows) {
+        if (opts.json === true) io.out(JSON.stringify(r));
+        else {
+          const ack = r.acknowledged ? `, acknowledged (${r.ack_reason})` : '';
+          io.out(`${r.alert_id}  ${r.status}${ack}  ${r.alert_key}  ${r.metric} CPP +${(r.relative_increase * 100).toFixed(0)}%  ${r.opened_day}..${r.last_day}  dominant: ${r.dominant_factor}`);
+          io.out(`  ${r.summary.split('\n').join('\n  ')}`);
+        }
+      }
+      if (rows.length === 0 && opts.json !== true) io.out(opts.open === true ? 'no open alerts' : 'no alerts');
+    });
+  alerts
+    .command('ack')
+    .description('acknowledge an alert (it still updates and resolves)')
+    .argument('<id>', 'alert id')
+    .addOption(new Option('--reason <reason>', 'why it is fine').choices([...ACK_REASONS]).makeOptionMandatory())
+    .action(async (id: string, opts: { reason: AckReason }) => {
+      const row = await withWarehouse(configFrom(globals()), async (warehouse) => {
+        await ensureSchema(warehouse, io.err);
+        return acknowledge(warehouse, id, opts.reason);
+      });
+      io.out(`acknowledged ${row.alert_id} (${row.alert_key}): ${opts.reason}`);
     });
 
   const configCommand = program.command('config').description('configuration');

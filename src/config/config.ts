@@ -135,6 +135,50 @@ export const configSchema = z.object({
       attribute: z.string().regex(/^\S+( \S+){4,5}$/, 'must be a cron pattern of 5 or 6 fields').optional(),
     }).strict().default({}),
   }).strict().prefault({}),
+  // CPP regression alerts (src/alerts). Defaults are documented in README "Alerts".
+  alerts: z.object({
+    /** One key per (model, feature, tenant) instead of (model, feature). */
+    byTenant: z.boolean().default(false),
+    /** Opens when CPP is at least this much above the baseline (0.25 = +25%)... */
+    relativeIncrease: z.number().positive().default(0.25),
+    /** ...and at least this much per prediction above it (currency units)... */
+    minAbsoluteIncrease: z.number().min(0).default(0),
+    /** ...and the increase costs at least this much per day at the day's traffic... */
+    minExtraDailyCost: z.number().min(0).default(10),
+    /** ...and the day and the baseline day each had at least this many requests... */
+    minRequests: positiveInt.default(1000),
+    /** ...and the change is this many robust spreads (1.4826 x MAD of the baseline days) above the median. */
+    minRobustZ: z.number().min(0).default(3),
+    /** Comparable days in the baseline, most recent first. */
+    baselineDays: positiveInt.max(28).default(7),
+    /** Fewer comparable days than this: the key is not judged yet. */
+    minBaselineDays: positiveInt.default(3),
+    /** Which days are comparable: same day type (weekday / weekend), same weekday, or any. */
+    comparable: z.enum(['daytype', 'weekday', 'any']).default('daytype'),
+    /** An open alert resolves after this many evaluated days in a row under resolveBelow. */
+    resolveBelow: z.number().min(0).default(0.1),
+    resolveAfterWindows: positiveInt.max(30).default(2),
+    /** A day's traffic has settled when its last request was ingested this long ago... */
+    settleMinutes: positiveInt.default(60),
+    /** ...or the day ended this long ago (a backfill). */
+    completeAfterHours: positiveInt.default(30),
+    /** Without --day: days evaluated at most this far back. */
+    lookbackDays: positiveInt.max(400).default(45),
+    webhooks: z.array(z.object({
+      /** Printed in logs and recorded with deliveries; the URL never is. */
+      name: z.string().trim().min(1).max(64),
+      url: z.url({ protocol: /^https?$/ }),
+      /** slack: a Slack-compatible incoming webhook ({text}); json: the whole alert. */
+      kind: z.enum(['slack', 'json']).default('json'),
+    }).strict()).default([]),
+    /** Delivery retries with exponential backoff, from retryMinMs. */
+    retries: z.number().int().min(0).max(10).default(4),
+    retryMinMs: positiveInt.default(500),
+    timeoutMs: positiveInt.default(10_000),
+  }).strict().refine((a) => a.resolveBelow < a.relativeIncrease, { message: 'resolveBelow must be below relativeIncrease', path: ['resolveBelow'] })
+    .refine((a) => a.minBaselineDays <= a.baselineDays, { message: 'minBaselineDays must not exceed baselineDays', path: ['minBaselineDays'] })
+    .refine((a) => new Set(a.webhooks.map((w) => w.name)).size === a.webhooks.length, { message: 'webhook names must be unique', path: ['webhooks'] })
+    .prefault({}),
 }).strict();
 
 export type Config = z.infer<typeof configSchema>;
@@ -251,6 +295,7 @@ export function redactConfig(config: Config): Config {
     warehouse: { ...config.warehouse, url: config.warehouse.url === undefined ? undefined : redactUrl(config.warehouse.url), password: config.warehouse.password ? '***' : '' },
     aws: { ...config.aws, endpoint: config.aws.endpoint === undefined ? undefined : redactUrl(config.aws.endpoint) },
     redis: { ...config.redis, url: redactUrl(config.redis.url) },
+    alerts: { ...config.alerts, webhooks: config.alerts.webhooks.map((w) => ({ ...w, url: redactWebhookUrl(w.url) })) },
   };
 }
 
@@ -275,4 +320,13 @@ export function redactUrl(text: string): string {
   }
   for (const name of [...url.searchParams.keys()]) if (SECRET_PARAM.test(name)) url.searchParams.set(name, '***');
   return url.toString();
+}
+
+/** A webhook URL fit to print: its path and query carry the secret (Slack's /services/T../B../<token>), so only the origin is shown. */
+export function redactWebhookUrl(text: string): string {
+  try {
+    return `${new URL(redactUrl(text)).origin}/***`;
+  } catch {
+    return '***';
+  }
 }

@@ -81,6 +81,7 @@ export async function runDemo(config: Config, out: (line: string) => void): Prom
 
     out(`\nFiles:    ${requestsFile}\n          ${billFile}`);
     out(`Tables:   database ${DEMO_DATABASE} in ${resolve(config.warehouse.dataDir)}: cost_allocation, pool_cost, cpp_daily, coverage_daily (and the raw tables)`);
+    out(`Alerts:   npx inferledger --database ${DEMO_DATABASE} alerts evaluate   (finds the ${rollout} rollout and says why CPP moved)`);
     out(`Try:      npx inferledger --database ${DEMO_DATABASE} sql --file sql/queries/cpp-by-dimension.sql --param dim=tenant_id --param from=${range.from} --param to=${range.to} --param currency=USD --param limit=20`);
     out(`Finished in ${elapsed()}.`);
   } finally {

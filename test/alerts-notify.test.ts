@@ -1,0 +1,119 @@
+/**
+ * Notifications: a webhook that fails twice then succeeds shows the alert
+ * exactly once (dedupe key), and a delivered notification is never sent again.
+ * The webhook is a real local HTTP server (a peer, not one of our engines).
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { configSchema } from '../src/config/config.js';
+import { evaluateAlerts } from '../src/alerts/evaluate.js';
+import { notify } from '../src/alerts/notify.js';
+import { latestAlerts } from '../src/alerts/store.js';
+import { main } from '../src/cli/main.js';
+import type { Warehouse } from '../src/warehouse/warehouse.js';
+import { START, writeScenario } from './helpers/alerts-data.js';
+import { discardWarehouse, freshWarehouse } from './helpers/warehouse.js';
+
+interface Received { key: string | undefined; body: { dedupe_key?: string; text?: string } }
+
+/** A Slack-like receiver: fails the first `failures` requests with 503, shows each dedupe key once. */
+async function receiver(failures: number): Promise<{ server: Server; url: string; received: Received[]; shown: Map<string, string> }> {
+  const received: Received[] = [];
+  const shown = new Map<string, string>();
+  let failed = 0;
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => { body += c.toString(); });
+    req.on('end', () => {
+      const parsed = JSON.parse(body) as Received['body'];
+      const key = req.headers['idempotency-key'];
+      received.push({ key: typeof key === 'string' ? key : undefined, body: parsed });
+      if (failed < failures) {
+        failed++;
+        res.writeHead(503).end('busy');
+        return;
+      }
+      if (parsed.dedupe_key && !shown.has(parsed.dedupe_key)) shown.set(parsed.dedupe_key, parsed.text ?? '');
+      res.writeHead(200).end('ok');
+    });
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address() as AddressInfo;
+  return { server, url: `http://user:secret@127.0.0.1:${port}/services/T000/B000/XXXXSECRET`, received, shown };
+}
+
+describe('alert notifications', () => {
+  let w: Warehouse;
+  let peer: Awaited<ReturnType<typeof receiver>>;
+  beforeEach(async () => { w = await freshWarehouse(); peer = await receiver(2); });
+  afterEach(async () => {
+    await new Promise((ok) => peer.server.close(ok));
+    await discardWarehouse(w);
+  });
+
+  it('a webhook that fails twice then succeeds delivers exactly once, and is not sent again', { timeout: 60_000 }, async () => {
+    await writeScenario(w, {
+      days: 30,
+      pools: [{ id: 'gpu', pricePerGpuHour: () => 2, gpus: () => 16 }],
+      keys: [{ model: 'llm', feature: 'chat', requests: () => ({ gpu: 400_000 }), gpuMsPerRequest: (d) => (d >= 28 ? 200 : 100) }],
+    });
+    const alerts = configSchema.shape.alerts.parse({ webhooks: [{ name: 'oncall', url: peer.url, kind: 'slack' }], retryMinMs: 5, retries: 4 });
+    const result = await evaluateAlerts(w, { alerts }, { day: '2026-09-29', now: new Date(START + 40 * 86_400_000) });
+    expect(result.transitions.map((t) => t.transition)).toEqual(['opened']);
+    expect(result.deliveries).toEqual([expect.objectContaining({ webhook: 'oncall', outcome: 'delivered', attempts: 3 })]);
+    expect(peer.received).toHaveLength(3);
+    const alert = result.transitions[0]?.alert;
+    const key = `${alert?.alert_id ?? ''}:opened`;
+    expect(peer.received.map((r) => r.key)).toEqual([key, key, key]);
+    expect([...peer.shown.keys()]).toEqual([key]);
+    expect(peer.shown.get(key)).toMatch(/CPP regression[\s\S]*llm \/ chat \(USD\): used CPP \+\d+%[\s\S]*GPU-ms per request/);
+
+    // Sent again (a retry after a crash, a second run): the delivery log says it is done.
+    const latest = (await latestAlerts(w)).get('llm/chat//USD');
+    if (!latest) throw new Error('alert not stored');
+    const again = await notify(w, alerts, latest, 'opened');
+    expect(again).toEqual([expect.objectContaining({ outcome: 'already-delivered', attempts: 0 })]);
+    expect(peer.received).toHaveLength(3);
+  });
+
+  it('a delivery that failed in one run is sent by the next', { timeout: 60_000 }, async () => {
+    await writeScenario(w, {
+      days: 30,
+      pools: [{ id: 'gpu', pricePerGpuHour: () => 2, gpus: () => 16 }],
+      keys: [{ model: 'llm', feature: 'chat', requests: () => ({ gpu: 400_000 }), gpuMsPerRequest: (d) => (d >= 28 ? 200 : 100) }],
+    });
+    const alerts = configSchema.shape.alerts.parse({ webhooks: [{ name: 'oncall', url: peer.url, kind: 'json' }], retryMinMs: 5, retries: 1 });
+    const now = new Date(START + 40 * 86_400_000);
+    const first = await evaluateAlerts(w, { alerts }, { day: '2026-09-29', now });
+    expect(first.deliveries).toEqual([expect.objectContaining({ outcome: 'failed', attempts: 2, error: 'HTTP 503' })]);
+    expect(peer.shown.size).toBe(0);
+    const second = await evaluateAlerts(w, { alerts }, { now });
+    expect(second.transitions.filter((t) => t.transition !== 'updated')).toEqual([]);
+    expect(second.deliveries).toEqual([expect.objectContaining({ outcome: 'delivered', attempts: 1 })]);
+    expect([...peer.shown.keys()]).toEqual([`${first.transitions[0]?.alert.alert_id ?? ''}:opened`]);
+    const third = await evaluateAlerts(w, { alerts }, { now });
+    expect(third.deliveries).toEqual([]);
+    expect(peer.received).toHaveLength(3);
+  });
+
+  it('config check masks webhook URLs', async () => {
+    const out: string[] = [];
+    const code = await main(['config', 'check'], {
+      out: (l) => out.push(l), err: (l) => out.push(l),
+      env: { INFERLEDGER_CONFIG: writeConfig({ alerts: { webhooks: [{ name: 'oncall', url: peer.url, kind: 'slack' }] } }) },
+    });
+    expect(code).toBe(0);
+    expect(out.join('\n')).not.toMatch(/SECRET|secret/);
+    expect(out.join('\n')).toMatch(/"url": "http:\/\/127\.0\.0\.1:\d+\/\*\*\*"/);
+  });
+});
+
+function writeConfig(value: unknown): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'alerts-config-')), 'config.json');
+  writeFileSync(file, JSON.stringify(value));
+  return file;
+}
