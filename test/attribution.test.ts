@@ -153,13 +153,17 @@ describe('attribution', () => {
     ]);
   });
 
-  it('spreads a daily billing row over the whole day of hourly traffic', async () => {
+  it('spreads a daily billing row over the whole day of hourly traffic, hour by hour', async () => {
     await insertBilling(w, [billingLine({ hours: 24, effective_cost: '24' })]);
     await insertRequests(w, [{ id: 'a', ts: DAY0 + HOUR, tenant: 'a' }, { id: 'b', ts: DAY0 + 23 * HOUR, tenant: 'b', gpuMs: 200 }]);
     await attribute();
     const rows = await allocations(w);
-    expect(rows.map((r) => [r.period_start, r.tenant_id, r.cost])).toEqual([['2026-10-01 00:00:00', 'a', '8'], ['2026-10-01 00:00:00', 'b', '16']]);
-    expect((await pools(w))[0]).toMatchObject({ period_end: '2026-10-02 00:00:00', capacity_gpu_ms: '86400000' });
+    // Each hour carries 1/24 of the day; each request gets its own hour's share.
+    expect(rows.map((r) => [r.period_start, r.tenant_id, r.cost])).toEqual([['2026-10-01 01:00:00', 'a', '1'], ['2026-10-01 23:00:00', 'b', '1']]);
+    const hours = await pools(w);
+    expect(hours).toHaveLength(24);
+    expect(hours.every((p) => p.billed_cost === '1' && p.capacity_gpu_ms === '3600000')).toBe(true);
+    expect(sum(hours.map((p) => p.billed_cost))).toBe('24');
   });
 
   it('never sums two currencies: separate rows for each', async () => {

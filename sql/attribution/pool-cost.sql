@@ -2,6 +2,7 @@
 -- Tagged pools: billed = used + idle exactly; allocated = billed when there
 -- was traffic, 0 when there was none (then it is all idle). Untagged cost
 -- (pool_id '') is unallocated. Capacity unknown: used = allocated, idle 0.
+-- correction_cost is the part of billed_cost from Correction lines (already in billed).
 -- Parameters: bill Identifier, allocation Identifier, weight_default String,
 --             weight_pools Array(String), weight_bases Array(String), attributed_at DateTime64(3)
 SELECT
@@ -14,6 +15,7 @@ SELECT
     coalesce(a.used, toDecimal128(0, 12)) AS used_cost,
     if(b.pool_id = '', toDecimal128(0, 12), b.cost - coalesce(a.used, toDecimal128(0, 12))) AS idle_cost,
     if(b.pool_id = '', b.cost, toDecimal128(0, 12)) AS unallocated_cost,
+    b.correction_cost AS correction_cost,
     b.capacity_gpu_ms AS capacity_gpu_ms,
     coalesce(a.gpu_ms, toDecimal128(0, 3)) AS used_gpu_ms,
     if(b.capacity_gpu_ms IS NULL OR b.capacity_gpu_ms = 0, NULL,

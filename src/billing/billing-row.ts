@@ -4,7 +4,7 @@
  * Money and quantities are plain decimal strings, never floats.
  */
 import { z } from 'zod';
-import { normalizeDecimal } from '../util/decimal.js';
+import { moneyOverflow, normalizeDecimal } from '../util/decimal.js';
 import { formatDateTime, isRealDate } from '../util/time.js';
 
 export interface BillingRow {
@@ -13,6 +13,12 @@ export interface BillingRow {
   sub_account_id: string;
   charge_period_start: string;
   charge_period_end: string;
+  /** The billing period the line was billed in; a Correction's lies after its charge period. */
+  billing_period_start: string;
+  billing_period_end: string;
+  /** True when the source gave no billing period and the charge period's month stands in for it. */
+  billing_period_inferred: boolean;
+  charge_frequency: string;
   billed_cost: string;
   effective_cost: string;
   list_cost: string;
@@ -37,7 +43,14 @@ export const BILLING_COLUMNS = [
   'billing_currency', 'consumed_quantity', 'consumed_unit', 'resource_id', 'resource_type',
   'instance_type', 'service_name', 'charge_category', 'charge_class', 'sku_id', 'region', 'tags',
   'pool_id', 'is_estimated', 'source_file', 'source_line',
+  'billing_period_start', 'billing_period_end', 'charge_frequency', 'scope_start',
 ] as const;
+
+/**
+ * What an import restates, with source and account: a billing period
+ * (exports: a new export of a period replaces it) or a UTC day (Cost Explorer).
+ */
+export type ScopeKind = 'billing-period' | 'day';
 
 /** Where a row came from and which version it belongs to. */
 export interface BillingProvenance {
@@ -45,6 +58,12 @@ export interface BillingProvenance {
   source: string;
   sourceFile: string;
   poolTagKey: string;
+  scope: ScopeKind;
+}
+
+/** Start of the restatement scope a row belongs to. */
+export function scopeStartOf(row: BillingRow, scope: ScopeKind): string {
+  return scope === 'day' ? `${row.charge_period_start.slice(0, 10)} 00:00:00` : row.billing_period_start;
 }
 
 /**
@@ -84,6 +103,10 @@ export function serializeBillingRow(row: BillingRow, provenance: BillingProvenan
     row.is_estimated,
     provenance.sourceFile,
     sourceLine,
+    row.billing_period_start,
+    row.billing_period_end,
+    row.charge_frequency,
+    scopeStartOf(row, provenance.scope),
   ]);
 }
 
@@ -94,6 +117,11 @@ export const decimalText = z.string().transform((text, ctx) => {
   const value = text.trim() === '' ? undefined : normalizeDecimal(text);
   if (value === undefined) {
     ctx.addIssue({ code: 'custom', message: `must be a decimal number, got ${JSON.stringify(text.slice(0, 40))}` });
+    return z.NEVER;
+  }
+  const overflow = moneyOverflow(value);
+  if (overflow !== undefined) {
+    ctx.addIssue({ code: 'custom', message: `${overflow}, got ${JSON.stringify(text.slice(0, 40))}` });
     return z.NEVER;
   }
   return value;
@@ -128,6 +156,13 @@ export const billingDateTime = z.string().transform((text, ctx) => {
   }
   return formatDateTime(ms);
 });
+
+/** An optional billing-period boundary: absent or empty gives undefined. */
+export const optionalBillingDateTime = z
+  .string()
+  .optional()
+  .transform((t) => (t === undefined || t.trim() === '' ? undefined : t))
+  .pipe(billingDateTime.optional());
 
 export const currencyCode = z.string().trim().regex(/^[A-Z]{3}$/, 'must be a three-letter ISO 4217 code');
 

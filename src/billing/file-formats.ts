@@ -8,6 +8,7 @@ import {
   billingDateTime,
   currencyCode,
   decimalText,
+  optionalBillingDateTime,
   optionalDecimalText,
   optionalText,
   tagsJson,
@@ -24,11 +25,53 @@ export interface BillingFileFormat {
   record: z.ZodType<BillingRow, Record<string, string>>;
 }
 
-const checkPeriod = (row: BillingRow, ctx: z.RefinementCtx, endField: string): void => {
+const HOUR_MS = 3_600_000;
+const msOf = (dateTime: string): number => Date.parse(`${dateTime.replace(' ', 'T')}Z`);
+
+/**
+ * A charge period is spread over the hours it covers, so it must start and end
+ * on whole hours, end after it starts.
+ */
+const checkPeriod = (row: BillingRow, ctx: z.RefinementCtx, startField: string, endField: string): void => {
+  if (msOf(row.charge_period_start) % HOUR_MS !== 0) {
+    ctx.addIssue({ code: 'custom', path: [startField], message: `must be on a whole hour (charges are spread over whole hours), got ${row.charge_period_start}` });
+  }
+  if (msOf(row.charge_period_end) % HOUR_MS !== 0) {
+    ctx.addIssue({ code: 'custom', path: [endField], message: `must be on a whole hour (charges are spread over whole hours), got ${row.charge_period_end}` });
+  }
   if (row.charge_period_end <= row.charge_period_start) {
     ctx.addIssue({ code: 'custom', path: [endField], message: 'must be after the charge period start' });
   }
 };
+
+/** The first instant of the month of a 'YYYY-MM-DD hh:mm:ss' time, and of the next month. */
+function monthOf(dateTime: string): { start: string; end: string } {
+  const y = Number(dateTime.slice(0, 4));
+  const m = Number(dateTime.slice(5, 7));
+  const next = m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
+  return { start: `${dateTime.slice(0, 7)}-01 00:00:00`, end: `${next}-01 00:00:00` };
+}
+
+/**
+ * The billing period of a line: as the export gives it, else (older export
+ * shapes without the columns) the month of the charge period, flagged as inferred.
+ */
+function billingPeriod(
+  given: { start: string | undefined; end: string | undefined; startField: string; endField: string },
+  chargeStart: string,
+  ctx: z.RefinementCtx,
+): Pick<BillingRow, 'billing_period_start' | 'billing_period_end' | 'billing_period_inferred'> {
+  if (given.start === undefined && given.end === undefined) {
+    const month = monthOf(chargeStart);
+    return { billing_period_start: month.start, billing_period_end: month.end, billing_period_inferred: true };
+  }
+  if (given.start === undefined) ctx.addIssue({ code: 'custom', path: [given.startField], message: `is required when ${given.endField} is given` });
+  if (given.end === undefined) ctx.addIssue({ code: 'custom', path: [given.endField], message: `is required when ${given.startField} is given` });
+  if (given.start !== undefined && given.end !== undefined && given.end <= given.start) {
+    ctx.addIssue({ code: 'custom', path: [given.endField], message: 'must be after the billing period start' });
+  }
+  return { billing_period_start: given.start ?? '', billing_period_end: given.end ?? '', billing_period_inferred: false };
+}
 
 /** FOCUS 1.x (FinOps Open Cost and Usage Specification), any provider. */
 const focus: BillingFileFormat = {
@@ -39,6 +82,9 @@ const focus: BillingFileFormat = {
     .object({
       ChargePeriodStart: billingDateTime,
       ChargePeriodEnd: billingDateTime,
+      BillingPeriodStart: optionalBillingDateTime,
+      BillingPeriodEnd: optionalBillingDateTime,
+      ChargeFrequency: optionalText,
       BilledCost: decimalText,
       EffectiveCost: decimalText,
       ListCost: optionalDecimalText,
@@ -66,6 +112,8 @@ const focus: BillingFileFormat = {
         sub_account_id: r.SubAccountId,
         charge_period_start: r.ChargePeriodStart,
         charge_period_end: r.ChargePeriodEnd,
+        ...billingPeriod({ start: r.BillingPeriodStart, end: r.BillingPeriodEnd, startField: 'BillingPeriodStart', endField: 'BillingPeriodEnd' }, r.ChargePeriodStart, ctx),
+        charge_frequency: r.ChargeFrequency,
         billed_cost: r.BilledCost,
         effective_cost: r.EffectiveCost,
         list_cost: r.ListCost,
@@ -83,7 +131,7 @@ const focus: BillingFileFormat = {
         tags: r.Tags,
         is_estimated: false,
       };
-      checkPeriod(row, ctx, 'ChargePeriodEnd');
+      checkPeriod(row, ctx, 'ChargePeriodStart', 'ChargePeriodEnd');
       return row;
     }),
 };
@@ -108,6 +156,13 @@ function curEffectiveCost(r: { line_item_line_item_type: string; line_item_unble
   }
 }
 
+/** FOCUS ChargeFrequency of a CUR line type: reservation and savings-plan fees recur, other fees are one-off. */
+function curChargeFrequency(type: string): string {
+  if (type === 'RIFee' || type === 'SavingsPlanRecurringFee') return 'Recurring';
+  if (type === 'Fee' || type === 'SavingsPlanUpfrontFee') return 'One-Time';
+  return 'Usage-Based';
+}
+
 /** AWS Cost and Usage Report 2.0 (Data Exports), CSV. */
 const awsCur: BillingFileFormat = {
   name: 'aws-cur',
@@ -117,6 +172,8 @@ const awsCur: BillingFileFormat = {
     .object({
       line_item_usage_start_date: billingDateTime,
       line_item_usage_end_date: billingDateTime,
+      bill_billing_period_start_date: optionalBillingDateTime,
+      bill_billing_period_end_date: optionalBillingDateTime,
       line_item_unblended_cost: decimalText,
       line_item_currency_code: currencyCode,
       line_item_line_item_type: optionalText,
@@ -141,6 +198,12 @@ const awsCur: BillingFileFormat = {
         sub_account_id: r.line_item_usage_account_id,
         charge_period_start: r.line_item_usage_start_date,
         charge_period_end: r.line_item_usage_end_date,
+        ...billingPeriod(
+          { start: r.bill_billing_period_start_date, end: r.bill_billing_period_end_date, startField: 'bill_billing_period_start_date', endField: 'bill_billing_period_end_date' },
+          r.line_item_usage_start_date,
+          ctx,
+        ),
+        charge_frequency: curChargeFrequency(r.line_item_line_item_type),
         billed_cost: r.line_item_unblended_cost,
         effective_cost: curEffectiveCost(r),
         list_cost: r.pricing_public_on_demand_cost,
@@ -158,7 +221,7 @@ const awsCur: BillingFileFormat = {
         tags: r.resource_tags,
         is_estimated: false,
       };
-      checkPeriod(row, ctx, 'line_item_usage_end_date');
+      checkPeriod(row, ctx, 'line_item_usage_start_date', 'line_item_usage_end_date');
       return row;
     }),
 };

@@ -14,7 +14,7 @@ import { collectBilling } from '../cost-explorer/collect-billing.js';
 import { costLinesFromFocus } from '../cost-explorer/fixture.js';
 import { LocalCostExplorer } from '../cost-explorer/local-endpoint.js';
 import { DEMO_DATABASE, runDemo } from '../demo/demo.js';
-import { ingestBillingFiles } from '../ingest/billing-file.ingest.js';
+import { ingestBillingFiles, type BillingImportSummary } from '../ingest/billing-file.ingest.js';
 import { nothingRead, type RunSummary } from '../ingest/ingest-run.js';
 import { ingestRequestFiles } from '../ingest/requests-file.ingest.js';
 import { kafkajsClient } from '../kafka/kafkajs-client.js';
@@ -142,6 +142,20 @@ function printSummary(summary: RunSummary, json: boolean, out: (line: string) =>
   }
 }
 
+/** Bad lines listed on stderr; all of them are in the rejects files and ingest_rejects. */
+const BAD_LINES_PRINTED = 50;
+
+function printBillingImport(summary: BillingImportSummary, io: CliIo): void {
+  // A reason names its column already ("BilledCost: must be ...").
+  summary.badLines.slice(0, BAD_LINES_PRINTED).forEach((b) => { io.err(`${b.file}:${b.line}: ${b.reason}`); });
+  if (summary.rejected > BAD_LINES_PRINTED) io.err(`... ${summary.rejected - BAD_LINES_PRINTED} more bad lines: see the rejects files above and ingest_rejects (run ${summary.runId})`);
+  if (summary.inferredBillingPeriods > 0) {
+    io.out(`note: ${summary.inferredBillingPeriods} lines have no billing period (BillingPeriodStart/End): the month of their charge period is used`);
+  }
+  if (summary.recorded) io.out(`recorded billing version ${summary.billingVersion}: ${summary.scopes} billing periods replaced`);
+  else io.err(`inferledger: import not recorded: ${summary.notRecordedReason ?? ''}`);
+}
+
 export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }): Command {
   const program = new Command('inferledger')
     .description('Cost per ML prediction: inference request logs joined with the GPU bill, in ClickHouse')
@@ -181,21 +195,29 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
     });
   ingest
     .command('billing')
-    .description('a billing export (CSV, plain or gzip) as one new billing version')
+    .description('a billing export (CSV, plain or gzip) as one new billing version, all or nothing')
     .argument('<files...>', 'CSV files of one export')
     .addOption(new Option('--format <format>', 'export format').choices(Object.keys(BILLING_FILE_FORMATS)).makeOptionMandatory())
     .option('--pool-tag-key <key>', 'tag whose value names the GPU pool (env INFERLEDGER_POOL_TAG_KEY, default inference-pool)')
+    .option('--accept-partial', 'record the import even with bad lines (they are listed and left out of the bill)')
     .option('--json', 'print the summary as JSON')
-    .action(async (files: string[], opts: { format: string; poolTagKey?: string; json?: boolean }) => {
+    .action(async (files: string[], opts: { format: string; poolTagKey?: string; acceptPartial?: boolean; json?: boolean }) => {
       const config = configFrom(globals(), { overrides: { billing: { poolTagKey: opts.poolTagKey } } });
       const format = BILLING_FILE_FORMATS[opts.format];
       if (!format) throw new InvalidArgumentError(`unknown format ${opts.format}`);
       const summary = await withWarehouse(config, async (warehouse) => {
         await ensureSchema(warehouse, io.err);
-        return ingestBillingFiles(warehouse, unique(files), { format, poolTagKey: config.billing.poolTagKey, batchRows: config.ingest.batchRows });
+        return ingestBillingFiles(warehouse, unique(files), {
+          format,
+          poolTagKey: config.billing.poolTagKey,
+          batchRows: config.ingest.batchRows,
+          acceptPartial: opts.acceptPartial === true,
+          onProgress: (file, written) => { io.err(`  ${file}: ${written} lines written (not visible until the import is recorded)`); },
+        });
       });
       printSummary(summary, opts.json === true, io.out);
-      if (nothingRead(summary)) io.setExitCode(EXIT.failed);
+      if (opts.json !== true) printBillingImport(summary, io);
+      if (!summary.recorded) io.setExitCode(EXIT.failed);
     });
 
   program

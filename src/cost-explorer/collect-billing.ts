@@ -16,9 +16,10 @@ import { fromIni } from '@aws-sdk/credential-providers';
 import pRetry, { AbortError } from 'p-retry';
 import { z } from 'zod';
 import type { Config } from '../config/config.js';
+import { currentScopes, ImportScopes, recordImport } from '../billing/billing-imports.js';
 import { BILLING_COLUMNS, serializeBillingRow, type BillingRow } from '../billing/billing-row.js';
 import { formatDateTime64 } from '../events/request-event.js';
-import { normalizeDecimal } from '../util/decimal.js';
+import { moneyOverflow, normalizeDecimal } from '../util/decimal.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { formatDate, formatDateTime } from '../util/time.js';
@@ -117,6 +118,8 @@ export function rowsOfPage(page: GetCostAndUsageCommandOutput, account: string, 
         const value = group.Metrics?.[name];
         const amount = value?.Amount === undefined ? undefined : normalizeDecimal(value.Amount);
         if (amount === undefined) throw new CollectError(`${where}.Metrics.${name}.Amount is not a decimal: ${JSON.stringify(value?.Amount)}`);
+        const overflow = moneyOverflow(amount);
+        if (overflow !== undefined) throw new CollectError(`${where}.Metrics.${name}.Amount ${overflow}: ${JSON.stringify(value?.Amount?.slice(0, 40))}`);
         return { amount, unit: value?.Unit ?? '' };
       };
       const cost = metric(config.costMetric);
@@ -127,7 +130,12 @@ export function rowsOfPage(page: GetCostAndUsageCommandOutput, account: string, 
       const [poolKey = '', second = ''] = group.Keys ?? [];
       const pool = tagValue(poolKey, tagKey);
       const dimension = config.groupBy[0];
+      const month = new Date(start);
       rows.push({
+        billing_period_start: formatDateTime(Date.UTC(month.getUTCFullYear(), month.getUTCMonth(), 1)),
+        billing_period_end: formatDateTime(Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + 1, 1)),
+        billing_period_inferred: false,
+        charge_frequency: 'Usage-Based',
         provider: 'AWS',
         billing_account_id: account,
         sub_account_id: dimension === 'LINKED_ACCOUNT' ? second : '',
@@ -179,7 +187,7 @@ export async function collectBilling(warehouse: Warehouse, config: Config, optio
       ...(account.profile ? { credentials: fromIni({ profile: account.profile }) } : {}),
     });
     try {
-      summary.accounts.push(await collectAccount(warehouse, client, config, account.id, days, options, { runId, version, now, budget }, log));
+      summary.accounts.push(await collectAccount(warehouse, client, config, account.id, days, options, { runId, version, now, budget, accounts: accounts.map((a) => a.id) }, log));
     } finally {
       client.destroy();
     }
@@ -194,7 +202,7 @@ async function collectAccount(
   account: string,
   days: number[],
   options: CollectOptions,
-  run: { runId: string; version: string; now: number; budget: { pages: number } },
+  run: { runId: string; version: string; now: number; budget: { pages: number }; accounts: string[] },
   log: (line: string) => void,
 ): Promise<AccountSummary> {
   const summary: AccountSummary = { account, daysPulled: 0, daysUnchanged: 0, daysSkippedFinal: 0, periods: 0, rows: 0, pages: 0, paidCalls: 0, costUsd: '0' };
@@ -222,6 +230,8 @@ async function collectAccount(
     });
   };
   const rowsByDay = new Map<number, BillingRow[]>(toPull.map((d) => [d, []]));
+  // Days any of whose periods Cost Explorer marked Estimated, with or without groups.
+  const estimatedDays = new Set<number>();
   // Days every page of which was fetched: only those are written when a run stops early.
   const complete: number[] = [];
   let current: Window | undefined;
@@ -272,6 +282,9 @@ async function collectAccount(
           },
         );
         summary.pages++;
+        for (const result of response.ResultsByTime ?? []) {
+          if (result.Estimated === true) estimatedDays.add(Math.floor(parseBoundary(result.TimePeriod?.Start) / DAY) * DAY);
+        }
         for (const row of rowsOfPage(response, account, config.aws, tagKey)) {
           const day = Math.floor(Date.parse(`${row.charge_period_start.replace(' ', 'T')}Z`) / DAY) * DAY;
           rowsByDay.get(day)?.push(row);
@@ -293,7 +306,8 @@ async function collectAccount(
       for (let day = current.start; day < last; day += DAY) complete.push(day);
     }
   }
-  await writeDays(warehouse, { account, tagKey, version: run.version, granularity: config.aws.granularity }, complete, rowsByDay, previous, summary);
+  const pull = { account, tagKey, version: run.version, runId: run.runId, granularity: config.aws.granularity, now: run.now, accounts: run.accounts };
+  await writeDays(warehouse, pull, complete, { rowsByDay, estimatedDays }, previous, summary);
   if (calls.length > 0) await warehouse.insertObjects('billing_api_calls', calls);
   // Whole cents, formatted without a float: each call costs one.
   summary.costUsd = `${Math.floor(summary.paidCalls / 100)}.${String(summary.paidCalls % 100).padStart(2, '0')}`;
@@ -308,35 +322,70 @@ function lastFetchedDay(rowsByDay: Map<number, BillingRow[]>, window: Window): n
   return last;
 }
 
+/** A day's month has closed when the pull happens after the month ends. */
+function monthClosed(day: number, now: number): boolean {
+  const d = new Date(day);
+  return now >= Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+}
+
+/**
+ * Write the whole days fetched, then record them complete in one insert (the
+ * days become visible together). A day is final only when Cost Explorer said
+ * its data is not Estimated; a day with no cost stays open (pulled again) until
+ * a later pull brings data or its month has closed.
+ */
 async function writeDays(
   warehouse: Warehouse,
-  pull: { account: string; tagKey: string; version: string; granularity: string },
+  pull: { account: string; tagKey: string; version: string; runId: string; granularity: string; now: number; accounts: readonly string[] },
   days: readonly number[],
-  rowsByDay: Map<number, BillingRow[]>,
+  fetched: { rowsByDay: Map<number, BillingRow[]>; estimatedDays: Set<number> },
   previous: Map<string, z.infer<typeof pullRow>>,
   summary: AccountSummary,
 ): Promise<void> {
   const { account, version, granularity } = pull;
-  const provenance = { billingVersion: version, source: COST_EXPLORER_SOURCE, sourceFile: 'GetCostAndUsage', poolTagKey: pull.tagKey };
+  const provenance = { billingVersion: version, source: COST_EXPLORER_SOURCE, sourceFile: 'GetCostAndUsage', poolTagKey: pull.tagKey, scope: 'day' } as const;
+  const scopes = new ImportScopes(COST_EXPLORER_SOURCE, 'day');
   const lines: string[] = [];
   const pulls: Record<string, unknown>[] = [];
+  const pulledAt = new Date().toISOString();
   for (const day of days) {
-    const rows = rowsByDay.get(day) ?? [];
+    const rows = fetched.rowsByDay.get(day) ?? [];
     const content = rows.map((r) => JSON.stringify(r)).sort().join('\n');
     const hash = createHash('sha256').update(content).digest('hex');
-    const estimated = rows.some((r) => r.is_estimated);
+    const estimated = rows.some((r) => r.is_estimated) || fetched.estimatedDays.has(day) || (rows.length === 0 && !monthClosed(day, pull.now));
     const before = previous.get(formatDate(day));
     summary.periods += new Set(rows.map((r) => r.charge_period_start)).size;
     if (before?.content_hash === hash) {
       summary.daysUnchanged++;
+      // Same content, but the day may have become final (or an empty day's month closed).
+      if (before.estimated !== estimated) pulls.push({ account, day: formatDate(day), billing_version: version, content_hash: hash, estimated, granularity, rows: rows.length, pulled_at: pulledAt });
       continue;
     }
     summary.daysPulled++;
     summary.rows += rows.length;
-    for (const r of rows) lines.push(serializeBillingRow(r, provenance, 0));
-    pulls.push({ account, day: formatDate(day), billing_version: version, content_hash: hash, estimated, granularity, rows: rows.length, pulled_at: new Date().toISOString() });
+    for (const r of rows) {
+      lines.push(serializeBillingRow(r, provenance, 0));
+      scopes.add(r);
+    }
+    // A day now without cost is restated to nothing, not left holding an older version.
+    if (rows.length === 0) scopes.addEmpty(account, formatDateTime(day), formatDateTime(day + DAY));
+    pulls.push({ account, day: formatDate(day), billing_version: version, content_hash: hash, estimated, granularity, rows: rows.length, pulled_at: pulledAt });
+  }
+  // Accounts no longer configured (e.g. `default` before a list of accounts, or the other way round)
+  // are restated to nothing for the days pulled, so old rows never sit beside new ones.
+  if (days.length > 0) {
+    const from = formatDateTime(Math.min(...days));
+    const to = formatDateTime(Math.max(...days) + DAY);
+    const whole = new Set(days.map((d) => formatDateTime(d)));
+    for (const other of await currentScopes(warehouse, COST_EXPLORER_SOURCE, from, to)) {
+      if (other.rows === 0 || pull.accounts.includes(other.account) || !whole.has(other.start)) continue;
+      scopes.addEmpty(other.account, other.start, other.end);
+      // Pulled again should it be configured again.
+      pulls.push({ account: other.account, day: other.start.slice(0, 10), billing_version: version, content_hash: '', estimated: true, granularity, rows: 0, pulled_at: pulledAt });
+    }
   }
   if (lines.length > 0) await warehouse.insertCompact('billing_line_items', BILLING_COLUMNS, `${lines.join('\n')}\n`);
+  await recordImport(warehouse, scopes, version, pull.runId);
   if (pulls.length > 0) await warehouse.insertObjects('billing_pulls', pulls);
 }
 

@@ -6,6 +6,8 @@
  * serves cost lines from a fixture and honours granularity, time period,
  * GroupBy (TAG, DIMENSION), Filter, paging by NextPageToken; tests can make it
  * throttle, answer slowly, return bad pages, and restate data between calls.
+ * Like AWS, it answers every time period asked for, an empty one with no
+ * groups; periods from `estimatedFrom` on are Estimated, with or without data.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -122,6 +124,10 @@ export class LocalCostExplorer {
   /** Misbehaviours, for bad-input tests. */
   repeatToken = false;
   badAmount = false;
+  /** Amount every group reports instead of its sum, e.g. '1E100' (bad-input tests). */
+  amountOverride: string | undefined;
+  /** Periods starting at or after this instant are Estimated (data not final yet, maybe none). */
+  estimatedFrom: number | undefined;
   private server: Server | undefined;
   private readonly pageSize: number;
   private readonly now: () => number;
@@ -210,7 +216,7 @@ export class LocalCostExplorer {
     // Buckets in time order, each with its groups in key order.
     const step = hourly ? HOUR : DAY;
     const buckets: { start: number; estimated: boolean; groups: Map<string, { keys: string[]; sums: Map<string, bigint>; units: Set<string> }> }[] = [];
-    for (let t = start; t < end; t += step) buckets.push({ start: t, estimated: false, groups: new Map() });
+    for (let t = start; t < end; t += step) buckets.push({ start: t, estimated: this.estimatedFrom !== undefined && t >= this.estimatedFrom, groups: new Map() });
     for (const line of this.lines) {
       if (line.start < start || line.start >= end || (request.Filter && !matches(line, request.Filter))) continue;
       if (account !== undefined && line.account !== account) continue;
@@ -224,7 +230,12 @@ export class LocalCostExplorer {
       for (const m of metrics) group.sums.set(m, (group.sums.get(m) ?? 0n) + toScaled(METRICS[m]?.(line) ?? '0'));
       group.units.add(line.usageUnit);
     }
-    const flat = buckets.flatMap((b, bi) => [...b.groups.values()].sort((x, y) => (x.keys.join() < y.keys.join() ? -1 : 1)).map((g) => ({ bi, g })));
+    // A period without groups still takes its place (and a slot of its page), as an empty result.
+    type Group = (typeof buckets)[number]['groups'] extends Map<string, infer G> ? G : never;
+    const flat = buckets.flatMap((b, bi): { bi: number; g: Group | undefined }[] => {
+      const groups = [...b.groups.values()].sort((x, y) => (x.keys.join() < y.keys.join() ? -1 : 1)).map((g) => ({ bi, g }));
+      return groups.length > 0 ? groups : [{ bi, g: undefined }];
+    });
     const offset = request.NextPageToken ? Number(Buffer.from(request.NextPageToken, 'base64').toString()) : 0;
     if (!Number.isInteger(offset) || offset < 0 || offset > flat.length) throw new ApiError('InvalidNextTokenException', 'The pagination token is invalid');
     const page = flat.slice(offset, offset + this.pageSize);
@@ -239,11 +250,12 @@ export class LocalCostExplorer {
         result = { TimePeriod: { Start: formatBoundary(bucket.start, hourly), End: formatBoundary(bucket.start + step, hourly) }, Total: {}, Groups: [], Estimated: bucket.estimated };
         results.set(bi, result);
       }
+      if (!g) continue;
       const usageUnit = g.units.size === 1 ? [...g.units][0] ?? 'N/A' : 'N/A';
       result.Groups.push({
         Keys: g.keys,
         Metrics: Object.fromEntries(metrics.map((m) => [m, {
-          Amount: this.badAmount ? 'abc' : formatScaled(g.sums.get(m) ?? 0n),
+          Amount: this.badAmount ? 'abc' : this.amountOverride ?? formatScaled(g.sums.get(m) ?? 0n),
           Unit: m === 'UsageQuantity' ? usageUnit : 'USD',
         }])),
       });

@@ -1,34 +1,94 @@
 /**
  * `inferledger ingest billing`: a billing export (FOCUS or AWS CUR 2.0 CSV,
- * plain or gzip) into billing_line_items as one new billing version. A bad
- * record is rejected with its line and column; the rest of the file is kept.
+ * plain or gzip) into billing_line_items as one new billing version, all or
+ * nothing. Every file of the command is read and its lines written under the
+ * version; the import is recorded complete (and becomes visible) only when
+ * every file was read to its end and no line was bad, or `acceptPartial` says
+ * to keep the good lines anyway. Every bad line is listed with line, column
+ * and reason.
  */
 import { parse, type CsvError } from 'csv-parse';
+import { ImportScopes, recordImport } from '../billing/billing-imports.js';
 import { BILLING_COLUMNS, serializeBillingRow, type BillingProvenance } from '../billing/billing-row.js';
 import type { BillingFileFormat } from '../billing/file-formats.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
-import { IngestRun, readErrorMessage, WarehouseWriteError, type FileSummary, type RunSummary } from './ingest-run.js';
+import { IngestRun, readErrorMessage, WarehouseWriteError, type FileSummary, type Reject, type RunSummary } from './ingest-run.js';
 import { openText } from './line-reader.js';
 
 export interface IngestBillingOptions {
   format: BillingFileFormat;
   poolTagKey: string;
   batchRows: number;
+  /** Record the import even with bad lines (they stay listed and out of the bill). */
+  acceptPartial?: boolean;
+  /** Called after each insert of line items (not yet visible), with the file and its lines written so far. */
+  onProgress?: (file: string, written: number) => void;
+}
+
+/** A bad line, as listed to the user. */
+export interface BadLine {
+  file: string;
+  line: number;
+  field: string;
+  reason: string;
+}
+
+/** Bad lines kept in the summary; all of them are in the rejects files and ingest_rejects. */
+export const BAD_LINES_IN_SUMMARY = 1000;
+
+export interface BillingImportSummary extends RunSummary {
+  billingVersion: string;
+  /** True when the import was recorded complete: billing_current now holds it. */
+  recorded: boolean;
+  /** Why it was not recorded (nothing of it is visible). */
+  notRecordedReason?: string;
+  /** Restatement scopes (source, account, billing period) it replaced. */
+  scopes: number;
+  /** Lines whose file had no billing period columns: the month of their charge period stood in. */
+  inferredBillingPeriods: number;
+  badLines: BadLine[];
 }
 
 export async function ingestBillingFiles(
   warehouse: Warehouse,
   files: readonly string[],
   options: IngestBillingOptions,
-): Promise<RunSummary> {
+): Promise<BillingImportSummary> {
   const run = new IngestRun(warehouse, 'billing', options.format.name);
   // One command is one billing version, so all part files of an export land together.
   const billingVersion = `${run.startedAt.toISOString().slice(0, 23).replace('T', ' ')}000`;
+  const scopes = new ImportScopes(options.format.source, 'billing-period');
+  const state: ImportState = { scopes, inferred: 0, badLines: [] };
   for (const file of files) {
-    const provenance: BillingProvenance = { billingVersion, source: options.format.source, sourceFile: file, poolTagKey: options.poolTagKey };
-    await ingestOneFile(warehouse, run, file, provenance, options);
+    const provenance: BillingProvenance = { billingVersion, source: options.format.source, sourceFile: file, poolTagKey: options.poolTagKey, scope: 'billing-period' };
+    await ingestOneFile(warehouse, run, file, provenance, options, state);
   }
-  return run.finish();
+  const summary = await run.finish();
+  const failed = summary.files.filter((f) => f.error !== undefined);
+  let notRecordedReason: string | undefined;
+  if (failed.length > 0) {
+    notRecordedReason = `${failed.map((f) => `${f.file}: ${f.error ?? ''}`).join('; ')}; nothing of this import is used`;
+  } else if (summary.rejected > 0 && options.acceptPartial !== true) {
+    notRecordedReason = `${summary.rejected} bad line${summary.rejected > 1 ? 's' : ''}; nothing of this import is used (fix them, or pass --accept-partial to keep the good lines)`;
+  } else if (summary.accepted === 0) {
+    notRecordedReason = 'no billing lines read';
+  }
+  if (notRecordedReason === undefined) await recordImport(warehouse, scopes, billingVersion, run.runId);
+  return {
+    ...summary,
+    billingVersion,
+    recorded: notRecordedReason === undefined,
+    ...(notRecordedReason === undefined ? {} : { notRecordedReason }),
+    scopes: notRecordedReason === undefined ? scopes.size : 0,
+    inferredBillingPeriods: state.inferred,
+    badLines: state.badLines,
+  };
+}
+
+interface ImportState {
+  scopes: ImportScopes;
+  inferred: number;
+  badLines: BadLine[];
 }
 
 async function ingestOneFile(
@@ -37,8 +97,13 @@ async function ingestOneFile(
   file: string,
   provenance: BillingProvenance,
   options: IngestBillingOptions,
+  state: ImportState,
 ): Promise<void> {
   const summary = run.startFile(file);
+  const reject = async (r: Reject): Promise<void> => {
+    if (state.badLines.length < BAD_LINES_IN_SUMMARY) state.badLines.push({ file, line: r.line, field: r.field, reason: r.reason });
+    await run.reject(summary, r);
+  };
   const { format } = options;
   let batch: string[] = [];
   let header: string[] | undefined;
@@ -56,13 +121,15 @@ async function ingestOneFile(
       throw new WarehouseWriteError(err);
     }
     summary.accepted += rows;
+    options.onProgress?.(file, summary.accepted);
   };
   const rejectSkipped = async (): Promise<void> => {
-    for (const s of skipped.splice(0)) await run.reject(summary, { source: file, line: s.line, field: '', reason: s.reason, raw: s.raw });
+    for (const s of skipped.splice(0)) await reject( { source: file, line: s.line, field: '', reason: s.reason, raw: s.raw });
   };
 
   try {
-    const parser = (await openText(file)).pipe(
+    const text = await openText(file);
+    const parser = text.pipe(
       parse({
         bom: true,
         info: true,
@@ -77,6 +144,8 @@ async function ingestOneFile(
         },
       }),
     );
+    // pipe() does not forward errors: without this a truncated gzip would leave the parser waiting forever.
+    text.on('error', (err) => parser.destroy(err));
     for await (const item of parser as AsyncIterable<{ record: string[]; raw: string }>) {
       const { record } = item;
       const raw = withoutDelimiter(item.raw);
@@ -93,7 +162,7 @@ async function ingestOneFile(
         continue;
       }
       if (record.length !== header.length) {
-        await run.reject(summary, {
+        await reject({
           source: file, line, field: '',
           reason: `record has ${record.length} fields, the header has ${header.length}`, raw,
         });
@@ -105,10 +174,12 @@ async function ingestOneFile(
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
         const field = issue?.path.map(String).join('.') ?? '';
-        await run.reject(summary, { source: file, line, field, reason: `${field}: ${issue?.message ?? 'invalid'}`, raw });
+        await reject({ source: file, line, field, reason: `${field}: ${issue?.message ?? 'invalid'}`, raw });
         continue;
       }
       batch.push(serializeBillingRow(parsed.data, provenance, line));
+      state.scopes.add(parsed.data);
+      if (parsed.data.billing_period_inferred) state.inferred++;
       if (batch.length >= options.batchRows) await flush();
     }
     await rejectSkipped();

@@ -33,6 +33,19 @@ export function normalizeDecimal(text: string, scale = MONEY_SCALE): string | un
   return formatScaled(sign === '-' ? -digits : digits, scale);
 }
 
+/** Digits before the point that Decimal(38, 12) can hold. */
+export const MONEY_INTEGER_DIGITS = 38 - MONEY_SCALE;
+
+/**
+ * Why a normalised decimal does not fit Decimal(38, 12), or undefined when it
+ * does. Checked per line, so one huge amount (1E100) is refused with a reason
+ * instead of failing the insert of its whole batch.
+ */
+export function moneyOverflow(normal: string): string | undefined {
+  const int = normal.replace('-', '').split('.')[0] ?? '';
+  return int.length > MONEY_INTEGER_DIGITS ? `does not fit Decimal(38, 12): more than ${MONEY_INTEGER_DIGITS} digits before the point` : undefined;
+}
+
 /** Render an integer count of 10^-scale units as a plain decimal string. */
 export function formatScaled(units: bigint, scale = MONEY_SCALE): string {
   const negative = units < 0n;

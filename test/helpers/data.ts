@@ -2,6 +2,7 @@
  * Raw data for attribution tests, written through the same code paths as
  * ingestion (request batch writer, billing row serialiser).
  */
+import { ImportScopes, recordImport } from '../../src/billing/billing-imports.js';
 import { BILLING_COLUMNS, serializeBillingRow, type BillingRow } from '../../src/billing/billing-row.js';
 import { formatDateTime64 } from '../../src/events/request-event.js';
 import { parseRecords } from '../../src/ingest/parse-records.js';
@@ -18,7 +19,11 @@ export function iso(ms: number): string {
 /** A billing line for one pool-hour, with overrides. */
 export function billingLine(overrides: Partial<BillingRow> & { pool?: string; start?: number; hours?: number } = {}): BillingRow {
   const { pool = 'gpu-a', start = DAY0, hours = 1, ...rest } = overrides;
+  const month = new Date(start);
+  const periodStart = Date.UTC(month.getUTCFullYear(), month.getUTCMonth(), 1);
+  const periodEnd = Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + 1, 1);
   return {
+    billing_period_start: iso(periodStart), billing_period_end: iso(periodEnd), billing_period_inferred: false, charge_frequency: 'Usage-Based',
     provider: 'AWS', billing_account_id: '111', sub_account_id: '222',
     charge_period_start: iso(start), charge_period_end: iso(start + hours * HOUR),
     billed_cost: '10', effective_cost: '10', list_cost: '10', billing_currency: 'USD',
@@ -32,12 +37,17 @@ export function billingLine(overrides: Partial<BillingRow> & { pool?: string; st
 
 let versionClock = Date.UTC(2026, 10, 1);
 
-/** Insert billing lines as one new billing version (like one import). */
-export async function insertBilling(warehouse: Warehouse, lines: readonly BillingRow[], source = 'focus-file'): Promise<void> {
+/** Insert billing lines as one new billing version and record it complete (like one import). */
+export async function insertBilling(warehouse: Warehouse, lines: readonly BillingRow[], source = 'focus-file'): Promise<string> {
   versionClock += 1000;
-  const provenance = { billingVersion: `${formatDateTime64(versionClock)}000`, source, sourceFile: 'test', poolTagKey: 'inference-pool' };
+  const scope = source === 'aws-cost-explorer' ? 'day' : 'billing-period';
+  const provenance = { billingVersion: `${formatDateTime64(versionClock)}000`, source, sourceFile: 'test', poolTagKey: 'inference-pool', scope } as const;
   const body = lines.map((l, i) => serializeBillingRow(l, provenance, i + 1)).join('\n');
   await warehouse.insertCompact('billing_line_items', BILLING_COLUMNS, `${body}\n`);
+  const scopes = new ImportScopes(source, scope);
+  for (const l of lines) scopes.add(l);
+  await recordImport(warehouse, scopes, provenance.billingVersion, 'test');
+  return provenance.billingVersion;
 }
 
 export interface TestRequest {
