@@ -8,6 +8,8 @@ import { buildChargeback, type ChargebackReport, type CostBasis } from './charge
 import type { IdlePolicy } from './idle-policy.js';
 import type { Month, ReportBy } from './month-data.js';
 import { writePack, type WrittenPack } from './pack.js';
+import { focusAllocatedCsv } from './focus-allocated.js';
+import { reportHtml } from './html.js';
 
 export interface ChargebackRequest {
   month: Month;
@@ -31,6 +33,9 @@ export async function runChargebackReport(warehouse: Warehouse, config: Config, 
     month: request.month, by: request.by, idle: request.idle, basis: request.basis ?? config.attribution.costBasis, poolOwners,
     ...(request.now === undefined ? {} : { now: request.now }),
   });
-  const pack = await writePack(report, request.outDir);
+  const pack = await writePack(report, request.outDir, async (r) => ({
+    'focus-allocated.csv': await focusAllocatedCsv(warehouse, r),
+    'report.html': reportHtml(r),
+  }));
   return { report, pack };
 }
