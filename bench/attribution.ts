@@ -41,7 +41,9 @@ async function fill(w: Warehouse, day: number, n: number, pools: number, offset:
     const slice = Math.min(5_000_000, n - done);
     await w.command(benchSql('synthetic-requests'), { day: dt(day), n: slice, total: n, first: done, id_offset: offset, pools });
   }
-  await w.command(benchSql('synthetic-billing'), { day: dt(day), pools, version: `${dt(Date.now())}.000000` });
+  const version = `${dt(Date.now())}.000000`;
+  await w.command(benchSql('synthetic-billing'), { day: dt(day), pools, version });
+  await w.command(benchSql('synthetic-billing-scope'), { day: dt(day), version });
 }
 
 async function main(): Promise<void> {

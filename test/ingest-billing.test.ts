@@ -16,7 +16,9 @@ import { freshWarehouse, scalar } from './helpers/warehouse.js';
 const FOCUS = BILLING_FILE_FORMATS['focus'] as BillingFileFormat;
 const CUR = BILLING_FILE_FORMATS['aws-cur'] as BillingFileFormat;
 const SAMPLE = join(FIXTURES, 'billing-focus.csv');
-const options = (format = FOCUS, poolTagKey = 'inference-pool') => ({ format, poolTagKey, batchRows: 50 });
+const options = (format = FOCUS, poolTagKey = 'inference-pool', acceptPartial = false) => ({ format, poolTagKey, batchRows: 50, acceptPartial });
+/** Keep the good lines of a file with bad ones (--accept-partial). */
+const partial = (format = FOCUS) => options(format, 'inference-pool', true);
 
 const HEADER = ['BillingAccountId', 'ChargePeriodStart', 'ChargePeriodEnd', 'BilledCost', 'EffectiveCost', 'BillingCurrency', 'ConsumedQuantity', 'ResourceId', 'ChargeDescription', 'Tags'];
 function focusRow(overrides: Partial<Record<(typeof HEADER)[number], string>> = {}): string[] {
@@ -120,10 +122,14 @@ describe('ingest billing: FOCUS CSV', () => {
     expect(await scalar(w, 'SELECT count() AS n FROM billing_line_items')).toBe(0);
   });
 
-  it('rejects a cost that is not a decimal, naming line and column, and keeps the other rows', async () => {
+  it('rejects a cost that is not a decimal, naming line and column; the import is not recorded unless partial is accepted', async () => {
     const file = writeTemp(dir, 'badcost.csv', stringify([HEADER, focusRow(), focusRow({ BilledCost: '12,50' }), focusRow({ EffectiveCost: 'n/a' }), focusRow()]));
     const summary = await ingestBillingFiles(w, [file], options());
-    expect(summary).toMatchObject({ accepted: 2, rejected: 2 });
+    expect(summary).toMatchObject({ accepted: 2, rejected: 2, recorded: false });
+    expect(await currentByPool()).toEqual([]);
+    const kept = await ingestBillingFiles(w, [file], partial());
+    expect(kept).toMatchObject({ accepted: 2, rejected: 2, recorded: true });
+    expect(await currentByPool()).toEqual([{ pool_id: 'llm-h100', effective: '14.5', billed: '21', rows: 2 }]);
     expect(rejects(file)).toEqual([
       { line: 3, field: 'BilledCost', reason: 'BilledCost: must be a decimal number, got "12,50"' },
       { line: 4, field: 'EffectiveCost', reason: 'EffectiveCost: must be a decimal number, got "n/a"' },
@@ -137,7 +143,7 @@ describe('ingest billing: FOCUS CSV', () => {
     ['tags that are not a JSON object', { Tags: '[1,2]' }, 'Tags'],
   ])('rejects %s, naming the column', async (_name, overrides, field) => {
     const file = writeTemp(dir, 'bad.csv', stringify([HEADER, focusRow(overrides), focusRow()]));
-    const summary = await ingestBillingFiles(w, [file], options());
+    const summary = await ingestBillingFiles(w, [file], partial());
     expect(summary).toMatchObject({ accepted: 1, rejected: 1 });
     expect(rejects(file)[0]).toMatchObject({ line: 2, field });
   });
@@ -145,15 +151,15 @@ describe('ingest billing: FOCUS CSV', () => {
   it('reads a BOM, CRLF line ends and a quoted field with a newline, keeping line numbers right', async () => {
     const csv = stringify([HEADER, focusRow({ ChargeDescription: 'two\r\nlines' }), focusRow({ BilledCost: 'bad' })], { record_delimiter: '\r\n' });
     const file = writeTemp(dir, 'windows.csv', `\ufeff${csv}`);
-    const summary = await ingestBillingFiles(w, [file], options());
+    const summary = await ingestBillingFiles(w, [file], partial());
     expect(summary).toMatchObject({ accepted: 1, rejected: 1 });
     expect(rejects(file)[0]).toMatchObject({ line: 4, field: 'BilledCost' });
   });
 
-  it('rejects a record with a missing field and one with broken quoting, keeping what came before', async () => {
+  it('rejects a record with a missing field and one with broken quoting, keeping the rest with partial accepted', async () => {
     const csv = `${stringify([HEADER, focusRow()])}111111111111,2026-10-01T00:00:00Z,1\n${stringify([focusRow()])}"unclosed,1,2\n`;
     const file = writeTemp(dir, 'ragged.csv', csv);
-    const summary = await ingestBillingFiles(w, [file], options());
+    const summary = await ingestBillingFiles(w, [file], partial());
     expect(summary.accepted).toBe(2);
     const r = rejects(file);
     expect(r[0]).toMatchObject({ line: 3, reason: 'record has 3 fields, the header has 10' });

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { arrayContaining } from './helpers/matchers.js';
 import { z } from 'zod';
+import { BILLING_FILE_FORMATS, type BillingFileFormat } from '../src/billing/file-formats.js';
+import { ingestBillingFiles } from '../src/ingest/billing-file.ingest.js';
 import { listMigrations, migrate } from '../src/warehouse/migrate.js';
 import { SQL_DIR } from '../src/warehouse/sql-files.js';
 import { openWarehouse, type Warehouse } from '../src/warehouse/warehouse.js';
@@ -68,6 +70,28 @@ describe('migrations', () => {
     if (!first) throw new Error('no migrations');
     writeFileSync(join(dir, first.name), `${readFileSync(join(dir, first.name), 'utf8')}\n-- edited\n`);
     await expect(migrate(w, listMigrations(dir))).rejects.toThrow(/was changed after it was applied/);
+  });
+
+  it('0006 keeps billing written before it visible, and a new export of the month then replaces those days whole', async () => {
+    const w = await warehouse();
+    await migrate(w, listMigrations().filter((m) => m.version <= 5));
+    // Rows as written before billing scopes existed: two versions of Oct 1, one of Oct 2.
+    const old = (version: string, day: string, cost: string): Record<string, unknown> => ({
+      billing_version: version, source: 'focus-file', billing_account_id: '111', charge_period_start: `${day} 00:00:00`, charge_period_end: `${day} 01:00:00`,
+      billed_cost: cost, effective_cost: cost, list_cost: cost, billing_currency: 'USD', consumed_quantity: '1', consumed_unit: 'Hours', tags: {}, pool_id: 'p1',
+    });
+    await w.insertObjects('billing_line_items', [
+      old('2026-11-01 00:00:00.000000', '2026-10-01', '1'), old('2026-11-02 00:00:00.000000', '2026-10-01', '2'), old('2026-11-01 00:00:00.000000', '2026-10-02', '4'),
+    ]);
+    await migrate(w);
+    const current = (): Promise<number> => scalar(w, 'SELECT toFloat64(sum(effective_cost)) AS n FROM billing_current');
+    expect(await current()).toBe(6);
+    const dir = mkdtempSync(join(tmpdir(), 'bill-'));
+    const file = join(dir, 'october.csv');
+    writeFileSync(file, 'BillingAccountId,ChargePeriodStart,ChargePeriodEnd,BilledCost,EffectiveCost,BillingCurrency\n111,2026-10-01T05:00:00Z,2026-10-01T06:00:00Z,7,7,USD\n');
+    const summary = await ingestBillingFiles(w, [file], { format: BILLING_FILE_FORMATS['focus'] as BillingFileFormat, poolTagKey: 'inference-pool', batchRows: 10 });
+    expect(summary.recorded).toBe(true);
+    expect(await current()).toBe(7);
   });
 
   it('refuse a badly named migration file', () => {

@@ -1,4 +1,5 @@
 -- Synthetic hourly bill for bench/attribution: one p5.48xlarge line per pool and hour of one UTC day.
+-- Each day is its own restatement scope here (scope_start = the day), so filling several days keeps them all.
 -- Parameters: day DateTime, pools UInt32, version DateTime64(6)
 INSERT INTO billing_line_items
 SELECT
@@ -27,5 +28,9 @@ SELECT
     concat('pool-', toString(pool)) AS pool_id,
     false AS is_estimated,
     'bench' AS source_file,
-    0 AS source_line
+    0 AS source_line,
+    toDateTime(toStartOfMonth({day:DateTime('UTC')}), 'UTC') AS billing_period_start,
+    toDateTime(toStartOfMonth({day:DateTime('UTC')}), 'UTC') + toIntervalMonth(1) AS billing_period_end,
+    'Usage-Based' AS charge_frequency,
+    {day:DateTime('UTC')} AS scope_start
 FROM (SELECT intDiv(number, {pools:UInt32}) AS hour, number % {pools:UInt32} AS pool FROM numbers(24 * {pools:UInt32}))
