@@ -95,10 +95,13 @@ describe('report.html', () => {
     // Every section carries the badge.
     expect(await page.locator('h2 .badge.final').count()).toBe(7);
 
-    const charts = await page.locator('figure.chart').evaluateAll((figures) => figures.map((f) => ({
-      chart: f.getAttribute('data-chart'), series: Number(f.getAttribute('data-series')), svg: f.querySelector('svg') !== null,
-      text: [...f.querySelectorAll('svg text')].map((t) => t.textContent),
-    })));
+    const charts = [];
+    for (const figure of await page.locator('figure.chart').all()) {
+      charts.push({
+        chart: await figure.getAttribute('data-chart'), series: Number(await figure.getAttribute('data-series')),
+        svg: (await figure.locator('svg').count()) === 1, text: await figure.locator('svg text').allTextContents(),
+      });
+    }
     expect(charts.map((c) => c.chart)).toEqual(['owners', 'models', 'features', 'daily-cpp', 'pools']);
     for (const c of charts) expect(c.svg).toBe(true);
     // Bars: used and idle; legend entries drawn as text.
@@ -119,7 +122,7 @@ describe('report.html', () => {
     await page.close();
   });
 
-  it('savings compares the model versions: v2 of llama doubled GPU time per request', async () => {
+  it('savings compares the model versions: v2 of llama doubled GPU time per request', () => {
     const html = readFileSync(join(packDir, 'report.html'), 'utf8');
     expect(html).toMatch(/<td>llama-3-8b<\/td><td>v2<\/td><td>v1<\/td>/);
     expect(html).toContain('cost ');
