@@ -175,7 +175,7 @@ function currencyTotals(data: MonthData, lines: readonly ChargebackLine[]): Curr
     else if (l.owner === UNALLOCATED_OWNER) t.unallocated += cost;
     else t.allocated += cost;
   }
-  return [...totals.values()].sort((a, b) => a.currency.localeCompare(b.currency, 'en'));
+  return [...totals.values()].sort((a, b) => (a.currency < b.currency ? -1 : a.currency > b.currency ? 1 : 0));
 }
 
 /** Share of `part` in `whole` in units of 1e-6 (half even); 0 when whole is 0. */

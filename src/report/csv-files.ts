@@ -1,11 +1,10 @@
 /**
- * The pack's CSV files, written with csv-stringify (quoting as RFC 4180
- * needs). Money is exact decimal text with 12 places; CPP and cost per 1K
+ * The pack's CSV files (RFC 4180, see csv-text.ts). Money is exact decimal text with 12 places; CPP and cost per 1K
  * tokens are rounded once to 12 places, half to even; GPU-hours to 6.
  */
-import { stringify } from 'csv-stringify/sync';
 import { parse } from 'csv-parse/sync';
 import { z } from 'zod';
+import { csvText } from './csv-text.js';
 import { divideHalfEven, fixed, units } from './exact.js';
 import type { ChargebackReport } from './chargeback.js';
 import type { ChargebackLine } from './idle-policy.js';
@@ -33,7 +32,7 @@ export function lineCells(month: string, l: ChargebackLine): string[] {
 }
 
 export function chargebackCsv(report: ChargebackReport): string {
-  return stringify([[...CHARGEBACK_COLUMNS], ...report.lines.map((l) => lineCells(report.options.month.label, l))]);
+  return csvText([[...CHARGEBACK_COLUMNS], ...report.lines.map((l) => lineCells(report.options.month.label, l))]);
 }
 
 const csvLine = z.object({
@@ -67,5 +66,5 @@ export function deltaCsv(month: string, estimatedCsv: string, finalCsv: string):
     const ac = a ? units(a.cost) : 0n;
     return [month, owner, model, feature, currency, b?.requests ?? '0', a?.requests ?? '0', fixed(bc), fixed(ac), fixed(ac - bc)];
   });
-  return stringify([[...DELTA_COLUMNS], ...rows]);
+  return csvText([[...DELTA_COLUMNS], ...rows]);
 }

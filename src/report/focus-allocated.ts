@@ -7,15 +7,11 @@
  * to the month's bill exactly, whatever the idle policy (the policy's view
  * is chargeback.csv). Our own columns are x_-prefixed.
  */
-import { stringify } from 'csv-stringify/sync';
-import { z } from 'zod';
-import { toScaled } from '../util/decimal.js';
 import { formatDateTime } from '../util/time.js';
-import { sqlFile } from '../warehouse/sql-files.js';
-import type { Warehouse } from '../warehouse/warehouse.js';
 import type { ChargebackReport } from './chargeback.js';
 import { gpuHours } from './csv-files.js';
-import { divideHalfEven, fixed, units } from './exact.js';
+import { csvText } from './csv-text.js';
+import { divideHalfEven, fixed } from './exact.js';
 
 export const FOCUS_COLUMNS = [
   'BillingPeriodStart', 'BillingPeriodEnd', 'ChargePeriodStart', 'ChargePeriodEnd', 'BillingCurrency', 'BilledCost', 'EffectiveCost',
@@ -27,17 +23,11 @@ export const FOCUS_COLUMNS = [
 export const METHOD_USED = 'inferledger-gpu-time-used';
 export const METHOD_IDLE = 'inferledger-idle-capacity';
 
-const focusRow = z.object({
-  pool_id: z.string(), currency: z.string(), team: z.string(), tenant_id: z.string(), model_id: z.string(), model_version: z.string(),
-  feature_id: z.string(), requests: z.coerce.bigint(), input_tokens: z.coerce.bigint(), output_tokens: z.coerce.bigint(),
-  gpu_ms: z.string().transform((t) => toScaled(t, 3)), used_cost: z.string().transform(units), estimated: z.boolean(),
-});
-
 const iso = (ms: number): string => `${formatDateTime(ms).replace(' ', 'T')}Z`;
 
-export async function focusAllocatedCsv(warehouse: Warehouse, report: ChargebackReport): Promise<string> {
+export function focusAllocatedCsv(report: ChargebackReport): string {
   const { month, basis, idle, poolOwners } = report.options;
-  const rows = await warehouse.query(sqlFile('report/month-focus'), { month_start: formatDateTime(month.start), month_end: formatDateTime(month.end) }, focusRow);
+  const rows = report.data.groups;
   const billedOf = new Map(report.data.pools.map((p) => [`${p.currency}\u0000${p.pool_id}`, p]));
   const ratio = (part: bigint, pool: string, currency: string): string => {
     const billed = billedOf.get(`${currency}\u0000${pool}`)?.billed ?? 0n;
@@ -73,5 +63,5 @@ export async function focusAllocatedCsv(warehouse: Warehouse, report: Chargeback
       basis, idle, '0', '0', '0', '', '', status,
     ]);
   }
-  return stringify(out);
+  return csvText(out);
 }

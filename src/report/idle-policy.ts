@@ -124,7 +124,8 @@ export function applyIdlePolicy(data: MonthData, policy: IdlePolicy, poolOwners:
 /** Currency, then owners by name with `(idle)` and `(unallocated)` last, then model and feature. */
 function compareLines(a: ChargebackLine, b: ChargebackLine): number {
   const special = (l: ChargebackLine): number => (l.owner === UNALLOCATED_OWNER ? 2 : l.owner === IDLE_OWNER ? 1 : 0);
-  return a.currency.localeCompare(b.currency, 'en')
+  // Plain code-unit order: localeCompare builds a collator per call, seconds on 50,000 lines.
+  return cmp(a.currency, b.currency)
     || special(a) - special(b)
     || cmp(a.owner, b.owner) || cmp(a.model_id, b.model_id) || cmp(a.feature_id, b.feature_id);
 }

@@ -37,12 +37,19 @@ const money = z.string().transform(units);
 const gpuMs = z.string().transform((t) => toScaled(t, 3));
 const count = z.coerce.bigint();
 
-const trafficRow = z.object({
-  owner: z.string(), model_id: z.string(), feature_id: z.string(), pool_id: z.string(), currency: z.string(),
+const groupRow = z.object({
+  pool_id: z.string(), currency: z.string(), team: z.string(), tenant_id: z.string(), model_id: z.string(), model_version: z.string(), feature_id: z.string(),
   requests: count, input_tokens: count, output_tokens: count, gpu_ms: gpuMs,
   cost: money, used_cost: money, estimated: z.boolean(),
 });
-export type TrafficRow = z.infer<typeof trafficRow>;
+/** The month's traffic at its finest grain: (pool, currency, team, tenant, model, version, feature). */
+export type GroupRow = z.infer<typeof groupRow>;
+
+/** The month's traffic per (owner, model, feature, pool, currency). */
+export interface TrafficRow {
+  owner: string; model_id: string; feature_id: string; pool_id: string; currency: string;
+  requests: bigint; input_tokens: bigint; output_tokens: bigint; gpu_ms: bigint; cost: bigint; used_cost: bigint; estimated: boolean;
+}
 
 const poolRow = z.object({
   pool_id: z.string(), currency: z.string(),
@@ -58,11 +65,8 @@ export type BillingVersionRow = z.infer<typeof versionRow>;
 
 const coverageRow = z.object({ days_attributed: z.coerce.number(), pending_requests: z.coerce.number(), unknown_pool_requests: z.coerce.number() });
 
-const modelVersionRow = z.object({
-  model_id: z.string(), model_version: z.string(), currency: z.string(),
-  requests: count, gpu_ms: gpuMs, cost: money, used_cost: money,
-});
-export type ModelVersionRow = z.infer<typeof modelVersionRow>;
+/** A model version's month in one currency. */
+export interface ModelVersionRow { model_id: string; model_version: string; currency: string; requests: bigint; gpu_ms: bigint; cost: bigint; used_cost: bigint }
 
 const dailyRow = z.object({ day: z.string(), model_id: z.string(), currency: z.string(), requests: count, cost: money });
 export type DailyModelRow = z.infer<typeof dailyRow>;
@@ -70,6 +74,7 @@ export type DailyModelRow = z.infer<typeof dailyRow>;
 export interface MonthData {
   month: Month;
   by: ReportBy;
+  groups: GroupRow[];
   traffic: TrafficRow[];
   pools: PoolRow[];
   billingVersions: BillingVersionRow[];
@@ -81,17 +86,47 @@ export interface MonthData {
 export async function readMonth(warehouse: Warehouse, month: Month, by: ReportBy): Promise<MonthData> {
   const range = { month_start: formatDateTime(month.start), month_end: formatDateTime(month.end) };
   const days = { month_start: formatDate(month.start), month_end: formatDate(month.end) };
-  const [traffic, pools, billingVersions, coverage, modelVersions, dailyModels] = await Promise.all([
-    warehouse.query(sqlFile('report/month-lines'), { ...range, by }, trafficRow),
+  const [groups, pools, billingVersions, coverage, dailyModels] = await Promise.all([
+    warehouse.query(sqlFile('report/month-groups'), range, groupRow),
     warehouse.query(sqlFile('report/month-pools'), range, poolRow),
     warehouse.query(sqlFile('report/month-billing-versions'), range, versionRow),
     warehouse.query(sqlFile('report/month-coverage'), days, coverageRow),
-    warehouse.query(sqlFile('report/month-versions'), range, modelVersionRow),
     warehouse.query(sqlFile('report/daily-model-cpp'), days, dailyRow),
   ]);
   return {
-    month, by, traffic, pools, billingVersions,
+    month, by, groups, pools, billingVersions,
+    traffic: sumBy(groups, (g) => [by === 'tenant' ? g.tenant_id : g.team, g.model_id, g.feature_id, g.pool_id, g.currency], (g, [owner = '', model_id = '', feature_id = '', pool_id = '', currency = '']) => ({
+      owner, model_id, feature_id, pool_id, currency, requests: g.requests, input_tokens: g.input_tokens, output_tokens: g.output_tokens,
+      gpu_ms: g.gpu_ms, cost: g.cost, used_cost: g.used_cost, estimated: g.estimated,
+    })),
     coverage: coverage[0] ?? { days_attributed: 0, pending_requests: 0, unknown_pool_requests: 0 },
-    modelVersions, dailyModels,
+    modelVersions: sumBy(groups, (g) => [g.model_id, g.model_version, g.currency], (g, [model_id = '', model_version = '', currency = '']) => ({
+      model_id, model_version, currency, requests: g.requests, gpu_ms: g.gpu_ms, cost: g.cost, used_cost: g.used_cost,
+    })),
+    dailyModels,
   };
+}
+
+interface Summable { requests: bigint; gpu_ms: bigint; cost: bigint; used_cost: bigint; input_tokens?: bigint; output_tokens?: bigint; estimated?: boolean }
+
+/** Sum groups by a key, in order of first appearance (the query's order). */
+function sumBy<T extends Summable>(groups: readonly GroupRow[], keyOf: (g: GroupRow) => string[], make: (g: GroupRow, key: string[]) => T): T[] {
+  const out = new Map<string, T>();
+  for (const g of groups) {
+    const key = keyOf(g);
+    const k = JSON.stringify(key);
+    const row = out.get(k);
+    if (!row) {
+      out.set(k, make(g, key));
+      continue;
+    }
+    row.requests += g.requests;
+    row.gpu_ms += g.gpu_ms;
+    row.cost += g.cost;
+    row.used_cost += g.used_cost;
+    if (row.input_tokens !== undefined) row.input_tokens += g.input_tokens;
+    if (row.output_tokens !== undefined) row.output_tokens += g.output_tokens;
+    if (row.estimated !== undefined) row.estimated ||= g.estimated;
+  }
+  return [...out.values()];
 }

@@ -33,8 +33,8 @@ export async function runChargebackReport(warehouse: Warehouse, config: Config, 
     month: request.month, by: request.by, idle: request.idle, basis: request.basis ?? config.attribution.costBasis, poolOwners,
     ...(request.now === undefined ? {} : { now: request.now }),
   });
-  const pack = await writePack(report, request.outDir, async (r) => ({
-    'focus-allocated.csv': await focusAllocatedCsv(warehouse, r),
+  const pack = await writePack(report, request.outDir, (r) => ({
+    'focus-allocated.csv': focusAllocatedCsv(r),
     'report.html': reportHtml(r),
   }));
   return { report, pack };

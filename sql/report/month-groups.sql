@@ -1,6 +1,8 @@
--- Chargeback report, focus-allocated.csv: the month's used cost per pool and
--- full group (team, tenant, model, version, feature), the finest grain the
--- allocation tags describe.
+-- Chargeback report: the month's attributed traffic at its finest grain,
+-- (pool, currency, team, tenant, model, version, feature), read once: the
+-- lines per team or tenant, the FOCUS rows and the version comparison are
+-- all sums of these. cost is fully loaded (idle of the hours with traffic
+-- spread over it), used_cost the GPU time used; exact Decimal(38, 12) sums.
 -- Parameters: month_start DateTime, month_end DateTime
 SELECT
     toString(pool_id) AS pool_id,
@@ -14,6 +16,7 @@ SELECT
     sum(input_tokens) AS input_tokens,
     sum(output_tokens) AS output_tokens,
     sum(gpu_ms) AS gpu_ms,
+    sum(cost) AS cost,
     sum(used_cost) AS used_cost,
     max(estimated) AS estimated
 FROM cost_allocation
