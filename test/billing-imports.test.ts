@@ -16,6 +16,7 @@ import { collectBilling } from '../src/cost-explorer/collect-billing.js';
 import { LocalCostExplorer, type CostLine } from '../src/cost-explorer/local-endpoint.js';
 import { ingestBillingFiles } from '../src/ingest/billing-file.ingest.js';
 import { formatScaled, toScaled } from '../src/util/decimal.js';
+import { sqlFile } from '../src/warehouse/sql-files.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { coverage, pools, settings, snapshot } from './helpers/attribution.js';
 import { insertRequests } from './helpers/data.js';
@@ -117,6 +118,9 @@ describe('a billing import is all or nothing', () => {
     expect(await scalar(w, "SELECT count() AS n FROM ingest_rejects WHERE kind = 'billing' AND line = 5 AND field = 'BilledCost'")).toBe(1);
     await attribute(OCT1, OCT1 + DAY);
     expect(await visible()).toEqual(before);
+    // Its lines are kept, unread, and listed as unrecorded.
+    const unrecorded = await w.query(sqlFile('queries/unrecorded-billing-versions'), {}, z.object({ written_at: z.string(), line_items: z.coerce.number() }));
+    expect(unrecorded).toEqual([{ written_at: expect.stringMatching(/^20/) as unknown, line_items: 5 }]);
   });
 
   it('--accept-partial records the good lines and still lists the bad one', async () => {

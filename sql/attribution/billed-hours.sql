@@ -1,7 +1,7 @@
 -- Step 2b: every billed (period, pool) as the hours it covers, so hourly
 -- traffic meets hourly and daily billing periods alike. Includes untagged
 -- cost (pool_id ''), which tells coverage that the bill for an hour has landed.
--- Charge periods are whole hours (hourly or daily), as Cost Explorer and FOCUS exports give them.
+-- The bill (bill.sql) is already one row per hour: every line is spread over the hours it covers.
 -- Parameters: bill Identifier
 SELECT DISTINCT
     period_start,

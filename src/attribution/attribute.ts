@@ -134,15 +134,9 @@ export async function attributeDay(warehouse: Warehouse, settings: AttributionSe
 
   try {
     await memoryTable('bill', 'attribution/bill');
-    // Traffic is read up to the end of the last period starting today (a daily period may run past midnight).
-    const [periodsEnd] = await warehouse.query(
-      'SELECT toUnixTimestamp(max(period_end)) AS n FROM {bill:Identifier}',
-      { bill: stage('bill') },
-      countRow,
-    );
-    const trafficTo = Math.max(dayStart + DAY_MS, (periodsEnd?.n ?? 0) * 1000);
     await memoryTable('hours', 'attribution/billed-hours');
-    await memoryTable('traffic', 'attribution/traffic', { ...all, to: formatDateTime(trafficTo) });
+    // The bill holds only the day's own hours (long lines are spread), so the day's traffic is all it meets.
+    await memoryTable('traffic', 'attribution/traffic');
 
     const rows = {} as DayResult['rows'];
     for (const output of OUTPUTS) {
