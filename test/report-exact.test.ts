@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { csvText } from '../src/report/csv-text.js';
 import { cents, divideHalfEven, fixed, splitExact } from '../src/report/exact.js';
+import { pct } from '../src/report/html.js';
 
 describe('report arithmetic', () => {
   it('rounds half to even', () => {
@@ -36,5 +37,13 @@ describe('report arithmetic', () => {
       const text = csvText([['a', 'b'], ...rows]);
       expect(parse(text, { columns: true })).toEqual(rows.map(([a, b]) => ({ a, b })));
     }));
+  });
+});
+
+describe('report page figures', () => {
+  it('prints shares as percentages', () => {
+    expect(pct(296_000n)).toBe('29.60 %');
+    expect(pct(1_000_000n)).toBe('100.00 %');
+    expect(pct(4n)).toBe('0.00 %');
   });
 });

@@ -28,9 +28,9 @@ function render(option: echarts.EChartsCoreOption, width: number, height: number
 export function stackedBars(categories: readonly string[], parts: readonly { name: string; values: readonly number[] }[], currency: string): Chart {
   const height = Math.max(160, 60 + categories.length * 24);
   return render({
-    grid: { left: 8, right: 24, top: 36, bottom: 8, containLabel: true },
+    grid: { left: 8, right: 24, top: 36, bottom: 28, containLabel: true },
     legend: { top: 4 },
-    xAxis: { type: 'value', name: currency, axisLabel: { hideOverlap: true } },
+    xAxis: { type: 'value', name: currency, nameLocation: 'middle', nameGap: 24, axisLabel: { hideOverlap: true } },
     yAxis: { type: 'category', data: [...categories].reverse(), axisLabel: { width: 220, overflow: 'truncate' } },
     series: parts.map((p) => ({ name: p.name, type: 'bar', stack: 'cost', data: [...p.values].reverse() })),
   }, 760, height, parts.length);
@@ -42,7 +42,8 @@ export function dailyLines(days: readonly string[], lines: readonly { name: stri
     grid: { left: 8, right: 24, top: 36 + 18 * Math.ceil(lines.length / 4), bottom: 8, containLabel: true },
     legend: { top: 4 },
     xAxis: { type: 'category', data: days.map((d) => d.slice(5)), boundaryGap: false },
-    yAxis: { type: 'value', name: unit, scale: true },
+    // Log scale: models' CPPs differ by orders of magnitude (an LLM vs a classifier).
+    yAxis: { type: 'log', name: unit, axisLabel: { formatter: (v: number) => String(Number(v.toPrecision(3))) } },
     series: lines.map((l) => ({ name: l.name, type: 'line', showSymbol: false, connectNulls: false, data: l.values })),
   }, 760, 320, lines.length);
 }

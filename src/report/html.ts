@@ -26,7 +26,8 @@ const POLICY_TEXT = {
 interface Row { name: string; requests: string; used: string; idle: string; cost: string; exact: string; cpp: string }
 
 const toNumber = (units: bigint): number => Number(fixed(units));
-const pct = (millionths: bigint): string => `${fixed(divideHalfEven(millionths, 100n), 4).slice(0, -2)} %`;
+/** A share in units of 1e-6 as a percentage with two decimals (296000 -> "29.60 %"). */
+export const pct = (millionths: bigint): string => `${fixed(divideHalfEven(millionths, 100n), 2)} %`;
 
 function totalsBy(lines: readonly ChargebackLine[], pick: (l: ChargebackLine) => string): { name: string; requests: bigint; used: bigint; idle: bigint }[] {
   const map = new Map<string, { name: string; requests: bigint; used: bigint; idle: bigint }>();
