@@ -2,11 +2,15 @@
  * README's first command: `inferledger demo`, end to end on the real engine.
  * Checks the calibration the demo promises, not just that it printed something.
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { main, EXIT } from '../src/cli/main.js';
 import { DEMO_DATABASE, lastFullMonth } from '../src/demo/demo.js';
 import { openWarehouse } from '../src/warehouse/warehouse.js';
+import { toScaled } from '../src/util/decimal.js';
 import { TEST_DATA_DIR, testWarehouseConfig } from './helpers/warehouse.js';
 
 describe('inferledger demo', () => {
@@ -15,7 +19,7 @@ describe('inferledger demo', () => {
     expect(lastFullMonth(new Date('2027-03-01T00:00:00Z'))).toMatchObject({ start: Date.UTC(2027, 1, 1), days: 28 });
   });
 
-  it('ingests, attributes and reports a month whose figures land in the published ranges', { timeout: 240_000 }, async () => {
+  it('ingests, attributes and reports a month whose figures land in the published ranges', { timeout: 400_000 }, async () => {
     const out: string[] = [];
     const code = await main(['demo'], { out: (l) => out.push(l), err: (l) => out.push(l), env: { INFERLEDGER_DATA_DIR: TEST_DATA_DIR } });
     const text = out.join('\n');
@@ -61,6 +65,27 @@ describe('inferledger demo', () => {
       );
       expect(coverage?.accounted).toBe(coverage?.billed);
       expect(coverage?.pending).toBe(0);
+
+      // Pools run at realistic utilisation over the month, not ~1 %.
+      const utilization = await w.query(
+        "SELECT pool_id, toFloat64(sum(used_gpu_ms) / sum(capacity_gpu_ms)) AS u FROM pool_cost WHERE pool_id != '' GROUP BY pool_id ORDER BY pool_id",
+        {},
+        z.object({ pool_id: z.string(), u: z.number() }),
+      );
+      expect(utilization.map((p) => p.pool_id)).toEqual(['clf-t4', 'embed-l4', 'llm-h100']);
+      for (const p of utilization) {
+        expect(p.u).toBeGreaterThan(0.2);
+        expect(p.u).toBeLessThan(0.7);
+      }
+
+      // The demo builds the month's chargeback pack and says where.
+      const packLine = /Chargeback pack \(final, by team, idle spread\): (\S+)/.exec(text);
+      expect(packLine?.[1]).toBeDefined();
+      const packDir = packLine?.[1] ?? '';
+      expect(readdirSync(packDir).sort()).toEqual(['chargeback.csv', 'focus-allocated.csv', 'report.html', 'summary.json']);
+      const csvTotal = z.array(z.object({ cost: z.string() })).parse(parse(readFileSync(join(packDir, 'chargeback.csv'), 'utf8'), { columns: true }))
+        .reduce((a, r) => a + toScaled(r.cost), 0n);
+      expect(csvTotal).toBe(toScaled(coverage?.billed ?? 'x'));
     } finally {
       await w.close();
     }

@@ -26,6 +26,10 @@ import { JobRuntime } from '../jobs/runtime.js';
 import { ROLES, runService, type Role } from '../service/run-service.js';
 import { evaluateAlerts } from '../alerts/evaluate.js';
 import { ACK_REASONS, acknowledge, listAlerts, type AckReason } from '../alerts/store.js';
+import { IDLE_POLICIES, type IdlePolicy } from '../report/idle-policy.js';
+import { parseMonth } from '../report/month-data.js';
+import { fixed } from '../report/exact.js';
+import { runChargebackReport } from '../report/run-report.js';
 import { openWarehouse, type Warehouse } from '../warehouse/warehouse.js';
 
 /** Exit codes: 0 ok, 1 the work failed (e.g. nothing could be read), 2 bad usage or configuration. */
@@ -334,6 +338,33 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
       } finally {
         await admin.stop();
       }
+    });
+
+  // Chargeback reports: a month's pack per team or tenant (src/report).
+  program
+    .command('report')
+    .description('reports built from the attributed tables')
+    .command('chargeback')
+    .description('a month\'s chargeback pack (CSV, summary, FOCUS allocation, HTML) in <out>/<month>/<by>-<idle>-<status>/; packs are never overwritten')
+    .requiredOption('--month <YYYY-MM>', 'calendar month (UTC)', (value: string) => {
+      const month = parseMonth(value);
+      if (!month) throw new InvalidArgumentError('--month must be a month as YYYY-MM, e.g. 2026-10');
+      return month;
+    })
+    .addOption(new Option('--by <owner>', 'who pays: team or tenant').choices(['team', 'tenant']).makeOptionMandatory())
+    .option('--out <dir>', 'directory of the packs', 'reports')
+    .addOption(new Option('--idle <policy>', 'who carries idle GPU cost').choices([...IDLE_POLICIES]).default('spread'))
+    .addOption(new Option('--basis <basis>', 'bill column the month was attributed on (default: attribution.costBasis)').choices(['effective', 'billed']))
+    .action(async (opts: { month: NonNullable<ReturnType<typeof parseMonth>>; by: 'team' | 'tenant'; out: string; idle: IdlePolicy; basis?: 'effective' | 'billed' }) => {
+      const config = configFrom(globals());
+      const run = await withWarehouse(config, async (warehouse) => {
+        await ensureSchema(warehouse, io.err);
+        return runChargebackReport(warehouse, config, { month: opts.month, by: opts.by, idle: opts.idle, outDir: opts.out, ...(opts.basis ? { basis: opts.basis } : {}) });
+      });
+      const { report, pack } = run;
+      io.out(pack.written ? `${report.options.month.label}: ${report.status} pack written to ${pack.dir} (${pack.files.join(', ')})` : `${report.options.month.label}: ${pack.dir} already exists; packs are never overwritten`);
+      for (const t of report.totals) io.out(`  ${t.currency}: billed ${fixed(t.billed)} = allocated ${fixed(t.allocated)} + idle ${fixed(t.idle)} + unallocated ${fixed(t.unallocated)}`);
+      for (const reason of report.statusReasons) io.out(`  estimated: ${reason}`);
     });
 
   program

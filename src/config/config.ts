@@ -48,6 +48,8 @@ export const configSchema = z.object({
       weightBasis: weightBasis.optional(),
       /** GPUs per billed instance, when the catalog does not know the instance type (or is wrong for it). */
       gpusPerInstance: z.number().int().positive().optional(),
+      /** Team that owns the pool: carries its idle cost in chargeback reports built with `--idle owner`. */
+      owner: nonEmpty.optional(),
     }).strict()).default({}),
     /** Team of a feature, for events without a team. */
     featureTeams: z.record(z.string().min(1), nonEmpty).default({}),

@@ -8,7 +8,10 @@
  * - toxicity-bert on one T4 (g4dn.xlarge, spot)            ~ $0.00009 per prediction
  * - bge-large embeddings on one L4 (g6.xlarge, spot)         ~ $0.0002 per prediction
  * - llama-3-8b on one H100 (a3-highgpu-1g, committed use)    ~ $0.008 per 1K tokens
- * within the ranges published for optimised serving. Traffic follows a daily
+ * within the ranges published for optimised serving. Pools run at realistic
+ * utilisation (month average ~25-30 %, busiest hours ~70-95 %): embedding
+ * requests each embed a batch of ~20 passages (900 GPU-ms) and moderation
+ * requests classify a batch of comments (500 GPU-ms). Traffic follows a daily
  * cycle with quiet nights (idle cost shows), tenants a long tail, and on one
  * day half the LLM traffic moves to a v4 build that doubles GPU time per
  * request: its CPP that day is about twice v3's.
@@ -38,8 +41,8 @@ export interface DemoPool {
 
 export const DEMO_POOLS: readonly DemoPool[] = [
   { pool: 'llm-h100', model: 'llama-3-8b', features: ['chat', 'summarize'], instanceType: 'a3-highgpu-1g', provider: 'Google Cloud', listPerHour: '11.06', effectivePerHour: '6.2', peakPerHour: 1300, gpuMs: 2400, inputTokens: 1400, outputTokens: 380 },
-  { pool: 'embed-l4', model: 'bge-large', features: ['search', 'rag-retrieval'], instanceType: 'g6.xlarge', provider: 'AWS', listPerHour: '0.8048', effectivePerHour: '0.2414', peakPerHour: 3000, gpuMs: 40, inputTokens: 350, outputTokens: 0 },
-  { pool: 'clf-t4', model: 'toxicity-bert', features: ['moderation', 'comment-filter'], instanceType: 'g4dn.xlarge', provider: 'AWS', listPerHour: '0.526', effectivePerHour: '0.1578', peakPerHour: 5000, gpuMs: 20, inputTokens: 0, outputTokens: 0 },
+  { pool: 'embed-l4', model: 'bge-large', features: ['search', 'rag-retrieval'], instanceType: 'g6.xlarge', provider: 'AWS', listPerHour: '0.8048', effectivePerHour: '0.2414', peakPerHour: 3000, gpuMs: 900, inputTokens: 7000, outputTokens: 0 },
+  { pool: 'clf-t4', model: 'toxicity-bert', features: ['moderation', 'comment-filter'], instanceType: 'g4dn.xlarge', provider: 'AWS', listPerHour: '0.526', effectivePerHour: '0.1578', peakPerHour: 5000, gpuMs: 500, inputTokens: 0, outputTokens: 0 },
 ];
 
 export const DEMO_TEAMS: Readonly<Record<string, string>> = {

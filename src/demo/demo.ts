@@ -4,7 +4,7 @@
  * attributed — then the numbers an analyst would look at first.
  * Runs in its own database (`inferledger_demo`), rebuilt on every run.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/config.js';
 import { attributeWindow } from '../attribution/attribute.js';
@@ -16,6 +16,8 @@ import { sqlFile } from '../warehouse/sql-files.js';
 import { openWarehouse, type QueryParams, type Warehouse } from '../warehouse/warehouse.js';
 import { DEMO_TEAMS, writeDemoBill, writeDemoRequests, type DemoWindow } from './demo-data.js';
 import { formatDate } from '../util/time.js';
+import { parseMonth } from '../report/month-data.js';
+import { runChargebackReport } from '../report/run-report.js';
 
 export const DEMO_DATABASE = 'inferledger_demo';
 const DAY_MS = 86_400_000;
@@ -79,10 +81,20 @@ export async function runDemo(config: Config, out: (line: string) => void): Prom
     await print(warehouse, out, 'GPU pools: utilisation and idle cost:', 'queries/pool-utilization', range);
     await print(warehouse, out, 'Coverage: where the bill went:', 'queries/coverage-summary', range);
 
+    // The month's chargeback pack; the demo owns this directory and rebuilds it on every run.
+    const reports = join(dir, 'reports');
+    rmSync(reports, { recursive: true, force: true });
+    const reportMonth = parseMonth(month);
+    if (!reportMonth) throw new Error(`not a month: ${month}`);
+    const { pack, report } = await runChargebackReport(warehouse, { ...config, attribution: settings }, { month: reportMonth, by: 'team', idle: 'spread', outDir: reports });
+    out(`\nChargeback pack (${report.status}, by team, idle spread): ${pack.dir}`);
+    out(`          open ${join(pack.dir, 'report.html')}`);
+
     out(`\nFiles:    ${requestsFile}\n          ${billFile}`);
     out(`Tables:   database ${DEMO_DATABASE} in ${resolve(config.warehouse.dataDir)}: cost_allocation, pool_cost, cpp_daily, coverage_daily (and the raw tables)`);
     out(`Alerts:   npx inferledger --database ${DEMO_DATABASE} alerts evaluate   (finds the ${rollout} rollout and says why CPP moved)`);
     out(`Try:      npx inferledger --database ${DEMO_DATABASE} sql --file sql/queries/cpp-by-dimension.sql --param dim=tenant_id --param from=${range.from} --param to=${range.to} --param currency=USD --param limit=20`);
+    out(`Report:   npx inferledger --database ${DEMO_DATABASE} report chargeback --month ${month} --by tenant --idle separate --out ${reports}`);
     out(`Finished in ${elapsed()}.`);
   } finally {
     await warehouse.close();

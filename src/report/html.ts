@@ -1,0 +1,135 @@
+/**
+ * report.html: one self-contained page for people (inline CSS, charts as
+ * inline SVG, no script, no external resource). Built by the eta template
+ * engine with escaping on by default: every name is text, `<%~` (raw) is
+ * used only for the SVG ECharts rendered (which escapes its own text).
+ */
+import { Eta } from 'eta';
+import { cents, divideHalfEven, fixed } from './exact.js';
+import { share, type ChargebackReport, type CurrencyTotals } from './chargeback.js';
+import { dailyLines, stackedBars, type Chart } from './charts.js';
+import { IDLE_OWNER, UNALLOCATED_OWNER, type ChargebackLine } from './idle-policy.js';
+import { REPORT_TEMPLATE } from './report-template.js';
+
+const eta = new Eta({ autoEscape: true, autoTrim: false, useWith: false, varName: 'it' });
+
+const TOP_OWNERS = 25;
+const TOP_CHART = 15;
+const TOP_MODELS = 5;
+
+const POLICY_TEXT = {
+  spread: 'spread: idle capacity is spread over the traffic of its pool (fully loaded cost); a pool with no traffic in the month stays on the (idle) line',
+  separate: 'separate: owners carry the cost of the GPU time they used; all idle capacity is the (idle) line',
+  owner: 'owner: owners carry the cost of the GPU time they used; each pool\'s idle capacity goes to the team that owns the pool, pools without an owner to the (idle) line',
+} as const;
+
+interface Row { name: string; requests: string; used: string; idle: string; cost: string; exact: string; cpp: string }
+
+const toNumber = (units: bigint): number => Number(fixed(units));
+/** A share in units of 1e-6 as a percentage with two decimals (296000 -> "29.60 %"). */
+export const pct = (millionths: bigint): string => `${fixed(divideHalfEven(millionths, 100n), 2)} %`;
+
+function totalsBy(lines: readonly ChargebackLine[], pick: (l: ChargebackLine) => string): { name: string; requests: bigint; used: bigint; idle: bigint }[] {
+  const map = new Map<string, { name: string; requests: bigint; used: bigint; idle: bigint }>();
+  for (const l of lines) {
+    const name = pick(l);
+    const t = map.get(name) ?? { name, requests: 0n, used: 0n, idle: 0n };
+    t.requests += l.requests;
+    t.used += l.used_cost;
+    t.idle += l.idle_cost;
+    map.set(name, t);
+  }
+  return [...map.values()].sort((a, b) => {
+    const d = b.used + b.idle - (a.used + a.idle);
+    return d > 0n ? 1 : d < 0n ? -1 : a.name < b.name ? -1 : 1;
+  });
+}
+
+function rows(totals: ReturnType<typeof totalsBy>): Row[] {
+  return totals.map((t) => ({
+    name: t.name, requests: t.requests.toLocaleString('en-US'), used: cents(t.used), idle: cents(t.idle), cost: cents(t.used + t.idle),
+    exact: fixed(t.used + t.idle), cpp: t.requests === 0n ? '' : fixed(divideHalfEven(t.used + t.idle, t.requests)).replace(/0+$/, ''),
+  }));
+}
+
+function barChart(totals: ReturnType<typeof totalsBy>, currency: string): Chart {
+  const top = totals.slice(0, TOP_CHART);
+  return stackedBars(top.map((t) => t.name), [
+    { name: 'used', values: top.map((t) => toNumber(t.used)) },
+    { name: 'idle', values: top.map((t) => toNumber(t.idle)) },
+  ], currency);
+}
+
+function currencyView(report: ChargebackReport, t: CurrencyTotals) {
+  const lines = report.lines.filter((l) => l.currency === t.currency);
+  const ownerLines = lines.filter((l) => l.owner !== IDLE_OWNER && l.owner !== UNALLOCATED_OWNER);
+  const traffic = ownerLines.filter((l) => l.model_id !== IDLE_OWNER);
+  const owners = totalsBy(lines, (l) => l.owner);
+  const models = totalsBy(traffic, (l) => l.model_id);
+  const features = totalsBy(traffic, (l) => l.feature_id);
+
+  const daily = report.data.dailyModels.filter((d) => d.currency === t.currency);
+  const days: string[] = [];
+  for (let ms = report.options.month.start; ms < report.options.month.end; ms += 86_400_000) days.push(new Date(ms).toISOString().slice(0, 10));
+  const biggest = models.slice(0, TOP_MODELS).map((m) => m.name);
+  const cppSeries = biggest.map((model) => ({
+    name: model,
+    values: days.map((day) => {
+      const d = daily.find((x) => x.model_id === model && x.day === day);
+      return d && d.requests > 0n ? Number(fixed(divideHalfEven(d.cost, d.requests))) : null;
+    }),
+  }));
+
+  const pools = report.poolSavings.filter((p) => p.currency === t.currency);
+  const poolChart = stackedBars(pools.map((p) => p.pool_id), [
+    { name: 'used', values: pools.map((p) => toNumber(p.billed - p.idle)) },
+    { name: 'idle', values: pools.map((p) => toNumber(p.idle)) },
+  ], t.currency);
+  const poolWeights = new Map(report.data.pools.filter((p) => p.currency === t.currency).map((p) => [p.pool_id, p.weight_bases.join(', ') || 'no traffic']));
+
+  return {
+    currency: t.currency,
+    estimatedShare: pct(share(t.estimated, t.billed)),
+    reconciliation: {
+      billed: cents(t.billed), allocated: cents(t.allocated), idle: cents(t.idle), unallocated: cents(t.unallocated),
+      billedExact: fixed(t.billed), allocatedExact: fixed(t.allocated), idleExact: fixed(t.idle), unallocatedExact: fixed(t.unallocated),
+      tiesOut: t.allocated + t.idle + t.unallocated === t.billed,
+      used: cents(t.used), idleCapacity: cents(t.idleCapacity), correction: cents(t.correction), estimated: cents(t.estimated),
+    },
+    owners: rows(owners.slice(0, TOP_OWNERS)), ownerCount: owners.length, ownerChart: barChart(owners, t.currency),
+    models: rows(models.slice(0, 10)), modelChart: barChart(models, t.currency),
+    features: rows(features.slice(0, 10)), featureChart: barChart(features, t.currency),
+    cppChart: cppSeries.length > 0 ? dailyLines(days, cppSeries, `${t.currency} per request`) : undefined,
+    pools: pools.map((p) => ({
+      pool: p.pool_id, billed: cents(p.billed), idle: cents(p.idle), weights: poolWeights.get(p.pool_id) ?? '',
+      utilization: p.utilization === undefined ? 'unknown' : pct(p.utilization), low: p.low,
+      paidGpus: p.paidGpus ?? 'unknown', peakGpus: p.peakGpus === undefined ? 'unknown' : String(p.peakGpus),
+      saving: cents(p.rightSizingSaving), hasSaving: p.rightSizingSaving > 0n,
+    })),
+    poolChart,
+    versions: report.versions.filter((v) => v.currency === t.currency).map((v) => ({
+      model: v.model_id, version: v.model_version, reference: v.reference_version, requests: v.requests.toLocaleString('en-US'),
+      cpp: fixed(v.cpp).replace(/0+$/, ''), referenceCpp: fixed(v.reference_cpp).replace(/0+$/, ''),
+      gpuMs: fixed(v.gpuMsPerRequest, 3), referenceGpuMs: fixed(v.referenceGpuMsPerRequest, 3),
+      difference: cents(v.costDifference < 0n ? -v.costDifference : v.costDifference), regression: v.costDifference > 0n,
+    })),
+  };
+}
+
+export type ReportView = ReturnType<typeof reportView>;
+
+export function reportView(report: ChargebackReport) {
+  const { options } = report;
+  return {
+    month: options.month.label, by: options.by, idle: options.idle, basis: options.basis,
+    status: report.status, statusReasons: report.statusReasons, generatedAt: report.generatedAt,
+    policyText: POLICY_TEXT[options.idle],
+    idleFallbacks: report.idleFallbacks,
+    currencies: report.totals.map((t) => currencyView(report, t)),
+    billingVersions: report.data.billingVersions,
+  };
+}
+
+export function reportHtml(report: ChargebackReport): string {
+  return eta.renderString(REPORT_TEMPLATE, reportView(report));
+}

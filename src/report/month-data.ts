@@ -1,0 +1,132 @@
+/**
+ * Reads one month of attributed cost from the warehouse (sql/report/*.sql):
+ * traffic per (owner, model, feature, pool, currency), the bill per pool,
+ * the billing versions, coverage, model versions and daily CPP. Money comes
+ * back as Decimal(38, 12) text and is held as bigint units from here on.
+ */
+import { z } from 'zod';
+import { toScaled } from '../util/decimal.js';
+import { formatDate, formatDateTime } from '../util/time.js';
+import { sqlFile } from '../warehouse/sql-files.js';
+import type { Warehouse } from '../warehouse/warehouse.js';
+import { units } from './exact.js';
+
+export type ReportBy = 'team' | 'tenant';
+
+/** A calendar month, UTC. */
+export interface Month {
+  /** 'YYYY-MM' */
+  label: string;
+  start: number;
+  end: number;
+  days: number;
+}
+
+const MONTH = /^(\d{4})-(0[1-9]|1[0-2])$/;
+
+/** Parse 'YYYY-MM' into its UTC bounds, or undefined. */
+export function parseMonth(text: string): Month | undefined {
+  const m = MONTH.exec(text);
+  if (!m) return undefined;
+  const start = Date.UTC(Number(m[1]), Number(m[2]) - 1, 1);
+  const end = Date.UTC(Number(m[1]), Number(m[2]), 1);
+  return { label: text, start, end, days: Math.round((end - start) / 86_400_000) };
+}
+
+const money = z.string().transform(units);
+const gpuMs = z.string().transform((t) => toScaled(t, 3));
+const count = z.coerce.bigint();
+
+const groupRow = z.object({
+  pool_id: z.string(), currency: z.string(), team: z.string(), tenant_id: z.string(), model_id: z.string(), model_version: z.string(), feature_id: z.string(),
+  requests: count, input_tokens: count, output_tokens: count, gpu_ms: gpuMs,
+  cost: money, used_cost: money, estimated: z.boolean(),
+});
+/** The month's traffic at its finest grain: (pool, currency, team, tenant, model, version, feature). */
+export type GroupRow = z.infer<typeof groupRow>;
+
+/** The month's traffic per (owner, model, feature, pool, currency). */
+export interface TrafficRow {
+  owner: string; model_id: string; feature_id: string; pool_id: string; currency: string;
+  requests: bigint; input_tokens: bigint; output_tokens: bigint; gpu_ms: bigint; cost: bigint; used_cost: bigint; estimated: boolean;
+}
+
+const poolRow = z.object({
+  pool_id: z.string(), currency: z.string(),
+  billed: money, used: money, idle: money, unallocated: money, correction: money, no_traffic_cost: money, estimated_cost: money,
+  hours: z.coerce.number(), hours_without_traffic: z.coerce.number(), requests: count,
+  used_gpu_ms: gpuMs, capacity_gpu_ms: gpuMs.nullable(), peak_used_gpu_ms: gpuMs,
+  weight_bases: z.array(z.string()), estimated: z.boolean(),
+});
+export type PoolRow = z.infer<typeof poolRow>;
+
+const versionRow = z.object({ billing_version: z.string(), pool_hours: z.coerce.number(), estimated: z.boolean() });
+export type BillingVersionRow = z.infer<typeof versionRow>;
+
+const coverageRow = z.object({ days_attributed: z.coerce.number(), pending_requests: z.coerce.number(), unknown_pool_requests: z.coerce.number() });
+
+/** A model version's month in one currency. */
+export interface ModelVersionRow { model_id: string; model_version: string; currency: string; requests: bigint; gpu_ms: bigint; cost: bigint; used_cost: bigint }
+
+const dailyRow = z.object({ day: z.string(), model_id: z.string(), currency: z.string(), requests: count, cost: money });
+export type DailyModelRow = z.infer<typeof dailyRow>;
+
+export interface MonthData {
+  month: Month;
+  by: ReportBy;
+  groups: GroupRow[];
+  traffic: TrafficRow[];
+  pools: PoolRow[];
+  billingVersions: BillingVersionRow[];
+  coverage: z.infer<typeof coverageRow>;
+  modelVersions: ModelVersionRow[];
+  dailyModels: DailyModelRow[];
+}
+
+export async function readMonth(warehouse: Warehouse, month: Month, by: ReportBy): Promise<MonthData> {
+  const range = { month_start: formatDateTime(month.start), month_end: formatDateTime(month.end) };
+  const days = { month_start: formatDate(month.start), month_end: formatDate(month.end) };
+  const [groups, pools, billingVersions, coverage, dailyModels] = await Promise.all([
+    warehouse.query(sqlFile('report/month-groups'), range, groupRow),
+    warehouse.query(sqlFile('report/month-pools'), range, poolRow),
+    warehouse.query(sqlFile('report/month-billing-versions'), range, versionRow),
+    warehouse.query(sqlFile('report/month-coverage'), days, coverageRow),
+    warehouse.query(sqlFile('report/daily-model-cpp'), days, dailyRow),
+  ]);
+  return {
+    month, by, groups, pools, billingVersions,
+    traffic: sumBy(groups, (g) => [by === 'tenant' ? g.tenant_id : g.team, g.model_id, g.feature_id, g.pool_id, g.currency], (g, [owner = '', model_id = '', feature_id = '', pool_id = '', currency = '']) => ({
+      owner, model_id, feature_id, pool_id, currency, requests: g.requests, input_tokens: g.input_tokens, output_tokens: g.output_tokens,
+      gpu_ms: g.gpu_ms, cost: g.cost, used_cost: g.used_cost, estimated: g.estimated,
+    })),
+    coverage: coverage[0] ?? { days_attributed: 0, pending_requests: 0, unknown_pool_requests: 0 },
+    modelVersions: sumBy(groups, (g) => [g.model_id, g.model_version, g.currency], (g, [model_id = '', model_version = '', currency = '']) => ({
+      model_id, model_version, currency, requests: g.requests, gpu_ms: g.gpu_ms, cost: g.cost, used_cost: g.used_cost,
+    })),
+    dailyModels,
+  };
+}
+
+interface Summable { requests: bigint; gpu_ms: bigint; cost: bigint; used_cost: bigint; input_tokens?: bigint; output_tokens?: bigint; estimated?: boolean }
+
+/** Sum groups by a key, in order of first appearance (the query's order). */
+function sumBy<T extends Summable>(groups: readonly GroupRow[], keyOf: (g: GroupRow) => string[], make: (g: GroupRow, key: string[]) => T): T[] {
+  const out = new Map<string, T>();
+  for (const g of groups) {
+    const key = keyOf(g);
+    const k = JSON.stringify(key);
+    const row = out.get(k);
+    if (!row) {
+      out.set(k, make(g, key));
+      continue;
+    }
+    row.requests += g.requests;
+    row.gpu_ms += g.gpu_ms;
+    row.cost += g.cost;
+    row.used_cost += g.used_cost;
+    if (row.input_tokens !== undefined) row.input_tokens += g.input_tokens;
+    if (row.output_tokens !== undefined) row.output_tokens += g.output_tokens;
+    if (row.estimated !== undefined) row.estimated ||= g.estimated;
+  }
+  return [...out.values()];
+}

@@ -1,0 +1,41 @@
+/**
+ * One call that builds a month's chargeback pack and writes it: what the CLI
+ * (`inferledger report chargeback`) and the scheduled job call.
+ */
+import type { Config } from '../config/config.js';
+import type { Warehouse } from '../warehouse/warehouse.js';
+import { buildChargeback, type ChargebackReport, type CostBasis } from './chargeback.js';
+import type { IdlePolicy } from './idle-policy.js';
+import type { Month, ReportBy } from './month-data.js';
+import { writePack, type WrittenPack } from './pack.js';
+import { focusAllocatedCsv } from './focus-allocated.js';
+import { reportHtml } from './html.js';
+
+export interface ChargebackRequest {
+  month: Month;
+  by: ReportBy;
+  idle: IdlePolicy;
+  /** Default: the configured attribution cost basis. */
+  basis?: CostBasis;
+  outDir: string;
+  now?: number;
+}
+
+export interface ChargebackRun {
+  report: ChargebackReport;
+  pack: WrittenPack;
+}
+
+export async function runChargebackReport(warehouse: Warehouse, config: Config, request: ChargebackRequest): Promise<ChargebackRun> {
+  const poolOwners: Record<string, string> = {};
+  for (const [pool, settings] of Object.entries(config.attribution.pools)) if (settings.owner !== undefined) poolOwners[pool] = settings.owner;
+  const report = await buildChargeback(warehouse, {
+    month: request.month, by: request.by, idle: request.idle, basis: request.basis ?? config.attribution.costBasis, poolOwners,
+    ...(request.now === undefined ? {} : { now: request.now }),
+  });
+  const pack = await writePack(report, request.outDir, (r) => ({
+    'focus-allocated.csv': focusAllocatedCsv(r),
+    'report.html': reportHtml(r),
+  }));
+  return { report, pack };
+}

@@ -1,0 +1,59 @@
+/** summary.json: the pack's totals, method, provenance and reconciliation, in exact decimal text. */
+import { fixed } from './exact.js';
+import { share, type ChargebackReport } from './chargeback.js';
+import { IDLE_OWNER, UNALLOCATED_OWNER } from './idle-policy.js';
+
+export const ROUNDING = 'money: exact, 12 decimal places; cpp and cost_per_1k_tokens: 12 decimal places, rounded half to even; gpu_hours: 6 decimal places, half to even; shares: 6 decimal places, half to even';
+
+export function summaryJson(report: ChargebackReport): Record<string, unknown> {
+  const { options } = report;
+  const owners = new Map<string, { owner: string; currency: string; requests: bigint; used: bigint; idle: bigint }>();
+  for (const l of report.lines) {
+    const k = JSON.stringify([l.currency, l.owner]);
+    const o = owners.get(k) ?? { owner: l.owner, currency: l.currency, requests: 0n, used: 0n, idle: 0n };
+    o.requests += l.requests;
+    o.used += l.used_cost;
+    o.idle += l.idle_cost;
+    owners.set(k, o);
+  }
+  return {
+    month: options.month.label,
+    by: options.by,
+    idle_policy: options.idle,
+    cost_basis: options.basis,
+    status: report.status,
+    status_reasons: report.statusReasons,
+    generated_at: report.generatedAt,
+    rounding: ROUNDING,
+    special_owners: {
+      [IDLE_OWNER]: 'capacity paid for and not used that the idle policy gives to no owner',
+      [UNALLOCATED_OWNER]: 'billed cost without the pool tag',
+    },
+    reconciliation: report.totals.map((t) => ({
+      currency: t.currency,
+      billed: fixed(t.billed),
+      allocated: fixed(t.allocated),
+      idle: fixed(t.idle),
+      unallocated: fixed(t.unallocated),
+      ties_out: t.allocated + t.idle + t.unallocated === t.billed,
+      used: fixed(t.used),
+      idle_capacity: fixed(t.idleCapacity),
+      correction: fixed(t.correction),
+      estimated: fixed(t.estimated),
+      estimated_share: fixed(share(t.estimated, t.billed), 6),
+      requests: String(t.requests),
+    })),
+    owners: [...owners.values()].map((o) => ({
+      owner: o.owner, currency: o.currency, requests: String(o.requests),
+      used_cost: fixed(o.used), idle_cost: fixed(o.idle), cost: fixed(o.used + o.idle),
+    })),
+    pools: report.data.pools.map((p) => ({
+      pool_id: p.pool_id, currency: p.currency, billed: fixed(p.billed), used: fixed(p.used), idle: fixed(p.idle),
+      unallocated: fixed(p.unallocated), weight_bases: p.weight_bases, hours: p.hours, hours_without_traffic: p.hours_without_traffic,
+      estimated: p.estimated,
+    })),
+    idle_fallbacks: report.idleFallbacks,
+    billing_versions: report.data.billingVersions,
+    coverage: report.data.coverage,
+  };
+}
