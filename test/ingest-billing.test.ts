@@ -201,3 +201,66 @@ describe('ingest billing: AWS CUR 2.0 CSV', () => {
     expect(source).toEqual({ source: 'aws-cur-file', instance_type: 'p5.48xlarge' });
   });
 });
+
+describe('ingest billing: FOCUS columns read by their definition', () => {
+  it('keeps lines whose nullable columns are NULL or empty: a null Tags is an untagged line, a null quantity is 0, a credit counts', async () => {
+    const file = writeTemp(dir, 'nulls.csv', stringify([
+      HEADER,
+      focusRow({ Tags: 'NULL', BilledCost: '12.5', EffectiveCost: '12.5' }),
+      focusRow({ ConsumedQuantity: 'NULL', ResourceId: 'NULL', BilledCost: '-1.70', EffectiveCost: '-1.70' }),
+      focusRow({ Tags: '', ConsumedQuantity: '' }),
+    ]));
+    const summary = await ingestBillingFiles(w, [file], options());
+    expect(summary).toMatchObject({ accepted: 3, rejected: 0, recorded: true, billedByFile: [{ USD: '21.3' }] });
+    expect(await currentByPool()).toEqual([
+      { pool_id: '', effective: '19.75', billed: '23', rows: 2 },
+      { pool_id: 'llm-h100', effective: '-1.7', billed: '-1.7', rows: 1 },
+    ]);
+    const [row] = await w.query("SELECT toString(consumed_quantity) AS q, resource_id FROM billing_line_items WHERE billed_cost < 0", {}, z.object({ q: z.string(), resource_id: z.string() }));
+    expect(row).toEqual({ q: '0', resource_id: '' });
+  });
+
+  it.each([
+    ['BilledCost', 'NULL'],
+    ['EffectiveCost', ''],
+    ['BillingCurrency', 'NULL'],
+    ['ChargePeriodStart', 'null'],
+  ])('rejects a null in the mandatory column %s (%j), naming it, and fails the import', async (column, value) => {
+    const file = writeTemp(dir, 'null-mandatory.csv', stringify([HEADER, focusRow(), focusRow({ [column]: value })]));
+    const summary = await ingestBillingFiles(w, [file], options());
+    expect(summary).toMatchObject({ accepted: 1, rejected: 1, recorded: false });
+    expect(summary.badLines).toEqual([{ file, line: 3, field: column, reason: `${column}: is null (empty or NULL), but a FOCUS line must have it` }]);
+    expect(await currentByPool()).toEqual([]);
+  });
+
+  it('rejects a null billing period or charge category when the export has those columns', async () => {
+    const header = [...HEADER, 'BillingPeriodStart', 'BillingPeriodEnd', 'ChargeCategory'];
+    const file = writeTemp(dir, 'null-period.csv', stringify([
+      header,
+      [...focusRow(), '2026-10-01T00:00:00Z', '2026-11-01T00:00:00Z', 'Usage'],
+      [...focusRow(), '2026-10-01T00:00:00Z', 'NULL', 'Usage'],
+      [...focusRow(), '2026-10-01T00:00:00Z', '2026-11-01T00:00:00Z', ''],
+    ]));
+    const summary = await ingestBillingFiles(w, [file], options());
+    expect(summary.badLines.map((b) => [b.line, b.field])).toEqual([[3, 'BillingPeriodEnd'], [4, 'ChargeCategory']]);
+  });
+
+  it('reads the timestamp forms real exports write, all as UTC', async () => {
+    const forms = ['2026-10-01 05:00:00', '2026-10-01T05:00:00Z', '2026-10-01T07:00:00+02:00', '2026-10-01 05:00:00 UTC', '2026-10-01T05:00:00.000Z', '2026-10-01T00:00:00-05:00'];
+    const file = writeTemp(dir, 'times.csv', stringify([HEADER, ...forms.map((start) => focusRow({ ChargePeriodStart: start, ChargePeriodEnd: '2026-10-01T06:00:00Z' }))]));
+    const summary = await ingestBillingFiles(w, [file], options());
+    expect(summary).toMatchObject({ accepted: forms.length, rejected: 0 });
+    expect(await w.query('SELECT DISTINCT toString(charge_period_start) AS s FROM billing_line_items', {}, z.object({ s: z.string() }))).toEqual([{ s: '2026-10-01 05:00:00' }]);
+  });
+
+  it('turns tag values that are numbers, booleans or objects into strings, keeping keys as written; ignores unknown and x_ columns in any order', async () => {
+    const header = ['x_Custom', 'Tags', ...HEADER.filter((h) => h !== 'Tags').reverse(), 'ContractedCost', 'ServiceSubcategory'];
+    const row = focusRow({ Tags: '{"inference-pool":"llm-h100","Cost-Center":42,"prod":true,"owner":{"team":"ml"},"gone":null}' });
+    const byName = Object.fromEntries(HEADER.map((h, i) => [h, row[i] ?? '']));
+    const file = writeTemp(dir, 'order.csv', stringify([header, header.map((h) => (h === 'x_Custom' ? 'anything' : h === 'ContractedCost' ? '11' : h === 'ServiceSubcategory' ? 'AI Platforms' : byName[h] ?? ''))]));
+    const summary = await ingestBillingFiles(w, [file], options());
+    expect(summary).toMatchObject({ accepted: 1, rejected: 0 });
+    const [tags] = await w.query('SELECT toJSONString(tags) AS t FROM billing_line_items', {}, z.object({ t: z.string() }));
+    expect(JSON.parse(tags?.t ?? '')).toEqual({ 'inference-pool': 'llm-h100', 'Cost-Center': '42', prod: 'true', owner: '{"team":"ml"}' });
+  });
+});

@@ -11,6 +11,7 @@ import { parse, type CsvError } from 'csv-parse';
 import { ImportScopes, recordImport } from '../billing/billing-imports.js';
 import { BILLING_COLUMNS, serializeBillingRow, type BillingProvenance } from '../billing/billing-row.js';
 import type { BillingFileFormat } from '../billing/file-formats.js';
+import { formatScaled, toScaled } from '../util/decimal.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { IngestRun, readErrorMessage, WarehouseWriteError, type FileSummary, type Reject, type RunSummary } from './ingest-run.js';
 import { openText } from './line-reader.js';
@@ -47,6 +48,8 @@ export interface BillingImportSummary extends RunSummary {
   /** Lines whose file had no billing period columns: the month of their charge period stood in. */
   inferredBillingPeriods: number;
   badLines: BadLine[];
+  /** Per file (in files order): the sum of BilledCost per currency over its accepted lines, exact. */
+  billedByFile: Record<string, string>[];
 }
 
 export async function ingestBillingFiles(
@@ -58,7 +61,7 @@ export async function ingestBillingFiles(
   // One command is one billing version, so all part files of an export land together.
   const billingVersion = `${run.startedAt.toISOString().slice(0, 23).replace('T', ' ')}000`;
   const scopes = new ImportScopes(options.format.source, 'billing-period');
-  const state: ImportState = { scopes, inferred: 0, badLines: [] };
+  const state: ImportState = { scopes, inferred: 0, badLines: [], billed: [] };
   for (const file of files) {
     const provenance: BillingProvenance = { billingVersion, source: options.format.source, sourceFile: file, poolTagKey: options.poolTagKey, scope: 'billing-period' };
     await ingestOneFile(warehouse, run, file, provenance, options, state);
@@ -82,6 +85,7 @@ export async function ingestBillingFiles(
     scopes: notRecordedReason === undefined ? scopes.size : 0,
     inferredBillingPeriods: state.inferred,
     badLines: state.badLines,
+    billedByFile: state.billed.map(moneyByCurrency),
   };
 }
 
@@ -89,6 +93,12 @@ interface ImportState {
   scopes: ImportScopes;
   inferred: number;
   badLines: BadLine[];
+  /** Per file: billed cost of its accepted lines, per currency, in units of 1e-12. */
+  billed: Map<string, bigint>[];
+}
+
+function moneyByCurrency(m: Map<string, bigint>): Record<string, string> {
+  return Object.fromEntries([...m].sort(([a], [b]) => a.localeCompare(b)).map(([c, v]) => [c, formatScaled(v)]));
 }
 
 async function ingestOneFile(
@@ -105,6 +115,8 @@ async function ingestOneFile(
     await run.reject(summary, r);
   };
   const { format } = options;
+  const billed = new Map<string, bigint>();
+  state.billed.push(billed);
   let batch: string[] = [];
   let header: string[] | undefined;
   let nextLine = 1;
@@ -172,13 +184,15 @@ async function ingestOneFile(
       header.forEach((name, i) => { object[name] = record[i] as string; });
       const parsed = format.record.safeParse(object);
       if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        const field = issue?.path.map(String).join('.') ?? '';
-        await reject({ source: file, line, field, reason: `${field}: ${issue?.message ?? 'invalid'}`, raw });
+        // Every problem of the line, the first one's column as its field.
+        const issues = parsed.error.issues.map((i) => ({ field: i.path.map(String).join('.'), message: i.message }));
+        const field = issues[0]?.field ?? '';
+        await reject({ source: file, line, field, reason: issues.map((i) => `${i.field}: ${i.message}`).join('; ') || 'invalid', raw });
         continue;
       }
       batch.push(serializeBillingRow(parsed.data, provenance, line));
       state.scopes.add(parsed.data);
+      billed.set(parsed.data.billing_currency, (billed.get(parsed.data.billing_currency) ?? 0n) + toScaled(parsed.data.billed_cost));
       if (parsed.data.billing_period_inferred) state.inferred++;
       if (batch.length >= options.batchRows) await flush();
     }
