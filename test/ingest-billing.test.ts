@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
@@ -262,5 +262,33 @@ describe('ingest billing: FOCUS columns read by their definition', () => {
     expect(summary).toMatchObject({ accepted: 1, rejected: 0 });
     const [tags] = await w.query('SELECT toJSONString(tags) AS t FROM billing_line_items', {}, z.object({ t: z.string() }));
     expect(JSON.parse(tags?.t ?? '')).toEqual({ 'inference-pool': 'llm-h100', 'Cost-Center': '42', prod: 'true', owner: '{"team":"ml"}' });
+  });
+});
+
+describe('ingest billing: the part files of one export', () => {
+  it('reads a directory of parts (nested, plain and gzip) as one import under one version', async () => {
+    mkdirSync(join(dir, 'export', 'BILLING_PERIOD=2026-10'), { recursive: true });
+    writeTemp(dir, 'export/BILLING_PERIOD=2026-10/part-00001.csv', stringify([HEADER, focusRow(), focusRow({ BilledCost: '1.25' })]));
+    writeTemp(dir, 'export/BILLING_PERIOD=2026-10/part-00002.csv.gz', gzipSync(stringify([HEADER, focusRow({ ChargePeriodStart: '2026-10-01T01:00:00Z', ChargePeriodEnd: '2026-10-01T02:00:00Z' })])));
+    writeTemp(dir, 'export/manifest.json', '{}');
+    const summary = await ingestBillingFiles(w, [join(dir, 'export')], options());
+    expect(summary.files.map((f) => f.file.slice(dir.length))).toEqual(['/export/BILLING_PERIOD=2026-10/part-00001.csv', '/export/BILLING_PERIOD=2026-10/part-00002.csv.gz']);
+    expect(summary).toMatchObject({ accepted: 3, rejected: 0, recorded: true, billedByFile: [{ USD: '11.75' }, { USD: '10.5' }] });
+    expect(await scalar(w, 'SELECT uniqExact(billing_version) AS n FROM billing_current')).toBe(1);
+    expect(await currentByPool()).toEqual([{ pool_id: 'llm-h100', effective: '21.75', billed: '22.25', rows: 3 }]);
+  });
+
+  it('expands a glob the shell left alone; a bad part fails the whole export; a glob or directory with no parts is an error', async () => {
+    writeTemp(dir, 'part-1.csv', stringify([HEADER, focusRow()]));
+    writeTemp(dir, 'part-2.csv', stringify([HEADER, focusRow({ BilledCost: 'NULL' })]));
+    const failed = await ingestBillingFiles(w, [join(dir, 'part-*.csv')], options());
+    expect(failed).toMatchObject({ accepted: 1, rejected: 1, recorded: false });
+    expect(failed.files).toHaveLength(2);
+    expect(await currentByPool()).toEqual([]);
+
+    mkdirSync(join(dir, 'empty'));
+    const none = await ingestBillingFiles(w, [join(dir, 'nothing-*.csv'), join(dir, 'empty')], options());
+    expect(none.files.map((f) => f.error)).toEqual(['no file matches this pattern', 'directory holds no part files (.csv, .csv.gz, .parquet)']);
+    expect(none.recorded).toBe(false);
   });
 });

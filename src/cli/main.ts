@@ -193,8 +193,8 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
     });
   ingest
     .command('billing')
-    .description('a billing export (CSV, plain or gzip) as one new billing version, all or nothing')
-    .argument('<files...>', 'CSV files of one export')
+    .description('a billing export (CSV plain or gzip, or Parquet) as one new billing version, all or nothing')
+    .argument('<files...>', 'the part files of one export: files, directories of parts, or a glob such as "export/part-*.csv.gz"')
     .addOption(new Option('--format <format>', 'export format').choices(Object.keys(BILLING_FILE_FORMATS)).makeOptionMandatory())
     .option('--pool-tag-key <key>', 'tag whose value names the GPU pool (env INFERLEDGER_POOL_TAG_KEY, default inference-pool)')
     .option('--accept-partial', 'record the import even with bad lines (they are listed and left out of the bill)')

@@ -9,6 +9,7 @@
  */
 import { parse, type CsvError } from 'csv-parse';
 import { ImportScopes, recordImport } from '../billing/billing-imports.js';
+import { expandPartFiles } from '../billing/part-files.js';
 import { BILLING_COLUMNS, serializeBillingRow, type BillingProvenance } from '../billing/billing-row.js';
 import type { BillingFileFormat } from '../billing/file-formats.js';
 import { formatScaled, toScaled } from '../util/decimal.js';
@@ -62,7 +63,13 @@ export async function ingestBillingFiles(
   const billingVersion = `${run.startedAt.toISOString().slice(0, 23).replace('T', ' ')}000`;
   const scopes = new ImportScopes(options.format.source, 'billing-period');
   const state: ImportState = { scopes, inferred: 0, badLines: [], billed: [] };
-  for (const file of files) {
+  for (const { file, error } of expandPartFiles(files)) {
+    if (error !== undefined) {
+      // Counted as a file that could not be read, so the whole import fails.
+      run.startFile(file).error = error;
+      state.billed.push(new Map());
+      continue;
+    }
     const provenance: BillingProvenance = { billingVersion, source: options.format.source, sourceFile: file, poolTagKey: options.poolTagKey, scope: 'billing-period' };
     await ingestOneFile(warehouse, run, file, provenance, options, state);
   }
