@@ -15,6 +15,7 @@ import type { BillingFileFormat } from '../billing/file-formats.js';
 import { formatScaled, toScaled } from '../util/decimal.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { IngestRun, readErrorMessage, WarehouseWriteError, type FileSummary, type Reject, type RunSummary } from './ingest-run.js';
+import { ingestFocusParquet, isParquet } from './billing-parquet.js';
 import { openText } from './line-reader.js';
 
 export interface IngestBillingOptions {
@@ -124,6 +125,12 @@ async function ingestOneFile(
   const { format } = options;
   const billed = new Map<string, bigint>();
   state.billed.push(billed);
+  if (format.name === 'focus' && (await isParquet(file))) {
+    const tally = { scopes: state.scopes, billed, inferred: 0 };
+    await ingestFocusParquet(warehouse, file, provenance, format.requiredColumns, summary, reject, tally);
+    state.inferred += tally.inferred;
+    return;
+  }
   let batch: string[] = [];
   let header: string[] | undefined;
   let nextLine = 1;
