@@ -70,7 +70,7 @@ interface Window {
   end: number;
 }
 
-const pullRow = z.object({ pulled_day: z.string(), estimated: z.boolean(), content_hash: z.string() });
+const pullRow = z.object({ pulled_day: z.string(), estimated: z.boolean(), content_hash: z.string(), version: z.string() });
 
 /** Split the days to pull into request windows of one granularity each. */
 export function planWindows(days: readonly number[], granularity: Config['aws']['granularity'], now: number): Window[] {
@@ -358,7 +358,7 @@ async function writeDays(
     if (before?.content_hash === hash) {
       summary.daysUnchanged++;
       // Same content, but the day may have become final (or an empty day's month closed).
-      if (before.estimated !== estimated) pulls.push({ account, day: formatDate(day), billing_version: version, content_hash: hash, estimated, granularity, rows: rows.length, pulled_at: pulledAt });
+      if (before.estimated !== estimated) pulls.push({ account, day: formatDate(day), billing_version: before.version, content_hash: hash, estimated, granularity, rows: rows.length, pulled_at: pulledAt });
       continue;
     }
     summary.daysPulled++;
