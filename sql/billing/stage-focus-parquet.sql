@@ -39,12 +39,12 @@ AS SELECT
         mapContains(tags, {pool_tag_key:String}), tags[{pool_tag_key:String}],
         mapContains(tags, concat('user:', {pool_tag_key:String})), tags[concat('user:', {pool_tag_key:String})],
         tags[concat('user_', {pool_tag_key:String})])) AS pool_id,
-    -- A bad column hides the period checks, as in the CSV path.
+    -- A bad column hides the period checks, as in the CSV path (billing period first, as there).
     if(notEmpty(column_problems), column_problems, arrayFilter(p -> p.2 != '', [
+        ('BillingPeriodEnd', if(NOT inferred AND billing_period_end <= billing_period_start, 'must be after the billing period start', '')),
         ('ChargePeriodStart', if(charge_period_start IS NOT NULL AND toUnixTimestamp(charge_period_start) % 3600 != 0, concat('must be on a whole hour (charges are spread over whole hours), got ', toString(charge_period_start)), '')),
         ('ChargePeriodEnd', if(charge_period_end IS NOT NULL AND toUnixTimestamp(charge_period_end) % 3600 != 0, concat('must be on a whole hour (charges are spread over whole hours), got ', toString(charge_period_end)), '')),
-        ('ChargePeriodEnd', if(charge_period_end <= charge_period_start, 'must be after the charge period start', '')),
-        ('BillingPeriodEnd', if(NOT inferred AND billing_period_end <= billing_period_start, 'must be after the billing period start', ''))])) AS problems
+        ('ChargePeriodEnd', if(charge_period_end <= charge_period_start, 'must be after the charge period start', ''))])) AS problems
 FROM
 (
     SELECT

@@ -1,8 +1,8 @@
--- The bad rows of a staged Parquet file: every problem of a row, the first one's column as its field.
+-- The bad rows of a staged Parquet file: a row's first problem, as the CSV path reports it.
 SELECT
     line,
     problems[1].1 AS field,
-    arrayStringConcat(arrayMap(p -> concat(p.1, ': ', p.2), problems), '; ') AS reason,
+    concat(problems[1].1, ': ', problems[1].2) AS reason,
     raw
 FROM {staging:Identifier}
 WHERE notEmpty(problems)

@@ -198,10 +198,9 @@ async function ingestOneFile(
       header.forEach((name, i) => { object[name] = record[i] as string; });
       const parsed = format.record.safeParse(object);
       if (!parsed.success) {
-        // Every problem of the line, the first one's column as its field.
-        const issues = parsed.error.issues.map((i) => ({ field: i.path.map(String).join('.'), message: i.message }));
-        const field = issues[0]?.field ?? '';
-        await reject({ source: file, line, field, reason: issues.map((i) => `${i.field}: ${i.message}`).join('; ') || 'invalid', raw });
+        const issue = parsed.error.issues[0];
+        const field = issue?.path.map(String).join('.') ?? '';
+        await reject({ source: file, line, field, reason: `${field}: ${issue?.message ?? 'invalid'}`, raw });
         continue;
       }
       batch.push(serializeBillingRow(parsed.data, provenance, line));
