@@ -32,7 +32,7 @@ describe('inferledger CLI', () => {
     expect(requests.err).toMatch(/applied migrations/);
 
     const billing = await cli(['ingest', 'billing', join(FIXTURES, 'billing-focus.csv'), '--format', 'focus'], env);
-    expect(billing.out).toMatch(/120 accepted, 0 rejected/);
+    expect(billing.out).toMatch(/120 accepted, 0 rejected; billed total of the accepted lines: USD 4751.628$/m);
 
     const query = 'SELECT pool_id, count() AS requests FROM inference_requests_dedup WHERE pool_id = {pool:String} GROUP BY pool_id';
     const csv = await cli(['sql', query, '--param', 'pool=clf-t4', '--format', 'csv'], env);

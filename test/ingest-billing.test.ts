@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
@@ -200,5 +200,96 @@ describe('ingest billing: AWS CUR 2.0 CSV', () => {
     expect(await currentByPool()).toEqual([{ pool_id: 'llm-h100', effective: '159.82', billed: '98.32', rows: 3 }]);
     const [source] = await w.query('SELECT DISTINCT source, instance_type FROM billing_line_items WHERE resource_id = {r:String}', { r: 'i-1' }, z.object({ source: z.string(), instance_type: z.string() }));
     expect(source).toEqual({ source: 'aws-cur-file', instance_type: 'p5.48xlarge' });
+  });
+});
+
+describe('ingest billing: FOCUS columns read by their definition', () => {
+  it('keeps lines whose nullable columns are NULL or empty: a null Tags is an untagged line, a null quantity is 0, a credit counts', async () => {
+    const file = writeTemp(dir, 'nulls.csv', stringify([
+      HEADER,
+      focusRow({ Tags: 'NULL', BilledCost: '12.5', EffectiveCost: '12.5' }),
+      focusRow({ ConsumedQuantity: 'NULL', ResourceId: 'NULL', BilledCost: '-1.70', EffectiveCost: '-1.70' }),
+      focusRow({ Tags: '', ConsumedQuantity: '' }),
+    ]));
+    const summary = await ingestBillingFiles(w, [file], options());
+    expect(summary).toMatchObject({ accepted: 3, rejected: 0, recorded: true, billedByFile: [{ USD: '21.3' }] });
+    expect(await currentByPool()).toEqual([
+      { pool_id: '', effective: '19.75', billed: '23', rows: 2 },
+      { pool_id: 'llm-h100', effective: '-1.7', billed: '-1.7', rows: 1 },
+    ]);
+    const [row] = await w.query("SELECT toString(consumed_quantity) AS q, resource_id FROM billing_line_items WHERE billed_cost < 0", {}, z.object({ q: z.string(), resource_id: z.string() }));
+    expect(row).toEqual({ q: '0', resource_id: '' });
+  });
+
+  it.each([
+    ['BilledCost', 'NULL'],
+    ['EffectiveCost', ''],
+    ['BillingCurrency', 'NULL'],
+    ['ChargePeriodStart', 'null'],
+  ])('rejects a null in the mandatory column %s (%j), naming it, and fails the import', async (column, value) => {
+    const file = writeTemp(dir, 'null-mandatory.csv', stringify([HEADER, focusRow(), focusRow({ [column]: value })]));
+    const summary = await ingestBillingFiles(w, [file], options());
+    expect(summary).toMatchObject({ accepted: 1, rejected: 1, recorded: false });
+    expect(summary.badLines).toEqual([{ file, line: 3, field: column, reason: `${column}: is null (empty or NULL), but a FOCUS line must have it` }]);
+    expect(await currentByPool()).toEqual([]);
+  });
+
+  it('rejects a null billing period or charge category when the export has those columns', async () => {
+    const header = [...HEADER, 'BillingPeriodStart', 'BillingPeriodEnd', 'ChargeCategory'];
+    const file = writeTemp(dir, 'null-period.csv', stringify([
+      header,
+      [...focusRow(), '2026-10-01T00:00:00Z', '2026-11-01T00:00:00Z', 'Usage'],
+      [...focusRow(), '2026-10-01T00:00:00Z', 'NULL', 'Usage'],
+      [...focusRow(), '2026-10-01T00:00:00Z', '2026-11-01T00:00:00Z', ''],
+    ]));
+    const summary = await ingestBillingFiles(w, [file], options());
+    expect(summary.badLines.map((b) => [b.line, b.field])).toEqual([[3, 'BillingPeriodEnd'], [4, 'ChargeCategory']]);
+  });
+
+  it('reads the timestamp forms real exports write, all as UTC', async () => {
+    const forms = ['2026-10-01 05:00:00', '2026-10-01T05:00:00Z', '2026-10-01T07:00:00+02:00', '2026-10-01 05:00:00 UTC', '2026-10-01T05:00:00.000Z', '2026-10-01T00:00:00-05:00'];
+    const file = writeTemp(dir, 'times.csv', stringify([HEADER, ...forms.map((start) => focusRow({ ChargePeriodStart: start, ChargePeriodEnd: '2026-10-01T06:00:00Z' }))]));
+    const summary = await ingestBillingFiles(w, [file], options());
+    expect(summary).toMatchObject({ accepted: forms.length, rejected: 0 });
+    expect(await w.query('SELECT DISTINCT toString(charge_period_start) AS s FROM billing_line_items', {}, z.object({ s: z.string() }))).toEqual([{ s: '2026-10-01 05:00:00' }]);
+  });
+
+  it('turns tag values that are numbers, booleans or objects into strings, keeping keys as written; ignores unknown and x_ columns in any order', async () => {
+    const header = ['x_Custom', 'Tags', ...HEADER.filter((h) => h !== 'Tags').reverse(), 'ContractedCost', 'ServiceSubcategory'];
+    const row = focusRow({ Tags: '{"inference-pool":"llm-h100","Cost-Center":42,"prod":true,"owner":{"team":"ml"},"gone":null}' });
+    const byName = Object.fromEntries(HEADER.map((h, i) => [h, row[i] ?? '']));
+    const file = writeTemp(dir, 'order.csv', stringify([header, header.map((h) => (h === 'x_Custom' ? 'anything' : h === 'ContractedCost' ? '11' : h === 'ServiceSubcategory' ? 'AI Platforms' : byName[h] ?? ''))]));
+    const summary = await ingestBillingFiles(w, [file], options());
+    expect(summary).toMatchObject({ accepted: 1, rejected: 0 });
+    const [tags] = await w.query('SELECT toJSONString(tags) AS t FROM billing_line_items', {}, z.object({ t: z.string() }));
+    expect(JSON.parse(tags?.t ?? '')).toEqual({ 'inference-pool': 'llm-h100', 'Cost-Center': '42', prod: 'true', owner: '{"team":"ml"}' });
+  });
+});
+
+describe('ingest billing: the part files of one export', () => {
+  it('reads a directory of parts (nested, plain and gzip) as one import under one version', async () => {
+    mkdirSync(join(dir, 'export', 'BILLING_PERIOD=2026-10'), { recursive: true });
+    writeTemp(dir, 'export/BILLING_PERIOD=2026-10/part-00001.csv', stringify([HEADER, focusRow(), focusRow({ BilledCost: '1.25' })]));
+    writeTemp(dir, 'export/BILLING_PERIOD=2026-10/part-00002.csv.gz', gzipSync(stringify([HEADER, focusRow({ ChargePeriodStart: '2026-10-01T01:00:00Z', ChargePeriodEnd: '2026-10-01T02:00:00Z' })])));
+    writeTemp(dir, 'export/manifest.json', '{}');
+    const summary = await ingestBillingFiles(w, [join(dir, 'export')], options());
+    expect(summary.files.map((f) => f.file.slice(dir.length))).toEqual(['/export/BILLING_PERIOD=2026-10/part-00001.csv', '/export/BILLING_PERIOD=2026-10/part-00002.csv.gz']);
+    expect(summary).toMatchObject({ accepted: 3, rejected: 0, recorded: true, billedByFile: [{ USD: '11.75' }, { USD: '10.5' }] });
+    expect(await scalar(w, 'SELECT uniqExact(billing_version) AS n FROM billing_current')).toBe(1);
+    expect(await currentByPool()).toEqual([{ pool_id: 'llm-h100', effective: '21.75', billed: '22.25', rows: 3 }]);
+  });
+
+  it('expands a glob the shell left alone; a bad part fails the whole export; a glob or directory with no parts is an error', async () => {
+    writeTemp(dir, 'part-1.csv', stringify([HEADER, focusRow()]));
+    writeTemp(dir, 'part-2.csv', stringify([HEADER, focusRow({ BilledCost: 'NULL' })]));
+    const failed = await ingestBillingFiles(w, [join(dir, 'part-*.csv')], options());
+    expect(failed).toMatchObject({ accepted: 1, rejected: 1, recorded: false });
+    expect(failed.files).toHaveLength(2);
+    expect(await currentByPool()).toEqual([]);
+
+    mkdirSync(join(dir, 'empty'));
+    const none = await ingestBillingFiles(w, [join(dir, 'nothing-*.csv'), join(dir, 'empty')], options());
+    expect(none.files.map((f) => f.error)).toEqual(['no file matches this pattern', 'directory holds no part files (.csv, .csv.gz, .parquet)']);
+    expect(none.recorded).toBe(false);
   });
 });

@@ -47,6 +47,15 @@ export class ImportScopes {
     if (this.kind === 'billing-period' && row.charge_class !== 'Correction' && hours <= 24) tally.recordDays.add(row.charge_period_start.slice(0, 10));
   }
 
+  /** Count rows written under the import's version that the engine summed itself (one scope and currency). */
+  addTotals(t: { account: string; scopeStart: string; scopeEnd: string; currency: string; rows: number; billed: string; effective: string; recordDays: readonly string[] }): void {
+    const tally = this.tally(t.account, t.scopeStart, t.scopeEnd);
+    tally.rows += t.rows;
+    tally.effective.set(t.currency, (tally.effective.get(t.currency) ?? 0n) + toScaled(t.effective));
+    tally.billed.set(t.currency, (tally.billed.get(t.currency) ?? 0n) + toScaled(t.billed));
+    if (this.kind === 'billing-period') t.recordDays.forEach((d) => tally.recordDays.add(d));
+  }
+
   /** A scope the import restates to nothing (e.g. a Cost Explorer day with no cost, an account dropped from configuration). */
   addEmpty(account: string, scopeStart: string, scopeEnd: string): void {
     this.tally(account, scopeStart, scopeEnd);

@@ -137,15 +137,18 @@ export const optionalDecimalText = z
 /** Optional text: absent and empty both become ''. */
 export const optionalText = z.string().max(2048).optional().transform((t) => (t ?? '').trim());
 
-const DATE_TIME = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?))?(Z|[+-]\d{2}:?\d{2})?$/i;
+const DATE_TIME = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?))?(?:(Z)|([+-]\d{2})(?::?(\d{2}))?| ?(UTC))?$/i;
 
 /**
  * A charge-period boundary. FOCUS fixes these in UTC, so a zone-less value is
- * read as UTC; a date alone is midnight. Stored as whole seconds.
+ * read as UTC; a date alone is midnight. Exports write `2024-09-18 22:00:00`,
+ * ISO-8601 with `Z` or an offset, or (BigQuery) a trailing ` UTC`. Stored as
+ * whole seconds.
  */
 export const billingDateTime = z.string().transform((text, ctx) => {
   const m = DATE_TIME.exec(text.trim());
-  const ms = m && isRealDate(text.trim()) ? Date.parse(`${m[1]}T${m[2] ?? '00:00:00'}${m[3] ?? 'Z'}`) : NaN;
+  const zone = m?.[4] !== undefined ? `${m[4]}:${m[5] ?? '00'}` : 'Z';
+  const ms = m && isRealDate(text.trim()) ? Date.parse(`${m[1]}T${m[2] ?? '00:00:00'}${zone}`) : NaN;
   if (!Number.isFinite(ms)) {
     ctx.addIssue({ code: 'custom', message: `must be an ISO-8601 date-time, got ${JSON.stringify(text.slice(0, 40))}` });
     return z.NEVER;

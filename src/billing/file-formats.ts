@@ -22,7 +22,7 @@ export interface BillingFileFormat {
   source: string;
   /** Columns the header must have; a file without one of them cannot be read. */
   requiredColumns: readonly string[];
-  record: z.ZodType<BillingRow, Record<string, string>>;
+  record: z.ZodType<BillingRow>;
 }
 
 const HOUR_MS = 3_600_000;
@@ -73,38 +73,76 @@ function billingPeriod(
   return { billing_period_start: given.start ?? '', billing_period_end: given.end ?? '', billing_period_inferred: false };
 }
 
-/** FOCUS 1.x (FinOps Open Cost and Usage Specification), any provider. */
+/** FOCUS writes a null as an empty cell or the literal NULL. */
+export function isFocusNull(cell: string): boolean {
+  const t = cell.trim();
+  return t === '' || t.toUpperCase() === 'NULL';
+}
+
+/** A FOCUS record with its null cells as null; an absent column stays absent (undefined). */
+function focusNulls(record: unknown): unknown {
+  if (record === null || typeof record !== 'object') return record;
+  const out: Record<string, string | null> = {};
+  for (const [k, v] of Object.entries(record as Record<string, unknown>)) {
+    if (typeof v === 'string') out[k] = isFocusNull(v) ? null : v;
+  }
+  return out;
+}
+
+const NULL_MESSAGE = 'is null (empty or NULL), but a FOCUS line must have it';
+/** A column FOCUS makes mandatory and non-null, that every export fills and this product needs. */
+const notNull = <T>(schema: z.ZodType<T, string>) =>
+  z.string({ error: (issue) => (issue.input === null ? NULL_MESSAGE : 'is missing') }).pipe(schema);
+/** A non-null column that older exports may not have at all: absent is fine, null is not. */
+const notNullIfPresent = <T>(schema: z.ZodType<T, string>) =>
+  z.string({ error: NULL_MESSAGE }).optional().pipe(schema.optional());
+/** A nullable column: null or absent reads as ''. */
+const nullableText = z.string().max(2048).nullish().transform((t) => (t ?? '').trim());
+/** A nullable amount or quantity: null or absent reads as 0. */
+const nullableDecimal = z.string().nullish().transform((t) => t ?? '0').pipe(decimalText);
+/** Nullable Tags: null is an untagged line. */
+const nullableTags = z.string().nullish().transform((t) => t ?? undefined).pipe(tagsJson);
+
+/**
+ * FOCUS 1.0 to 1.3 (FinOps Open Cost and Usage Specification), any provider.
+ * Each column is read by its definition: mandatory columns must not be null,
+ * nullable ones may be empty or NULL. Other columns (1.1+ additions, `x_`
+ * extensions) are ignored, in any order.
+ */
 const focus: BillingFileFormat = {
   name: 'focus',
   source: 'focus-file',
   requiredColumns: ['ChargePeriodStart', 'ChargePeriodEnd', 'BilledCost', 'EffectiveCost', 'BillingCurrency'],
-  record: z
-    .object({
-      ChargePeriodStart: billingDateTime,
-      ChargePeriodEnd: billingDateTime,
-      BillingPeriodStart: optionalBillingDateTime,
-      BillingPeriodEnd: optionalBillingDateTime,
-      ChargeFrequency: optionalText,
-      BilledCost: decimalText,
-      EffectiveCost: decimalText,
-      ListCost: optionalDecimalText,
-      BillingCurrency: currencyCode,
-      ConsumedQuantity: optionalDecimalText,
-      ConsumedUnit: optionalText,
-      ProviderName: optionalText,
-      BillingAccountId: optionalText,
-      SubAccountId: optionalText,
-      ResourceId: optionalText,
-      ResourceType: optionalText,
+  record: z.preprocess(
+    focusNulls,
+    z.object({
+      ChargePeriodStart: notNull(billingDateTime),
+      ChargePeriodEnd: notNull(billingDateTime),
+      BillingPeriodStart: notNullIfPresent(billingDateTime),
+      BillingPeriodEnd: notNullIfPresent(billingDateTime),
+      ChargeFrequency: nullableText,
+      BilledCost: notNull(decimalText),
+      EffectiveCost: notNull(decimalText),
+      // Mandatory in FOCUS, but not needed here: a null list cost is read as 0 rather than refusing the line.
+      ListCost: nullableDecimal,
+      BillingCurrency: notNull(currencyCode),
+      ConsumedQuantity: nullableDecimal,
+      ConsumedUnit: nullableText,
+      ProviderName: nullableText,
+      BillingAccountId: nullableText,
+      SubAccountId: nullableText,
+      ResourceId: nullableText,
+      ResourceType: nullableText,
       // Not a FOCUS column; some exports add it as an extension.
-      x_InstanceType: optionalText,
-      ServiceName: optionalText,
-      ChargeCategory: optionalText,
-      ChargeClass: optionalText,
-      SkuId: optionalText,
-      RegionId: optionalText,
-      Tags: tagsJson,
-    })
+      x_InstanceType: nullableText,
+      ServiceName: nullableText,
+      ChargeCategory: notNullIfPresent(z.string().trim()),
+      ChargeClass: nullableText,
+      SkuId: nullableText,
+      RegionId: nullableText,
+      Tags: nullableTags,
+    }),
+  )
     .transform((r, ctx): BillingRow => {
       const row: BillingRow = {
         provider: r.ProviderName,
@@ -124,7 +162,7 @@ const focus: BillingFileFormat = {
         resource_type: r.ResourceType,
         instance_type: r.x_InstanceType,
         service_name: r.ServiceName,
-        charge_category: r.ChargeCategory,
+        charge_category: r.ChargeCategory ?? '',
         charge_class: r.ChargeClass,
         sku_id: r.SkuId,
         region: r.RegionId,

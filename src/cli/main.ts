@@ -153,7 +153,15 @@ function printSummary(summary: RunSummary, json: boolean, out: (line: string) =>
 /** Bad lines listed on stderr; all of them are in the rejects files and ingest_rejects. */
 const BAD_LINES_PRINTED = 50;
 
+/** Per file: lines accepted and rejected beside the billed total read, to hold against the invoice. */
 function printBillingImport(summary: BillingImportSummary, io: CliIo): void {
+  summary.files.forEach((f, i) => {
+    const billed = Object.entries(summary.billedByFile[i] ?? {}).map(([currency, total]) => `${currency} ${total}`).join(', ') || 'nothing';
+    io.out(`${f.file}: ${f.accepted} accepted, ${f.rejected} rejected; billed total of the accepted lines: ${billed}`);
+    if (f.error) io.out(`  ! ${f.error}`);
+    if (f.rejectsFile) io.out(`  rejected lines, with reasons: ${f.rejectsFile} (and table ingest_rejects, run ${summary.runId})`);
+  });
+  if (summary.files.length > 1) io.out(`total: ${summary.accepted} accepted, ${summary.rejected} rejected`);
   // A reason names its column already ("BilledCost: must be ...").
   summary.badLines.slice(0, BAD_LINES_PRINTED).forEach((b) => { io.err(`${b.file}:${b.line}: ${b.reason}`); });
   if (summary.rejected > BAD_LINES_PRINTED) io.err(`... ${summary.rejected - BAD_LINES_PRINTED} more bad lines: see the rejects files above and ingest_rejects (run ${summary.runId})`);
@@ -203,8 +211,8 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
     });
   ingest
     .command('billing')
-    .description('a billing export (CSV, plain or gzip) as one new billing version, all or nothing')
-    .argument('<files...>', 'CSV files of one export')
+    .description('a billing export (CSV plain or gzip, or Parquet) as one new billing version, all or nothing')
+    .argument('<files...>', 'the part files of one export: files, directories of parts, or a glob such as "export/part-*.csv.gz"')
     .addOption(new Option('--format <format>', 'export format').choices(Object.keys(BILLING_FILE_FORMATS)).makeOptionMandatory())
     .option('--pool-tag-key <key>', 'tag whose value names the GPU pool (env INFERLEDGER_POOL_TAG_KEY, default inference-pool)')
     .option('--accept-partial', 'record the import even with bad lines (they are listed and left out of the bill)')
@@ -223,8 +231,8 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
           onProgress: (file, written) => { io.err(`  ${file}: ${written} lines written (not visible until the import is recorded)`); },
         });
       });
-      printSummary(summary, opts.json === true, io.out);
-      if (opts.json !== true) printBillingImport(summary, io);
+      if (opts.json === true) io.out(JSON.stringify(summary));
+      else printBillingImport(summary, io);
       if (!summary.recorded) io.setExitCode(EXIT.failed);
     });
 

@@ -9,10 +9,13 @@
  */
 import { parse, type CsvError } from 'csv-parse';
 import { ImportScopes, recordImport } from '../billing/billing-imports.js';
+import { expandPartFiles } from '../billing/part-files.js';
 import { BILLING_COLUMNS, serializeBillingRow, type BillingProvenance } from '../billing/billing-row.js';
 import type { BillingFileFormat } from '../billing/file-formats.js';
+import { formatScaled, toScaled } from '../util/decimal.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { IngestRun, readErrorMessage, WarehouseWriteError, type FileSummary, type Reject, type RunSummary } from './ingest-run.js';
+import { ingestFocusParquet, isParquet } from './billing-parquet.js';
 import { openText } from './line-reader.js';
 
 export interface IngestBillingOptions {
@@ -47,6 +50,8 @@ export interface BillingImportSummary extends RunSummary {
   /** Lines whose file had no billing period columns: the month of their charge period stood in. */
   inferredBillingPeriods: number;
   badLines: BadLine[];
+  /** Per file (in files order): the sum of BilledCost per currency over its accepted lines, exact. */
+  billedByFile: Record<string, string>[];
 }
 
 export async function ingestBillingFiles(
@@ -58,8 +63,14 @@ export async function ingestBillingFiles(
   // One command is one billing version, so all part files of an export land together.
   const billingVersion = `${run.startedAt.toISOString().slice(0, 23).replace('T', ' ')}000`;
   const scopes = new ImportScopes(options.format.source, 'billing-period');
-  const state: ImportState = { scopes, inferred: 0, badLines: [] };
-  for (const file of files) {
+  const state: ImportState = { scopes, inferred: 0, badLines: [], billed: [] };
+  for (const { file, error } of expandPartFiles(files)) {
+    if (error !== undefined) {
+      // Counted as a file that could not be read, so the whole import fails.
+      run.startFile(file).error = error;
+      state.billed.push(new Map());
+      continue;
+    }
     const provenance: BillingProvenance = { billingVersion, source: options.format.source, sourceFile: file, poolTagKey: options.poolTagKey, scope: 'billing-period' };
     await ingestOneFile(warehouse, run, file, provenance, options, state);
   }
@@ -82,6 +93,7 @@ export async function ingestBillingFiles(
     scopes: notRecordedReason === undefined ? scopes.size : 0,
     inferredBillingPeriods: state.inferred,
     badLines: state.badLines,
+    billedByFile: state.billed.map(moneyByCurrency),
   };
 }
 
@@ -89,6 +101,12 @@ interface ImportState {
   scopes: ImportScopes;
   inferred: number;
   badLines: BadLine[];
+  /** Per file: billed cost of its accepted lines, per currency, in units of 1e-12. */
+  billed: Map<string, bigint>[];
+}
+
+function moneyByCurrency(m: Map<string, bigint>): Record<string, string> {
+  return Object.fromEntries([...m].sort(([a], [b]) => a.localeCompare(b)).map(([c, v]) => [c, formatScaled(v)]));
 }
 
 async function ingestOneFile(
@@ -105,6 +123,14 @@ async function ingestOneFile(
     await run.reject(summary, r);
   };
   const { format } = options;
+  const billed = new Map<string, bigint>();
+  state.billed.push(billed);
+  if (format.name === 'focus' && (await isParquet(file))) {
+    const tally = { scopes: state.scopes, billed, inferred: 0 };
+    await ingestFocusParquet(warehouse, file, provenance, format.requiredColumns, summary, reject, tally);
+    state.inferred += tally.inferred;
+    return;
+  }
   let batch: string[] = [];
   let header: string[] | undefined;
   let nextLine = 1;
@@ -179,6 +205,7 @@ async function ingestOneFile(
       }
       batch.push(serializeBillingRow(parsed.data, provenance, line));
       state.scopes.add(parsed.data);
+      billed.set(parsed.data.billing_currency, (billed.get(parsed.data.billing_currency) ?? 0n) + toScaled(parsed.data.billed_cost));
       if (parsed.data.billing_period_inferred) state.inferred++;
       if (batch.length >= options.batchRows) await flush();
     }

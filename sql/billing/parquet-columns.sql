@@ -1,0 +1,2 @@
+-- The columns of a Parquet file and their types, as the engine reads them.
+DESCRIBE file({path:String}, 'Parquet');
