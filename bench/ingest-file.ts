@@ -99,7 +99,7 @@ async function benchmark(): Promise<void> {
     const bytes = await writeSyntheticRequests(file, events);
     process.stdout.write(`${(bytes / 1e6).toFixed(0)} MB\n`);
 
-    // The machine is noisy (PERF_NOTES: +-15-30%): each figure is the best of --repeat runs.
+    // The machine is noisy (+-15-30% between runs): each figure is the best of --repeat runs.
     const repeat = Math.max(1, Number(args.repeat));
     const parse = await bestOf(repeat, () => parseBound(file));
     const insert = await bestOf(repeat, () => insertBound(file, work));

@@ -88,7 +88,7 @@ export async function insertBatchFiles(dir: string, dataDir: string): Promise<Me
   return { events, seconds, cpuSeconds, maxRssMb: process.resourceUsage().maxRSS / 1024, accepted: events };
 }
 
-/** Best of `repeat` runs by rate: the machine is noisy (PERF_NOTES: +-15-30%). */
+/** Best of `repeat` runs by rate: the machine is noisy (+-15-30% between runs). */
 export async function bestOf<T extends { events: number; seconds: number }>(repeat: number, measure: () => Promise<T> | T): Promise<T> {
   let winner: T | undefined;
   for (let i = 0; i < Math.max(1, repeat); i++) {

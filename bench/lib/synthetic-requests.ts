@@ -1,6 +1,6 @@
 /**
  * Realistic request events for benchmarks, written as NDJSON without holding
- * the file in memory: ~350 bytes an event, like the events in PERF_NOTES.
+ * the file in memory: ~350 bytes an event, like real request events.
  */
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';

@@ -2,7 +2,7 @@
  * The collector as a process: metrics endpoint, signals, `--once`. The
  * consuming itself is {@link RequestCollector}; this only starts it, waits
  * for a reason to stop (SIGTERM/SIGINT, caught up in `--once`, or a crash),
- * and stops it in order (STYLE.md #15).
+ * and stops it in order: stop consuming, drain, flush, commit, close.
  */
 import type { Server } from 'node:http';
 import type { Config } from '../config/config.js';

@@ -1,7 +1,7 @@
 /**
  * One Kafka message (or NDJSON line) to one outcome: a request event to store, or a reason to
  * dead-letter it. Never throws: a bad message is data, not a failure
- * (STYLE.md #6). The checks are the file path's, so a message and an NDJSON
+ * and the rest of the batch goes on. The checks are the file path's, so a message and an NDJSON
  * line are judged alike.
  */
 import { isUtf8 } from 'node:buffer';

@@ -4,7 +4,7 @@
  * Offsets: auto-commit and auto-resolve are off. `markTaken` moves kafkajs'
  * fetch position (its "resolved" offset) so the next fetch goes on; only
  * `commit` moves the group's offset, and the collector calls it after the
- * warehouse acknowledged the rows (STYLE.md #5).
+ * warehouse acknowledged the rows.
  */
 import pRetry from 'p-retry';
 import { Kafka, logLevel, Partitioners, type Consumer, type ISocketFactory, type LogEntry } from 'kafkajs';
