@@ -31,7 +31,8 @@ async function attributeAndRecord(day: number, attribution = s): Promise<void> {
 
 describe('attribution watermarks', () => {
   it('owes a day with inputs until it is attributed, then not until its inputs change', async () => {
-    await insertBilling(w, [billingLine({ start: DAY0 }), billingLine({ start: DAY1 })]);
+    // Cost Explorer restates per day (an export restates its whole billing period).
+    await insertBilling(w, [billingLine({ start: DAY0 }), billingLine({ start: DAY1 })], 'aws-cost-explorer');
     await insertRequests(w, [{ id: 'a', ts: DAY0 + 10 }, { id: 'b', ts: DAY1 + 10 }]);
     expect(await owedDays()).toEqual([formatDate(DAY0), formatDate(DAY1)]);
     await attributeAndRecord(DAY0);
@@ -44,7 +45,7 @@ describe('attribution watermarks', () => {
     await attributeAndRecord(DAY0);
 
     // Restatement: a new billing version of day 1 only.
-    await insertBilling(w, [billingLine({ start: DAY1, effective_cost: '11' })]);
+    await insertBilling(w, [billingLine({ start: DAY1, effective_cost: '11' })], 'aws-cost-explorer');
     expect(await owedDays()).toEqual([formatDate(DAY1)]);
     await attributeAndRecord(DAY1);
     expect(await owedDays()).toEqual([]);

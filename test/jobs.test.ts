@@ -78,11 +78,15 @@ async function cppByDay(): Promise<Record<string, { cost: string; requests: numb
   return Object.fromEntries(rows.map((r) => [r.day, { cost: r.cost, requests: r.requests }]));
 }
 
-/** A billed pool-hour at 10:00 and two requests in it, on each day. */
+/**
+ * A billed pool-hour at 10:00 and two requests in it, on each day. The bill
+ * comes as Cost Explorer pulls, which restate per day (an export restates its
+ * whole billing period, so one export per day would replace the days before).
+ */
 async function traffic(days: readonly string[], cost = '10'): Promise<void> {
   for (const day of days) {
     const start = at(`${day}T10:00:00Z`);
-    await insertBilling(w, [billingLine({ start, effective_cost: cost })]);
+    await insertBilling(w, [billingLine({ start, effective_cost: cost })], 'aws-cost-explorer');
     await insertRequests(w, [{ id: `${day}-a`, ts: start + 1_000 }, { id: `${day}-b`, ts: start + 2_000 }]);
   }
 }
@@ -134,7 +138,7 @@ describe('scheduled attribution', () => {
     expect((await cppByDay())['2026-10-30']).toEqual({ cost: '10', requests: 3 });
 
     // Restatement: Oct 31's bill changes at the source (a new version).
-    await insertBilling(w, [billingLine({ start: at('2026-10-31T10:00:00Z'), effective_cost: '25' })]);
+    await insertBilling(w, [billingLine({ start: at('2026-10-31T10:00:00Z'), effective_cost: '25' })], 'aws-cost-explorer');
     await tickAndSettle(r, '2026-10-31T14:30:00Z');
     expect(await runsPerDay()).toEqual({ '2026-10-30': 2, '2026-10-31': 2 });
     expect((await cppByDay())['2026-10-31']).toEqual({ cost: '25', requests: 2 });
