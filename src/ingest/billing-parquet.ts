@@ -155,7 +155,8 @@ export async function ingestBillingParquet(
     await warehouse.command(
       sqlFile(shape.stageSql),
       { staging, raw, pool_tag_key: provenance.poolTagKey, ...shape.stageParams(names) },
-      { session_timezone: 'UTC' },
+      // Values quoted in reasons read as JSON.stringify writes them (the CSV path's), '/' unescaped.
+      { session_timezone: 'UTC', output_format_json_escape_forward_slashes: 0 },
     );
     for (const r of await warehouse.query(sqlFile('billing/staged-rejects'), { staging }, rejectRow)) {
       await reject({ source: file, line: r.line, field: r.field, reason: r.reason, raw: r.raw });
