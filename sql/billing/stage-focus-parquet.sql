@@ -1,11 +1,13 @@
--- Stage a FOCUS Parquet file for import: the engine reads it (no JavaScript row
--- loop) and each row gets the same meaning and the same checks as a CSV line
--- (src/billing/file-formats.ts): null = empty or the literal NULL, mandatory
--- columns must not be null, decimals and date-times parsed exactly, charge
--- periods on whole hours. `problems` lists (column, reason) of a bad row;
--- only rows without problems are written. `line` is the row's number in the file.
+-- Stage a FOCUS Parquet file for import from its rows as loaded
+-- (load-parquet-file.sql or load-parquet-body.sql into {raw:Identifier}): the
+-- engine maps them (no JavaScript row loop) and each row gets the same meaning
+-- and the same checks as a CSV line (src/billing/file-formats.ts): null =
+-- empty or the literal NULL, mandatory columns must not be null, decimals and
+-- date-times parsed exactly, charge periods on whole hours. `problems` lists
+-- (column, reason) of a bad row; only rows without problems are written.
+-- `line` is the row's number in the file.
 --
--- {structure:String} names every column read, each as Nullable(String) (Tags:
+-- The raw table holds every column read, each as Nullable(String) (Tags:
 -- Map(String, Nullable(String)) when the file holds a map), so an absent
 -- column reads as null and typed Parquet values (timestamps, decimals,
 -- doubles) arrive as their text.
@@ -92,8 +94,7 @@ FROM
         FROM
         (
             SELECT
-                rowNumberInAllBlocks() + 1 AS line,
-                formatRowNoNewline('JSONEachRow', *) AS raw,
+                line, raw,
                 if(ChargePeriodStart IS NULL OR trimBoth(ChargePeriodStart) = '' OR upper(trimBoth(ChargePeriodStart)) = 'NULL', NULL, trimBoth(ChargePeriodStart)) AS n_ChargePeriodStart,
         if(ChargePeriodEnd IS NULL OR trimBoth(ChargePeriodEnd) = '' OR upper(trimBoth(ChargePeriodEnd)) = 'NULL', NULL, trimBoth(ChargePeriodEnd)) AS n_ChargePeriodEnd,
         if(BillingPeriodStart IS NULL OR trimBoth(BillingPeriodStart) = '' OR upper(trimBoth(BillingPeriodStart)) = 'NULL', NULL, trimBoth(BillingPeriodStart)) AS n_BillingPeriodStart,
@@ -120,7 +121,7 @@ FROM
                 toJSONString(Tags) AS tags_any,
                 if(startsWith(tags_any, '"'), JSONExtractString(tags_any), tags_any) AS tags_text,
                 if(tags_text = 'null' OR trimBoth(tags_text) = '' OR upper(trimBoth(tags_text)) = 'NULL', NULL, tags_text) AS tags_json
-            FROM file({path:String}, 'Parquet', {structure:String})
+            FROM {raw:Identifier}
         )
     )
 );

@@ -1,6 +1,6 @@
 /**
- * `inferledger ingest billing`: a billing export (FOCUS or AWS CUR 2.0 CSV,
- * plain or gzip) into billing_line_items as one new billing version, all or
+ * `inferledger ingest billing`: a billing export (FOCUS or AWS CUR 2.0, CSV
+ * plain or gzip, or Parquet) into billing_line_items as one new billing version, all or
  * nothing. Every file of the command is read and its lines written under the
  * version; the import is recorded complete (and becomes visible) only when
  * every file was read to its end and no line was bad, or `acceptPartial` says
@@ -15,7 +15,8 @@ import type { BillingFileFormat } from '../billing/file-formats.js';
 import { formatScaled, toScaled } from '../util/decimal.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { IngestRun, readErrorMessage, WarehouseWriteError, type FileSummary, type Reject, type RunSummary } from './ingest-run.js';
-import { ingestFocusParquet, isParquet } from './billing-parquet.js';
+import { ingestBillingParquet, isParquet, readsParquet } from './billing-parquet.js';
+import { dropStaleStageTables } from './billing-stage-tables.js';
 import { openText } from './line-reader.js';
 
 export interface IngestBillingOptions {
@@ -59,6 +60,8 @@ export async function ingestBillingFiles(
   files: readonly string[],
   options: IngestBillingOptions,
 ): Promise<BillingImportSummary> {
+  // A killed import leaves its Parquet stage tables behind: drop those nobody can still be using.
+  await dropStaleStageTables(warehouse);
   const run = new IngestRun(warehouse, 'billing', options.format.name);
   // One command is one billing version, so all part files of an export land together.
   const billingVersion = `${run.startedAt.toISOString().slice(0, 23).replace('T', ' ')}000`;
@@ -125,9 +128,9 @@ async function ingestOneFile(
   const { format } = options;
   const billed = new Map<string, bigint>();
   state.billed.push(billed);
-  if (format.name === 'focus' && (await isParquet(file))) {
+  if (readsParquet(format) && (await isParquet(file))) {
     const tally = { scopes: state.scopes, billed, inferred: 0 };
-    await ingestFocusParquet(warehouse, file, provenance, format.requiredColumns, summary, reject, tally);
+    await ingestBillingParquet(warehouse, file, format, provenance, summary, reject, tally);
     state.inferred += tally.inferred;
     return;
   }

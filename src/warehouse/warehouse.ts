@@ -8,6 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import type { ChdbConnection } from 'chdb/connection';
 import type { z } from 'zod';
@@ -39,6 +40,12 @@ export interface Warehouse {
   query<S extends z.ZodType>(sql: string, params: QueryParams, row: S): Promise<z.infer<S>[]>;
   /** Run a statement that returns no rows (DDL, INSERT ... SELECT, ALTER). */
   command(sql: string, params?: QueryParams, settings?: ClickHouseSettings): Promise<void>;
+  /**
+   * Run an INSERT whose data, in the statement's own trailing `FORMAT`, is
+   * streamed in the request body (e.g. `INSERT ... SELECT ... FROM input(...)
+   * FORMAT Parquet`). Server only: chDB's connection takes no body stream.
+   */
+  commandWithBody(sql: string, params: QueryParams, body: Readable, settings?: ClickHouseSettings): Promise<void>;
   /**
    * Insert rows already serialised as JSONCompactEachRow lines (one array per
    * line, in `columns` order). The fast path for bulk ingestion.
@@ -150,6 +157,19 @@ class ClientWarehouse implements Warehouse {
   async command(sql: string, params: QueryParams = {}, settings?: ClickHouseSettings): Promise<void> {
     checkParams(sql, params);
     await this.client.command({ query: sql, query_params: params, ...(settings ? { clickhouse_settings: settings } : {}) });
+  }
+
+  async commandWithBody(sql: string, params: QueryParams, body: Readable, settings?: ClickHouseSettings): Promise<void> {
+    if (this.chdb) {
+      body.destroy();
+      throw new Error('the embedded warehouse takes no request body: read the file with a table function instead');
+    }
+    checkParams(sql, params);
+    // With `values`, the client sends the statement and its parameters in the URL and the stream as the body.
+    const result = await this.client.exec({ query: sql, query_params: params, values: body, ...(settings ? { clickhouse_settings: settings } : {}) });
+    // The response must be read to its end before the socket is released.
+    result.stream.resume();
+    await finished(result.stream);
   }
 
   async insertCompact(table: string, columns: readonly string[], body: string | Buffer, settings?: ClickHouseSettings): Promise<void> {
