@@ -105,8 +105,7 @@ export class FingerprintHours {
   /** Slot i holds (keys[3i], keys[3i+1]) and the hour keys[3i+2]; (0, 0) is empty. */
   private keys: Uint32Array;
   private count = 0;
-  /** Entries per hour, to choose what to forget. */
-  readonly perHour = new Map<number, number>();
+  private readonly perHourCounts = new Map<number, number>();
 
   constructor(expected = 512) {
     let slots = 1024;
@@ -132,33 +131,71 @@ export class FingerprintHours {
 
   /** Adds the fingerprint with its hour, unless it is there (the first hour stays); false when it was. */
   add(h1: number, h2: number, hour: number): boolean {
+    return this.addOrFirstHour(h1, h2, hour) === undefined;
+  }
+
+  /**
+   * Adds the fingerprint with its hour and returns undefined, or, when it is
+   * there already, returns the hour of its first copy and changes nothing:
+   * one probe of the table for both questions (it outgrows the CPU caches).
+   */
+  addOrFirstHour(h1: number, h2: number, hour: number): number | undefined {
     if ((this.count + 1) * 2 > this.keys.length / 3) this.grow(this.keys.length / 3 * 2);
-    if (!this.insert(h1, secondKey(h1, h2), hour)) return false;
+    const first = this.insert(h1, secondKey(h1, h2), hour);
+    if (first !== undefined) return first;
     this.count++;
-    this.perHour.set(hour, (this.perHour.get(hour) ?? 0) + 1);
-    return true;
+    this.countHour(hour, 1);
+    return undefined;
+  }
+
+  /** Per-hour counts, updated once per run of equal hours (rows mostly come in time order). */
+  private lastHour = -1;
+  private lastHourAdds = 0;
+
+  private countHour(hour: number, n: number): void {
+    if (hour === this.lastHour) {
+      this.lastHourAdds += n;
+      return;
+    }
+    this.flushHourCount();
+    this.lastHour = hour;
+    this.lastHourAdds = n;
+  }
+
+  private flushHourCount(): void {
+    if (this.lastHourAdds > 0) this.perHourCounts.set(this.lastHour, (this.perHourCounts.get(this.lastHour) ?? 0) + this.lastHourAdds);
+    this.lastHourAdds = 0;
+  }
+
+  /** Entries per hour, to choose what to forget. */
+  get perHour(): ReadonlyMap<number, number> {
+    this.flushHourCount();
+    return this.perHourCounts;
   }
 
   /** Forget every entry of these hours. */
   forget(hours: ReadonlySet<number>): void {
+    this.flushHourCount();
     for (const hour of hours) {
-      this.count -= this.perHour.get(hour) ?? 0;
-      this.perHour.delete(hour);
+      this.count -= this.perHourCounts.get(hour) ?? 0;
+      this.perHourCounts.delete(hour);
     }
     this.grow(this.keys.length / 3, hours);
   }
 
-  private insert(a: number, b: number, hour: number): boolean {
-    const mask = this.keys.length / 3 - 1;
+  /** Inserts and returns undefined, or returns the stored hour of an equal key. */
+  private insert(a: number, b: number, hour: number): number | undefined {
+    const keys = this.keys;
+    const mask = keys.length / 3 - 1;
     for (let slot = a & mask; ; slot = (slot + 1) & mask) {
-      const k1 = this.keys[3 * slot] as number;
-      const k2 = this.keys[3 * slot + 1] as number;
-      if (k1 === a && k2 === b) return false;
+      const k1 = keys[3 * slot] as number;
+      const k2 = keys[3 * slot + 1] as number;
+      if (k1 === a && k2 === b) return keys[3 * slot + 2];
       if (k1 === 0 && k2 === 0) {
-        this.keys[3 * slot] = a;
-        this.keys[3 * slot + 1] = b;
-        this.keys[3 * slot + 2] = hour;
-        return true;
+        keys[3 * slot] = a;
+        keys[3 * slot + 1] = b;
+        keys[3 * slot + 2] = hour;
+        return undefined;
       }
     }
   }

@@ -86,27 +86,69 @@ export class RequestBatch {
   private readonly parts: Buffer[] = [];
   private used = 0;
   readonly ids: string[] = [];
-  readonly hours: number[] = [];
-  /** Where each row came from (caller's numbering), for rejects and dead letters. */
-  readonly origins: number[] = [];
-  /** Fingerprint of row i's id: idHashes[2i], idHashes[2i + 1]. */
-  readonly idHashes: number[] = [];
-  /** Ids whose fingerprint the writer has sealed before within the horizon: duplicates only if storage has them. */
+  /*
+   * Per-row numbers in typed columns sized for the expected rows: growing
+   * plain arrays row by row (and boxing 32-bit hashes) was the top cost of
+   * filling a batch. Read them through the views below, taken once per loop.
+   */
+  private hourColumn: Int32Array;
+  private originColumn: Float64Array;
+  private hashColumn: Uint32Array;
+  /** Row i is parts[rowPart[i]] from rowStart[i] to rowEnd[i] (newline included). */
+  private rowPart: Int32Array;
+  private rowStart: Int32Array;
+  private rowEnd: Int32Array;
+  /** Ids whose fingerprint the writer had sealed before within the horizon (found when this batch is sealed): duplicates only if storage has them. */
   readonly candidates: string[] = [];
   /** Rows refused because their id was already in this batch with other content. */
   readonly conflicts: Omit<RefusedRow, 'batch'>[] = [];
-  /** Row i is parts[rowPart[i]] from rowStart[i] to rowEnd[i] (newline included). */
-  private readonly rowPart: number[] = [];
-  private readonly rowStart: number[] = [];
-  private readonly rowEnd: number[] = [];
   /** Fingerprints of this batch's ids; a hit is confirmed against the ids themselves. */
-  private readonly seen = new FingerprintSet();
+  private readonly seen: FingerprintSet;
   /** This batch's ids and their rows, built on the first fingerprint hit (most batches never have one) and kept from then on. */
   private seenIds: Map<string, number> | undefined;
   /** Rows left out because the same event was already in this batch. */
   duplicates = 0;
 
-  constructor(private readonly maybeSealed: (h1: number, h2: number, hour: number) => boolean) {}
+  /** @param expectedRows rows the batch will likely hold: its id table is sized for them once, not regrown on the way. */
+  constructor(expectedRows = 1024) {
+    this.seen = new FingerprintSet(expectedRows);
+    const capacity = Math.max(16, expectedRows);
+    this.hourColumn = new Int32Array(capacity);
+    this.originColumn = new Float64Array(capacity);
+    this.hashColumn = new Uint32Array(2 * capacity);
+    this.rowPart = new Int32Array(capacity);
+    this.rowStart = new Int32Array(capacity);
+    this.rowEnd = new Int32Array(capacity);
+  }
+
+  /** Event hour (epoch hours) of each row. */
+  get hours(): Int32Array {
+    return this.hourColumn.subarray(0, this.ids.length);
+  }
+
+  /** Where each row came from (caller's numbering), for rejects and dead letters. */
+  get origins(): Float64Array {
+    return this.originColumn.subarray(0, this.ids.length);
+  }
+
+  /** Fingerprint of row i's id: idHashes[2i], idHashes[2i + 1]. */
+  get idHashes(): Uint32Array {
+    return this.hashColumn.subarray(0, 2 * this.ids.length);
+  }
+
+  private growColumns(): void {
+    const grown = <T extends Int32Array | Float64Array | Uint32Array>(column: T): T => {
+      const next = new (column.constructor as new (n: number) => T)(column.length * 2);
+      next.set(column);
+      return next;
+    };
+    this.hourColumn = grown(this.hourColumn);
+    this.originColumn = grown(this.originColumn);
+    this.hashColumn = grown(this.hashColumn);
+    this.rowPart = grown(this.rowPart);
+    this.rowStart = grown(this.rowStart);
+    this.rowEnd = grown(this.rowEnd);
+  }
 
   /** Bytes of rows held. */
   get bytes(): number {
@@ -155,18 +197,20 @@ export class RequestBatch {
           continue;
         }
       }
-      this.seenIds?.set(id, this.ids.length);
-      if (this.maybeSealed(h1, h2, hour)) this.candidates.push(id);
-      this.idHashes.push(h1, h2);
+      const n = this.ids.length;
+      if (n === this.hourColumn.length) this.growColumns();
+      this.seenIds?.set(id, n);
+      this.hashColumn[2 * n] = h1;
+      this.hashColumn[2 * n + 1] = h2;
       if (runFrom < 0) runFrom = start;
       runTo = parsed.rowEnds[i] as number;
       // The run becomes part number parts.length, starting at runFrom.
-      this.rowPart.push(this.parts.length);
-      this.rowStart.push(start - runFrom);
-      this.rowEnd.push(runTo - runFrom);
+      this.rowPart[n] = this.parts.length;
+      this.rowStart[n] = start - runFrom;
+      this.rowEnd[n] = runTo - runFrom;
+      this.hourColumn[n] = hour;
+      this.originColumn[n] = originOf(parsed.rowRecords[i] as number);
       this.ids.push(id);
-      this.hours.push(hour);
-      this.origins.push(originOf(parsed.rowRecords[i] as number));
     }
     endRun();
   }
@@ -220,11 +264,9 @@ export class RequestBatchWriter {
     this.horizon = options.horizonHours ?? 48;
   }
 
-  newBatch(): RequestBatch {
-    return new RequestBatch((h1, h2, hour) => {
-      const first = this.sealedIds.hourOf(h1, h2);
-      return first !== undefined && Math.abs(first - hour) <= this.horizon;
-    });
+  /** @param expectedRows rows the batch will likely hold (e.g. the batch size), so it is sized once. */
+  newBatch(expectedRows?: number): RequestBatch {
+    return new RequestBatch(expectedRows);
   }
 
   /**
@@ -282,9 +324,10 @@ export class RequestBatchWriter {
     let kept = 0;
     all.forEach((batch, b) => {
       const without = verdict.leftOut[b] as ReadonlySet<string>;
+      const { hours } = batch;
       batch.ids.forEach((id, i) => {
         if (without.has(id) || engineRefused.has(id)) return;
-        const hour = batch.hours[i] ?? 0;
+        const hour = hours[i] ?? 0;
         this.writtenRows.set(hour, (this.writtenRows.get(hour) ?? 0) + 1);
         kept++;
       });
@@ -399,17 +442,28 @@ export class RequestBatchWriter {
     return out;
   }
 
+  /**
+   * Remember the batch's ids with their hours, and list as candidates those
+   * sealed before within the horizon (by an earlier batch, or by this one
+   * on an earlier attempt of the same write): one probe of the table per row.
+   * Rows of forgotten hours are left to the storage check (mayHoldOthers).
+   */
   private seal(batch: RequestBatch, batchMinHour: number): void {
-    batch.hours.forEach((hour, i) => {
-      if (this.forgotten.has(hour)) return;
-      this.sealedIds.add(batch.idHashes[2 * i] as number, batch.idHashes[2 * i + 1] as number, hour);
-    });
+    const { hours, idHashes, ids, candidates } = batch;
+    candidates.length = 0;
+    const checkForgotten = this.forgotten.size > 0;
+    for (let i = 0; i < hours.length; i++) {
+      const hour = hours[i] as number;
+      if (checkForgotten && this.forgotten.has(hour)) continue;
+      const first = this.sealedIds.addOrFirstHour(idHashes[2 * i] as number, idHashes[2 * i + 1] as number, hour);
+      if (first !== undefined && Math.abs(first - hour) <= this.horizon) candidates.push(ids[i] as string);
+    }
     if (this.sealedIds.size <= this.maxTrackedIds) return;
     // Over budget: forget hours before this batch first (files are mostly in time order), oldest first.
-    const hours = [...this.sealedIds.perHour.keys()].sort((a, b) => Number(a >= batchMinHour) - Number(b >= batchMinHour) || a - b);
+    const oldestFirst = [...this.sealedIds.perHour.keys()].sort((a, b) => Number(a >= batchMinHour) - Number(b >= batchMinHour) || a - b);
     const forget = new Set<number>();
     let left = this.sealedIds.size;
-    for (const hour of hours) {
+    for (const hour of oldestFirst) {
       if (left <= this.maxTrackedIds / 2) break;
       left -= this.sealedIds.perHour.get(hour) ?? 0;
       forget.add(hour);

@@ -50,7 +50,7 @@ async function ingestOneFile(writer: RequestBatchWriter, parsers: ParserPool, ru
   const summary = run.startFile(file);
   const source = `file:${basename(file)}`;
   const ingestedAt = formatDateTime64(Date.now());
-  let batch = writer.newBatch();
+  let batch = writer.newBatch(options.batchRows);
   let linesSeen = 0;
   /** Lines before the segment being batched: rejects are numbered from here. */
   let lineBase = 0;
@@ -100,7 +100,7 @@ async function ingestOneFile(writer: RequestBatchWriter, parsers: ParserPool, ru
       from = to;
       if (batch.size >= options.batchRows) {
         await startWrite(batch);
-        batch = writer.newBatch();
+        batch = writer.newBatch(options.batchRows);
       }
     }
   };
