@@ -57,14 +57,13 @@ const has = (role: Role, part: 'collector' | 'worker' | 'scheduler'): boolean =>
  * fatal: ingestion and jobs matter more than ad-hoc queries, and the file
  * then tells the CLI the service holds the directory but answers no queries.
  */
-async function serveQueries(config: Config, database: string, log: (line: string) => void): Promise<{ endpoint: QueryEndpoint | undefined; close: () => Promise<void> }> {
+async function serveQueries(config: Config, dataDir: string, database: string, log: (line: string) => void): Promise<{ endpoint: QueryEndpoint | undefined; close: () => Promise<void> }> {
   const { queryPort, queryHost, queryPassword } = config.service;
-  const dataDir = config.warehouse.dataDir;
   let endpoint: QueryEndpoint | undefined;
   let session: Warehouse | undefined;
   if (queryPort !== 0) {
     try {
-      session = await openWarehouse(config.warehouse);
+      session = await openWarehouse({ ...config.warehouse, dataDir, database });
       endpoint = await startQueryEndpoint({ warehouse: session, host: queryHost, port: queryPort, password: queryPassword, log });
       log(`queries: read-only ClickHouse HTTP interface at http://${queryHost}:${endpoint.port} (database ${database}${queryPassword === undefined ? ', no password' : ', password required'})`);
     } catch (err) {
@@ -138,7 +137,7 @@ export async function runService(options: ServiceOptions): Promise<ServiceRun> {
     collectorCrash = Promise.race([c.whenCrashed.then((err) => `collector crashed: ${err.message}`), failedStart]);
   }
 
-  const queries = role === 'all' && warehouse?.backend === 'chdb' ? await serveQueries(config, warehouse.database, log) : undefined;
+  const queries = role === 'all' && warehouse?.dataDir !== undefined ? await serveQueries(config, warehouse.dataDir, warehouse.database, log) : undefined;
   let dashboard: Dashboard | undefined;
   if (config.service.dashboardPort !== 0) {
     const { dashboardHost, dashboardPort } = config.service;

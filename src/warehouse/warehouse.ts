@@ -55,6 +55,8 @@ export interface AnalystQueryResult {
 export interface Warehouse {
   readonly backend: 'chdb' | 'server';
   readonly database: string;
+  /** The embedded data directory (absolute); undefined on a server. */
+  readonly dataDir: string | undefined;
   /** Run a SELECT and validate each row. Values reach SQL only as `{name:Type}` parameters. */
   query<S extends z.ZodType>(sql: string, params: QueryParams, row: S): Promise<z.infer<S>[]>;
   /** Run a statement that returns no rows (DDL, INSERT ... SELECT, ALTER). */
@@ -119,7 +121,7 @@ async function openEmbedded(dataDir: string, database: string): Promise<Warehous
   await client.command({ query: 'CREATE DATABASE IF NOT EXISTS {db:Identifier}', query_params: { db: database } });
   // A chDB session keeps its current database, so every later statement runs in it.
   await client.command({ query: `USE ${database}` });
-  return new ClientWarehouse('chdb', database, client, connection);
+  return new ClientWarehouse('chdb', database, client, connection, undefined, path);
 }
 
 async function openServer(config: Config['warehouse'], database: string): Promise<Warehouse> {
@@ -136,7 +138,7 @@ async function openServer(config: Config['warehouse'], database: string): Promis
   } finally {
     await bootstrap.close();
   }
-  return new ClientWarehouse('server', database, createClient({ ...common, database }), undefined, { url: config.url ?? '', user: config.user, password: config.password, timeoutMs: config.requestTimeoutMs });
+  return new ClientWarehouse('server', database, createClient({ ...common, database }), undefined, { url: config.url ?? '', user: config.user, password: config.password, timeoutMs: config.requestTimeoutMs }, undefined);
 }
 
 /** What a body-table query needs to reach a server itself (@clickhouse/client cannot send external data). */
@@ -153,7 +155,8 @@ class ClientWarehouse implements Warehouse {
     readonly database: string,
     private readonly client: ClickHouseClient,
     private readonly chdb: ChdbConnection | undefined,
-    private readonly server?: ServerAccess,
+    private readonly server: ServerAccess | undefined,
+    readonly dataDir: string | undefined,
   ) {}
 
   async query<S extends z.ZodType>(sql: string, params: QueryParams, row: S): Promise<z.infer<S>[]> {
