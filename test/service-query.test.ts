@@ -149,6 +149,8 @@ describe('the query endpoint, read by plain HTTP', () => {
     expect(other.status).toBe(404);
     expect(await other.text()).toMatch(/^Code: 81\. DB::Exception: Database system is not served here: this endpoint answers in database t_/);
     expect(await (await fetch(`${base}/`, { method: 'POST', body: 'SELECT * FROM spend', headers: { 'Content-Encoding': 'zstd' } })).text()).toMatch(/^Code: 36\. DB::Exception: Unknown Content-Encoding zstd/);
+    const quoted = await fetch(`${base}/?max_threads=${encodeURIComponent("1' , allow_introspection_functions = '1")}`, { method: 'POST', body: 'SELECT 1' });
+    expect([quoted.status, await quoted.text()]).toEqual([500, expect.stringMatching(/^Code: 164\. DB::Exception: setting max_threads: its value may not hold quotes, backslashes or control characters\. \(READONLY\)/)]);
     // The table is as it was.
     expect(await (await fetch(`${base}/?query=SELECT%20count()%20FROM%20spend`)).text()).toBe('3\n');
   });

@@ -67,7 +67,7 @@ async function serveQueries(config: Config, dataDir: string, database: string, l
       endpoint = await startQueryEndpoint({ warehouse: session, host: queryHost, port: queryPort, password: queryPassword, log });
       log(`queries: read-only ClickHouse HTTP interface at http://${queryHost}:${endpoint.port} (database ${database}${queryPassword === undefined ? ', no password' : ', password required'})`);
     } catch (err) {
-      log(`queries: not served: could not listen on ${queryHost}:${queryPort}: ${(err as Error).message} (service.queryPort / INFERLEDGER_QUERY_PORT; 0 turns it off)`);
+      log(`queries: not served on ${queryHost}:${queryPort}: ${(err as Error).message} (service.queryPort / INFERLEDGER_QUERY_PORT; 0 turns it off)`);
       await session?.close();
       session = undefined;
     }
