@@ -24,6 +24,8 @@ import { dlqTopicOf, requireTopic, setupTopics } from '../kafka/topics.js';
 import { listMigrations, migrate } from '../warehouse/migrate.js';
 import { JobRuntime } from '../jobs/runtime.js';
 import { ROLES, runService, type Role } from '../service/run-service.js';
+import { pingService, queryService } from '../service/query-client.js';
+import { findRunningService, type ServiceInfo } from '../service/service-discovery.js';
 import { evaluateAlerts } from '../alerts/evaluate.js';
 import { ACK_REASONS, acknowledge, listAlerts, type AckReason } from '../alerts/store.js';
 import { IDLE_POLICIES, type IdlePolicy } from '../report/idle-policy.js';
@@ -99,7 +101,17 @@ function configFrom(globals: GlobalOptions & { env?: NodeJS.ProcessEnv }, overri
   });
 }
 
+/** The live service holding the embedded data directory, if any (a server warehouse is shared by design). */
+function runningService(config: Config): ServiceInfo | undefined {
+  return config.warehouse.url === undefined ? findRunningService(config.warehouse.dataDir) : undefined;
+}
+
 async function withWarehouse<T>(config: Config, work: (warehouse: Warehouse) => Promise<T>): Promise<T> {
+  const service = runningService(config);
+  // The engine would refuse the directory anyway; say why, and what does work. (The same process may open it again.)
+  if (service && service.pid !== process.pid) {
+    throw new Error(`the data directory ${config.warehouse.dataDir} is held by a running \`inferledger run\` (pid ${service.pid}): stop it first, or query it with \`inferledger sql\``);
+  }
   const warehouse = await openWarehouse(config.warehouse);
   try {
     return await work(warehouse);
@@ -405,14 +417,18 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
     .description('the service: Kafka collector, job scheduler and worker (all, the default: one process on the embedded warehouse), or one role per process against a ClickHouse server')
     .addOption(new Option('--role <role>', 'what this process runs').choices([...ROLES]).default('all'))
     .option('--port <n>', 'serve /metrics and /healthz on 127.0.0.1 at this port (0: any free port; env INFERLEDGER_SERVICE_PORT)', nonNegativeInt('--port'))
-    .action(async (opts: { role: Role; port?: number }) => {
-      const config = configFrom(globals(), { overrides: { jobs: { port: opts.port } } });
+    .option('--query-port <n>', 'answer read-only ClickHouse HTTP queries at this port (role all, embedded warehouse; 0: off; env INFERLEDGER_QUERY_PORT, default 8124)', nonNegativeInt('--query-port'))
+    .option('--dashboard-port <n>', 'serve the bull-board queue dashboard at this port (0: off, the default; env INFERLEDGER_DASHBOARD_PORT)', nonNegativeInt('--dashboard-port'))
+    .action(async (opts: { role: Role; port?: number; queryPort?: number; dashboardPort?: number }) => {
+      const config = configFrom(globals(), { overrides: { jobs: { port: opts.port }, service: { queryPort: opts.queryPort, dashboardPort: opts.dashboardPort } } });
       const stop = new Promise<string>((resolveStop) => {
         process.once('SIGTERM', () => { resolveStop('SIGTERM'); });
         process.once('SIGINT', () => { resolveStop('SIGINT'); });
       });
       // Whatever hangs (a client retrying an unreachable server), the process ends shortly after the grace period.
       void stop.then(() => { setTimeout(() => { process.exit(EXIT.failed); }, config.jobs.shutdownGraceMs + 3_000).unref(); });
+      const holder = opts.role === 'scheduler' ? undefined : runningService(config);
+      if (holder && holder.pid !== process.pid) throw new Error(`the data directory ${config.warehouse.dataDir} is already held by a running \`inferledger run\` (pid ${holder.pid})`);
       const warehouse = opts.role === 'scheduler' ? undefined : await openWarehouse(config.warehouse);
       let clean = false;
       try {
@@ -497,11 +513,20 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
     .action(async (query: string | undefined, opts: { format: keyof typeof formats; param?: Record<string, string>; write?: boolean; file?: string }) => {
       if ((query === undefined) === (opts.file === undefined)) throw new InvalidArgumentError('give either a query or --file, not both');
       const sql = opts.file === undefined ? (query ?? '') : readFileSync(opts.file, 'utf8');
-      await withWarehouse(configFrom(globals()), async (warehouse) => {
+      const config = configFrom(globals());
+      const print = (text: string): void => { if (text.length > 0) io.out(text.trimEnd()); };
+      // A running service holds the embedded data directory: its query endpoint answers instead, read-only.
+      const service = runningService(config);
+      if (service && (service.port === null || await pingService(service))) {
+        if (opts.write === true) throw new InvalidArgumentError(`--write is refused: the data directory ${config.warehouse.dataDir} is held by a running \`inferledger run\` (pid ${service.pid}), which answers read-only queries only; stop it to write`);
+        print(await queryService(service, { sql, params: opts.param ?? {}, format: formats[opts.format], database: config.warehouse.database, password: config.service.queryPassword, timeoutMs: config.warehouse.requestTimeoutMs }));
+        return;
+      }
+      await withWarehouse(config, async (warehouse) => {
         const stream = await warehouse.queryText(sql, opts.param ?? {}, formats[opts.format], opts.write === true);
         let text = '';
         for await (const chunk of stream) text += String(chunk);
-        if (text.length > 0) io.out(text.trimEnd());
+        print(text);
       });
     });
 

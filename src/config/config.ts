@@ -137,6 +137,19 @@ export const configSchema = z.object({
       attribute: z.string().regex(/^\S+( \S+){4,5}$/, 'must be a cron pattern of 5 or 6 fields').optional(),
     }).strict().default({}),
   }).strict().prefault({}),
+  // What `inferledger run` serves beside its work: analysts' read-only queries and the queue dashboard.
+  service: z.object({
+    /** Port of the read-only ClickHouse HTTP interface of `run` on the embedded warehouse; 0 turns it off. */
+    queryPort: z.coerce.number().int().min(0).max(65_535).default(8124),
+    /** Address it listens on: loopback unless asked. */
+    queryHost: z.union([z.ipv4(), z.ipv6(), z.hostname()], { error: 'must be an IP address or a host name' }).default('127.0.0.1'),
+    /** When set, queries must carry it (HTTP basic auth, X-ClickHouse-Key or the password parameter); any user name. */
+    queryPassword: z.string().optional(),
+    /** Port of the bull-board queue dashboard; 0 (the default) turns it off. */
+    dashboardPort: z.coerce.number().int().min(0).max(65_535).default(0),
+    /** Address the dashboard listens on: loopback unless asked (it can retry and delete jobs). */
+    dashboardHost: z.union([z.ipv4(), z.ipv6(), z.hostname()], { error: 'must be an IP address or a host name' }).default('127.0.0.1'),
+  }).strict().prefault({}),
   // CPP regression alerts (src/alerts). Defaults are documented in README "Alerts".
   alerts: z.object({
     /** One key per (model, feature, tenant) instead of (model, feature). */
@@ -216,6 +229,11 @@ const ENV_VARS: ReadonlyArray<readonly [string, readonly string[], (v: string) =
   ['INFERLEDGER_SHUTDOWN_GRACE_MS', ['jobs', 'shutdownGraceMs'], (v) => v],
   ['INFERLEDGER_SERVICE_PORT', ['jobs', 'port'], (v) => v],
   ['INFERLEDGER_SERVICE_HOST', ['jobs', 'host'], (v) => v],
+  ['INFERLEDGER_QUERY_PORT', ['service', 'queryPort'], (v) => v],
+  ['INFERLEDGER_QUERY_HOST', ['service', 'queryHost'], (v) => v],
+  ['INFERLEDGER_QUERY_PASSWORD', ['service', 'queryPassword'], (v) => v],
+  ['INFERLEDGER_DASHBOARD_PORT', ['service', 'dashboardPort'], (v) => v],
+  ['INFERLEDGER_DASHBOARD_HOST', ['service', 'dashboardHost'], (v) => v],
 ];
 
 export class ConfigError extends Error {
@@ -297,6 +315,7 @@ export function redactConfig(config: Config): Config {
     warehouse: { ...config.warehouse, url: config.warehouse.url === undefined ? undefined : redactUrl(config.warehouse.url), password: config.warehouse.password ? '***' : '' },
     aws: { ...config.aws, endpoint: config.aws.endpoint === undefined ? undefined : redactUrl(config.aws.endpoint) },
     redis: { ...config.redis, url: redactUrl(config.redis.url) },
+    service: { ...config.service, queryPassword: config.service.queryPassword === undefined ? undefined : '***' },
     alerts: { ...config.alerts, webhooks: config.alerts.webhooks.map((w) => ({ ...w, url: redactWebhookUrl(w.url) })) },
   };
 }

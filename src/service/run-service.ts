@@ -3,6 +3,10 @@
  * scheduler and a worker on the embedded warehouse, which allows one process
  * per data directory) or one role per process against a ClickHouse server.
  *
+ * Beside its work, `all` on the embedded warehouse answers analysts'
+ * read-only queries (query-endpoint.ts) and says where in its data directory
+ * (service-discovery.ts); any role with queues can serve the queue dashboard.
+ *
  * Shutdown (SIGTERM/SIGINT): stop fetching, let the running job finish within
  * jobs.shutdownGraceMs then hand it back to the queue, flush and commit the
  * collector, close every client. Every step is raced against the grace
@@ -14,9 +18,13 @@ import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import type { Config } from '../config/config.js';
 import { RequestCollector } from '../collector/request-collector.js';
+import { JOB_REGISTRY } from '../jobs/registry.js';
 import { JobRuntime } from '../jobs/runtime.js';
 import type { StreamClient } from '../kafka/stream.js';
-import type { Warehouse } from '../warehouse/warehouse.js';
+import { openWarehouse, type Warehouse } from '../warehouse/warehouse.js';
+import { startDashboard, type Dashboard } from './dashboard.js';
+import { startQueryEndpoint, type QueryEndpoint } from './query-endpoint.js';
+import { removeDiscovery, writeDiscovery } from './service-discovery.js';
 
 export const ROLES = ['all', 'collector', 'worker', 'scheduler'] as const;
 export type Role = (typeof ROLES)[number];
@@ -42,6 +50,40 @@ export interface ServiceRun {
 }
 
 const has = (role: Role, part: 'collector' | 'worker' | 'scheduler'): boolean => role === 'all' || role === part;
+
+/**
+ * The query endpoint on a warehouse session of its own, and the discovery
+ * file saying where it listens. A port that cannot be had is logged, not
+ * fatal: ingestion and jobs matter more than ad-hoc queries, and the file
+ * then tells the CLI the service holds the directory but answers no queries.
+ */
+async function serveQueries(config: Config, dataDir: string, database: string, log: (line: string) => void): Promise<{ endpoint: QueryEndpoint | undefined; close: () => Promise<void> }> {
+  const { queryPort, queryHost, queryPassword } = config.service;
+  let endpoint: QueryEndpoint | undefined;
+  let session: Warehouse | undefined;
+  if (queryPort !== 0) {
+    try {
+      session = await openWarehouse({ ...config.warehouse, dataDir, database });
+      endpoint = await startQueryEndpoint({ warehouse: session, host: queryHost, port: queryPort, password: queryPassword, log });
+      log(`queries: read-only ClickHouse HTTP interface at http://${queryHost}:${endpoint.port} (database ${database}${queryPassword === undefined ? ', no password' : ', password required'})`);
+    } catch (err) {
+      log(`queries: not served on ${queryHost}:${queryPort}: ${(err as Error).message} (service.queryPort / INFERLEDGER_QUERY_PORT; 0 turns it off)`);
+      await session?.close();
+      session = undefined;
+    }
+  } else {
+    log('queries: query endpoint off (service.queryPort 0): `inferledger sql` cannot reach this data directory while the service runs');
+  }
+  writeDiscovery(dataDir, { pid: process.pid, host: endpoint ? queryHost : null, port: endpoint?.port ?? null, database, startedAt: new Date().toISOString() });
+  return {
+    endpoint,
+    close: async () => {
+      removeDiscovery(dataDir);
+      await endpoint?.close();
+      await session?.close();
+    },
+  };
+}
 
 function sleep(ms: number): Promise<'timeout'> {
   return new Promise((resolve) => { setTimeout(() => { resolve('timeout'); }, ms).unref(); });
@@ -95,6 +137,22 @@ export async function runService(options: ServiceOptions): Promise<ServiceRun> {
     collectorCrash = Promise.race([c.whenCrashed.then((err) => `collector crashed: ${err.message}`), failedStart]);
   }
 
+  const queries = role === 'all' && warehouse?.dataDir !== undefined ? await serveQueries(config, warehouse.dataDir, warehouse.database, log) : undefined;
+  let dashboard: Dashboard | undefined;
+  if (config.service.dashboardPort !== 0) {
+    const { dashboardHost, dashboardPort } = config.service;
+    if (!runtime) log('dashboard: not served: this role has no job queues');
+    else {
+      const queues = [...new Set(JOB_REGISTRY.map((j) => j.queue))].map((name) => runtime.queue(name));
+      try {
+        dashboard = await startDashboard({ queues, host: dashboardHost, port: dashboardPort });
+        log(`dashboard: bull-board for queues ${queues.map((q) => q.name).join(', ')} at http://${dashboardHost}:${dashboard.port}/`);
+      } catch (err) {
+        log(`dashboard: not served: could not listen on ${dashboardHost}:${dashboardPort}: ${(err as Error).message}`);
+      }
+    }
+  }
+
   let server: Server | undefined;
   if (config.jobs.port !== undefined) {
     const registries = [runtime?.registry, collector?.metrics.registry].filter((r): r is Registry => r !== undefined);
@@ -139,6 +197,7 @@ export async function runService(options: ServiceOptions): Promise<ServiceRun> {
   ]);
   server?.close();
   server?.closeAllConnections();
+  await Promise.all([queries?.close(), dashboard?.close()]);
   const clean = collectorClean && jobsClean && !reason.startsWith('collector crashed');
   log(`${role}: stopped${clean ? '' : ' (not everything finished in time: running work was handed back, unwritten messages stay uncommitted)'}`);
   return { clean, reason };

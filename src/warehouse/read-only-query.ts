@@ -50,6 +50,36 @@ export function settingsOf(formatted: string): string[][] {
     .map((line) => [...line.trim().slice('SETTINGS'.length).matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?:'(?:[^'\\]|\\.)*'|[^,']+)/g)].map((m) => m[1] as string));
 }
 
+/** The output format a statement names (`FORMAT JSON`), from the last line of its `formatQuery` print. */
+export function formatClauseOf(formatted: string): string | undefined {
+  const lines = formatted.split('\n');
+  // SETTINGS may follow FORMAT; both are clauses of their own line.
+  for (const line of lines.slice(-2).reverse()) {
+    const m = /^FORMAT ([A-Za-z][A-Za-z0-9_]*)$/.exec(line);
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+/**
+ * A query with settings given beside it (e.g. as HTTP parameters) added as a
+ * SETTINGS clause of its own, so the rules below judge them as they judge the
+ * analyst's own clause. Names are identifiers; values are quoted literals
+ * that cannot leave their quotes (no quote, backslash or control character).
+ */
+export function withSettingsClause(sql: string, settings: Readonly<Record<string, string>>): string {
+  const entries = Object.entries(settings);
+  if (entries.length === 0) return sql;
+  const parts = entries.map(([name, value]) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new ReadOnlyQueryError(`setting name ${JSON.stringify(name)} is not an identifier`);
+    // eslint-disable-next-line no-control-regex
+    if (!/^[^'\\\x00-\x1f]*$/.test(value)) throw new ReadOnlyQueryError(`setting ${name}: its value may not hold quotes, backslashes or control characters`);
+    return /^-?\d+(\.\d+)?$/.test(value) ? `${name} = ${value}` : `${name} = '${value}'`;
+  });
+  // A line of its own: a trailing comment cannot swallow it; a trailing semicolon would start a second statement.
+  return `${sql.trimEnd().replace(/;\s*$/, '')}\nSETTINGS ${parts.join(', ')}`;
+}
+
 function assertQuerySettings(formatted: string, setNodes: number): void {
   const clauses = settingsOf(formatted);
   // Both come from the engine's parser; if they disagree, refuse rather than guess.

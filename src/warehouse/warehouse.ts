@@ -13,7 +13,7 @@ import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@c
 import type { ChdbConnection } from 'chdb/connection';
 import type { z } from 'zod';
 import type { Config } from '../config/config.js';
-import { readOnlyStatement } from './read-only-query.js';
+import { formatClauseOf, readOnlyStatement, withSettingsClause } from './read-only-query.js';
 import { checkParams } from './sql-files.js';
 
 export type QueryParams = Record<string, unknown>;
@@ -33,9 +33,31 @@ export interface BodyTable {
   body: string | Buffer;
 }
 
+/** How an analyst's query runs (see Warehouse.analystQuery). */
+export interface AnalystQueryOptions {
+  /** Output format when the statement names none (no FORMAT clause). */
+  format: string;
+  /** Allow statements that change data; read-only otherwise. */
+  allowWrites?: boolean;
+  /** Settings given beside the query: added as its SETTINGS clause, so the read-only rules judge them too. */
+  settings?: Readonly<Record<string, string>>;
+  queryId?: string;
+}
+
+export interface AnalystQueryResult {
+  stream: Readable;
+  /** The format the output is in: the statement's FORMAT clause, else the one asked for. */
+  format: string;
+  queryId: string;
+  /** The engine's counters (read_rows, read_bytes, elapsed_ns, ...), as ClickHouse reports them: strings. */
+  summary: Readonly<Record<string, string>> | undefined;
+}
+
 export interface Warehouse {
   readonly backend: 'chdb' | 'server';
   readonly database: string;
+  /** The embedded data directory (absolute); undefined on a server. */
+  readonly dataDir: string | undefined;
   /** Run a SELECT and validate each row. Values reach SQL only as `{name:Type}` parameters. */
   query<S extends z.ZodType>(sql: string, params: QueryParams, row: S): Promise<z.infer<S>[]>;
   /** Run a statement that returns no rows (DDL, INSERT ... SELECT, ALTER). */
@@ -58,6 +80,8 @@ export interface Warehouse {
    * read-only-query.ts), in a session refused anything but reads.
    */
   queryText(sql: string, params: QueryParams, format: string, allowWrites?: boolean): Promise<Readable>;
+  /** queryText with what an HTTP client gives beside the query, and what it needs back (the format, the summary). */
+  analystQuery(sql: string, params: QueryParams, options: AnalystQueryOptions): Promise<AnalystQueryResult>;
   /** Run a SELECT that reads `table` (named by its parameter), whose rows go in the request body; validate each row. */
   queryWithTable<S extends z.ZodType>(sql: string, params: QueryParams, table: BodyTable, row: S): Promise<z.infer<S>[]>;
   /** Insert a few rows given as objects (JSONEachRow); for small, non-hot writes. */
@@ -104,7 +128,7 @@ async function openEmbedded(dataDir: string, database: string): Promise<Warehous
   await client.command({ query: 'CREATE DATABASE IF NOT EXISTS {db:Identifier}', query_params: { db: database } });
   // A chDB session keeps its current database, so every later statement runs in it.
   await client.command({ query: `USE ${database}` });
-  return new ClientWarehouse('chdb', database, client, connection);
+  return new ClientWarehouse('chdb', database, client, connection, undefined, path);
 }
 
 async function openServer(config: Config['warehouse'], database: string): Promise<Warehouse> {
@@ -121,7 +145,7 @@ async function openServer(config: Config['warehouse'], database: string): Promis
   } finally {
     await bootstrap.close();
   }
-  return new ClientWarehouse('server', database, createClient({ ...common, database }), undefined, { url: config.url ?? '', user: config.user, password: config.password, timeoutMs: config.requestTimeoutMs });
+  return new ClientWarehouse('server', database, createClient({ ...common, database }), undefined, { url: config.url ?? '', user: config.user, password: config.password, timeoutMs: config.requestTimeoutMs }, undefined);
 }
 
 /** What a body-table query needs to reach a server itself (@clickhouse/client cannot send external data). */
@@ -138,7 +162,8 @@ class ClientWarehouse implements Warehouse {
     readonly database: string,
     private readonly client: ClickHouseClient,
     private readonly chdb: ChdbConnection | undefined,
-    private readonly server?: ServerAccess,
+    private readonly server: ServerAccess | undefined,
+    readonly dataDir: string | undefined,
   ) {}
 
   async query<S extends z.ZodType>(sql: string, params: QueryParams, row: S): Promise<z.infer<S>[]> {
@@ -197,11 +222,18 @@ class ClientWarehouse implements Warehouse {
   }
 
   async queryText(sql: string, params: QueryParams, format: string, allowWrites = false): Promise<Readable> {
+    return (await this.analystQuery(sql, params, { format, allowWrites })).stream;
+  }
+
+  async analystQuery(sql: string, params: QueryParams, options: AnalystQueryOptions): Promise<AnalystQueryResult> {
+    const { format, allowWrites = false } = options;
     assertIdentifier(format);
-    const statement = allowWrites ? sql : await readOnlyStatement({ query: this.query.bind(this), explainAst: this.explainAst.bind(this) }, sql, params);
+    const text = options.settings ? withSettingsClause(sql, options.settings) : sql;
+    const statement = allowWrites ? text : await readOnlyStatement({ query: this.query.bind(this), explainAst: this.explainAst.bind(this) }, text, params);
     const result = await this.client.exec({
       query: statement,
       query_params: params,
+      ...(options.queryId ? { query_id: options.queryId } : {}),
       // Any ClickHouse output format, not only the ones the client can decode: we pass the text through.
       clickhouse_settings: {
         default_format: format as ClickHouseSettings['default_format'],
@@ -210,7 +242,8 @@ class ClientWarehouse implements Warehouse {
         ...(allowWrites ? {} : { readonly: '2' }),
       },
     });
-    return result.stream;
+    const summary = 'summary' in result ? (result as { summary?: Record<string, string> }).summary : undefined;
+    return { stream: result.stream, format: (allowWrites ? undefined : formatClauseOf(statement)) ?? format, queryId: result.query_id, summary };
   }
 
   /**
