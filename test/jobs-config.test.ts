@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { ConfigError, loadConfig } from '../src/config/config.js';
-import { attributeDayPayload, jobId, tickPayload } from '../src/jobs/contract.js';
+import { attributeDayPayload, jobId, tickPayload } from '../src/scheduler/contract.js';
 
 describe('jobs configuration', () => {
   it('has defaults that need nothing', () => {

@@ -8,8 +8,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { z } from 'zod';
 import { configSchema, type Config } from '../src/config/config.js';
 import { LocalCostExplorer, type CostLine } from '../src/cost-explorer/local-endpoint.js';
-import { QUEUES, jobId } from '../src/jobs/contract.js';
-import { JobRuntime } from '../src/jobs/runtime.js';
+import { QUEUES, jobId } from '../src/scheduler/contract.js';
+import { JobRuntime } from '../src/scheduler/runtime.js';
 import { runService } from '../src/service/run-service.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { billingLine, insertBilling, insertRequests } from './helpers/data.js';

@@ -22,7 +22,7 @@ import { produceRequestFiles } from '../kafka/produce-requests.js';
 import type { StreamClient } from '../kafka/stream.js';
 import { dlqTopicOf, requireTopic, setupTopics } from '../kafka/topics.js';
 import { listMigrations, migrate } from '../warehouse/migrate.js';
-import { JobRuntime } from '../jobs/runtime.js';
+import { JobRuntime } from '../scheduler/runtime.js';
 import { ROLES, runService, type Role } from '../service/run-service.js';
 import { evaluateAlerts } from '../alerts/evaluate.js';
 import { ACK_REASONS, acknowledge, listAlerts, type AckReason } from '../alerts/store.js';

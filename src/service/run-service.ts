@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import type { Config } from '../config/config.js';
 import { RequestCollector } from '../collector/request-collector.js';
-import { JobRuntime } from '../jobs/runtime.js';
+import { JobRuntime } from '../scheduler/runtime.js';
 import type { StreamClient } from '../kafka/stream.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 

@@ -5,8 +5,8 @@
  * the children's outcomes into one record of the pass (days, rows written,
  * days that failed); the report and alert jobs attach here when they land.
  */
-import { JOBS, QUEUES, rollupsPayload } from './contract.js';
-import { defineJob, type JobOutcome } from './job.js';
+import { JOBS, QUEUES, rollupsPayload } from '../src/scheduler/contract.js';
+import { defineJob, type JobOutcome } from '../src/scheduler/job.js';
 
 export const rollupsJob = defineJob({
   name: JOBS.rollups,

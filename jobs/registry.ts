@@ -2,8 +2,8 @@
 import { attributeDayJob } from './attribute-day.job.js';
 import { attributeJob } from './attribute.job.js';
 import { billingPullJob } from './billing-pull.job.js';
-import type { JobName } from './contract.js';
-import type { JobDefinition } from './job.js';
+import type { JobName } from '../src/scheduler/contract.js';
+import type { JobDefinition } from '../src/scheduler/job.js';
 import { rollupsJob } from './rollups.job.js';
 
 export const JOB_REGISTRY: readonly JobDefinition[] = [billingPullJob, attributeJob, attributeDayJob, rollupsJob] as JobDefinition[];
