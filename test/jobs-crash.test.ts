@@ -49,7 +49,7 @@ function start(env: NodeJS.ProcessEnv, ...args: string[]): Child {
 it('a worker SIGKILLed mid-job: the day runs again on another worker, correct and not doubled; SIGTERM exits cleanly, even without Redis', async () => {
   const dir = tempDir();
   const prefix = uniquePrefix();
-  const configFile = writeTemp(dir, 'config.json', JSON.stringify({ jobs: { prefix, billingPull: false, billingStart: DAY, dayLockMs: 3_000, shutdownGraceMs: 8_000 } }));
+  const configFile = writeTemp(dir, 'config.json', JSON.stringify({ jobs: { prefix, billingPull: false, billingStart: DAY, dayLockMs: 3_000, shutdownGraceMs: 8_000 }, report: { outDir: join(dir, 'reports') } }));
   const env = { ...process.env, REDIS_URL: redis.url, INFERLEDGER_CONFIG: configFile, INFERLEDGER_DATA_DIR: join(dir, 'warehouse') };
   const cli = async (...args: string[]): Promise<string> => (await execFileAsync(process.execPath, [BIN, ...args], { env, maxBuffer: 64 << 20 })).stdout;
   const requests = writeTemp(dir, 'requests.ndjson', `${sampleRequestLines(REQUESTS, 7, 'kill-').join('\n')}\n`);

@@ -49,6 +49,7 @@ it('Kafka events and Cost Explorer billing become tied-out pool_cost and cpp_dai
   const configFile = writeTemp(dir, 'config.json', JSON.stringify({
     jobs: { prefix, billingStart: day, schedules: { attribute: '*/2 * * * * *' }, shutdownGraceMs: 15_000 },
     kafka: { batchAgeMs: 200 },
+    report: { outDir: join(dir, 'reports') },
   }));
   const env = {
     ...process.env,
