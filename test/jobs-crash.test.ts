@@ -75,6 +75,15 @@ it('a worker SIGKILLed mid-job: the day runs again on another worker, correct an
       return done.some((j) => j.name === 'attribute-day');
     };
     await waitFor(dayJobDone, { what: 'the day to be attributed by the second worker', timeoutMs: 150_000, unless: second.exit });
+    // The pass's rollups enqueue the alerts and the month's report: let them finish, so SIGTERM finds nothing running.
+    const drained = async (): Promise<boolean> => {
+      for (const queue of Object.values(QUEUES)) {
+        const counts = await observer.queue(queue).getJobCounts('wait', 'active', 'prioritized', 'waiting-children');
+        if (Object.values(counts).some((n) => n > 0)) return false;
+      }
+      return true;
+    };
+    await waitFor(drained, { what: 'the jobs after the pass to finish', timeoutMs: 120_000, unless: second.exit });
 
     second.kill('SIGTERM');
     scheduler.kill('SIGTERM');
