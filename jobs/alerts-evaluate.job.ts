@@ -37,7 +37,7 @@ export const alertsEvaluateJob = defineJob({
           }
         } else {
           // The evaluator looks back alerts.lookbackDays; a pass that touched older days stretches that to reach them.
-          const oldest = payload.days?.reduce((a, b) => (b < a ? b : a));
+          const oldest = [...(payload.days ?? [])].sort()[0];
           const reach = oldest === undefined ? 0 : Math.ceil((dayStart(now) - Date.parse(`${oldest}T00:00:00Z`)) / DAY_MS);
           const lookbackDays = Math.max(settings.lookbackDays, reach);
           results.push(await evaluateAlerts(ctx.warehouse, { alerts: { ...settings, lookbackDays } }, { now: new Date(now) }));
