@@ -17,9 +17,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { configSchema } from '../src/config/config.js';
-import { QUEUES, jobId } from '../src/jobs/contract.js';
-import { JobRuntime } from '../src/jobs/runtime.js';
-import { attributionInputs } from '../src/jobs/watermarks.js';
+import { QUEUES, jobId } from '../src/scheduler/contract.js';
+import { JobRuntime } from '../src/scheduler/runtime.js';
+import { attributionInputs } from '../src/scheduler/watermarks.js';
 import { formatDateTime } from '../src/util/time.js';
 import { migrate } from '../src/warehouse/migrate.js';
 import { openWarehouse } from '../src/warehouse/warehouse.js';
@@ -56,7 +56,7 @@ try {
   const first = Date.UTC(2024, 0, 1);
   await w.command(sqlFile('../bench/sql/requests-per-day'), { from: formatDateTime(first), days: DAYS, per_day: 100 });
   const now = first + DAYS * DAY - 1;
-  const config = configSchema.parse({ redis: { url: `redis://127.0.0.1:${port}` }, jobs: { prefix: 'bench', billingPull: false, billingStart: '2024-01-01' } });
+  const config = configSchema.parse({ redis: { url: `redis://127.0.0.1:${port}` }, jobs: { prefix: 'bench', billingPull: false, billingStart: '2024-01-01' }, report: { scheduled: [] } });
   const clock = { now };
 
   // 1. The watermarks query alone, then the tick that enqueues every owed day.

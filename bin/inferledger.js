@@ -3,7 +3,7 @@
 // builds through the prepare script (or `npm run build`).
 let cli;
 try {
-  cli = await import('../dist/cli/main.js');
+  cli = await import('../dist/src/cli/main.js');
 } catch (err) {
   if (err?.code !== 'ERR_MODULE_NOT_FOUND') throw err;
   process.stderr.write('inferledger is not built yet: run `npm run build` in its directory\n');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { ConfigError, loadConfig } from '../src/config/config.js';
-import { attributeDayPayload, jobId, tickPayload } from '../src/jobs/contract.js';
+import { alertsEvaluatePayload, attributeDayPayload, jobId, tickPayload } from '../src/scheduler/contract.js';
 
 describe('jobs configuration', () => {
   it('has defaults that need nothing', () => {
@@ -18,6 +18,15 @@ describe('jobs configuration', () => {
   it('refuses a schedule that is not a cron pattern, or for a job that has none', () => {
     expect(() => loadConfig({ env: {}, overrides: { jobs: { schedules: { attribute: 'hourly' } } } })).toThrow(/jobs\.schedules\.attribute.*cron/);
     expect(() => loadConfig({ env: {}, overrides: { jobs: { schedules: { rollups: '* * * * *' } as never } } })).toThrow(ConfigError);
+    expect(loadConfig({ env: {}, overrides: { jobs: { schedules: { 'alerts-evaluate': '*/15 * * * *', 'report-chargeback': '0 7 * * *' } } } }).jobs.schedules)
+      .toEqual({ 'alerts-evaluate': '*/15 * * * *', 'report-chargeback': '0 7 * * *' });
+  });
+
+  it('builds the team pack by default and refuses a scheduled pack the report refuses, naming the field', () => {
+    expect(loadConfig({ env: {} }).report).toEqual({ outDir: 'reports', scheduled: [{ by: 'team', idle: 'spread' }] });
+    expect(loadConfig({ env: {}, overrides: { report: { scheduled: [{ by: 'tenant' }] } } }).report.scheduled).toEqual([{ by: 'tenant', idle: 'spread' }]);
+    expect(() => loadConfig({ env: {}, overrides: { report: { scheduled: [{ by: 'tenant', idle: 'owner' }] } } })).toThrow(/report\.scheduled\.0\.idle/);
+    expect(() => loadConfig({ env: {}, overrides: { report: { scheduled: [{ by: 'team' }, { by: 'team', idle: 'spread' }] } } })).toThrow(/report\.scheduled.*each \(by, idle\) pack once/);
   });
 });
 
@@ -31,6 +40,8 @@ describe('job contract', () => {
     expect(attributeDayPayload.safeParse({ day: '2026-02-30', inputVersion: '0123456789abcdef' }).error?.issues[0]?.path).toEqual(['day']);
     expect(tickPayload.safeParse({ from: '2026-10-02' }).error?.issues[0]?.path).toEqual(['to']);
     expect(tickPayload.safeParse({ from: '2026-10-02', to: '2026-10-01' }).success).toBe(false);
+    expect(alertsEvaluatePayload.safeParse({ days: ['2026-10-31', '2026-10-32'] }).error?.issues[0]?.path).toEqual(['days', 1]);
+    expect(alertsEvaluatePayload.safeParse({ from: '2026-10-02' }).error?.issues[0]?.path).toEqual(['to']);
   });
 });
 

@@ -10,8 +10,8 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { configSchema } from '../src/config/config.js';
-import { QUEUES } from '../src/jobs/contract.js';
-import { JobRuntime } from '../src/jobs/runtime.js';
+import { QUEUES } from '../src/scheduler/contract.js';
+import { JobRuntime } from '../src/scheduler/runtime.js';
 import { sampleRequestLines } from './fixtures/sample-data.js';
 import { FIXTURES, tempDir, writeTemp } from './helpers/files.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from './helpers/redis.js';
@@ -49,7 +49,7 @@ function start(env: NodeJS.ProcessEnv, ...args: string[]): Child {
 it('a worker SIGKILLed mid-job: the day runs again on another worker, correct and not doubled; SIGTERM exits cleanly, even without Redis', async () => {
   const dir = tempDir();
   const prefix = uniquePrefix();
-  const configFile = writeTemp(dir, 'config.json', JSON.stringify({ jobs: { prefix, billingPull: false, billingStart: DAY, dayLockMs: 3_000, shutdownGraceMs: 8_000 } }));
+  const configFile = writeTemp(dir, 'config.json', JSON.stringify({ jobs: { prefix, billingPull: false, billingStart: DAY, dayLockMs: 3_000, shutdownGraceMs: 8_000 }, report: { outDir: join(dir, 'reports') } }));
   const env = { ...process.env, REDIS_URL: redis.url, INFERLEDGER_CONFIG: configFile, INFERLEDGER_DATA_DIR: join(dir, 'warehouse') };
   const cli = async (...args: string[]): Promise<string> => (await execFileAsync(process.execPath, [BIN, ...args], { env, maxBuffer: 64 << 20 })).stdout;
   const requests = writeTemp(dir, 'requests.ndjson', `${sampleRequestLines(REQUESTS, 7, 'kill-').join('\n')}\n`);
@@ -75,6 +75,15 @@ it('a worker SIGKILLed mid-job: the day runs again on another worker, correct an
       return done.some((j) => j.name === 'attribute-day');
     };
     await waitFor(dayJobDone, { what: 'the day to be attributed by the second worker', timeoutMs: 150_000, unless: second.exit });
+    // The pass's rollups enqueue the alerts and the month's report: let them finish, so SIGTERM finds nothing running.
+    const drained = async (): Promise<boolean> => {
+      for (const queue of Object.values(QUEUES)) {
+        const counts = await observer.queue(queue).getJobCounts('wait', 'active', 'prioritized', 'waiting-children');
+        if (Object.values(counts).some((n) => n > 0)) return false;
+      }
+      return true;
+    };
+    await waitFor(drained, { what: 'the jobs after the pass to finish', timeoutMs: 120_000, unless: second.exit });
 
     second.kill('SIGTERM');
     scheduler.kill('SIGTERM');

@@ -11,8 +11,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { configSchema } from '../src/config/config.js';
 import { costLinesFromFocus } from '../src/cost-explorer/fixture.js';
 import { LocalCostExplorer } from '../src/cost-explorer/local-endpoint.js';
-import { QUEUES } from '../src/jobs/contract.js';
-import { JobRuntime } from '../src/jobs/runtime.js';
+import { QUEUES } from '../src/scheduler/contract.js';
+import { JobRuntime } from '../src/scheduler/runtime.js';
 import { formatScaled, toScaled } from '../src/util/decimal.js';
 import { sampleRequestLines } from './fixtures/sample-data.js';
 import { FIXTURES, tempDir, writeTemp } from './helpers/files.js';
@@ -49,6 +49,7 @@ it('Kafka events and Cost Explorer billing become tied-out pool_cost and cpp_dai
   const configFile = writeTemp(dir, 'config.json', JSON.stringify({
     jobs: { prefix, billingStart: day, schedules: { attribute: '*/2 * * * * *' }, shutdownGraceMs: 15_000 },
     kafka: { batchAgeMs: 200 },
+    report: { outDir: join(dir, 'reports') },
   }));
   const env = {
     ...process.env,

@@ -8,11 +8,12 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { z } from 'zod';
 import { configSchema, type Config } from '../src/config/config.js';
 import { LocalCostExplorer, type CostLine } from '../src/cost-explorer/local-endpoint.js';
-import { QUEUES, jobId } from '../src/jobs/contract.js';
-import { JobRuntime } from '../src/jobs/runtime.js';
+import { QUEUES, jobId } from '../src/scheduler/contract.js';
+import { JobRuntime } from '../src/scheduler/runtime.js';
 import { runService } from '../src/service/run-service.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { billingLine, insertBilling, insertRequests } from './helpers/data.js';
+import { tempDir } from './helpers/files.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from './helpers/redis.js';
 import { waitFor } from './helpers/wait.js';
 import { discardWarehouse, freshWarehouse } from './helpers/warehouse.js';
@@ -39,7 +40,7 @@ afterEach(async () => {
 });
 
 function jobsConfig(prefix: string, jobs: Partial<Config['jobs']> = {}): Config {
-  return configSchema.parse({ redis: { url: redis.url }, jobs: { prefix, billingPull: false, billingStart: '2026-10-29', backoffMs: 100, dayLockMs: 3_000, ...jobs } });
+  return configSchema.parse({ redis: { url: redis.url }, jobs: { prefix, billingPull: false, billingStart: '2026-10-29', backoffMs: 100, dayLockMs: 3_000, ...jobs }, report: { outDir: tempDir() } });
 }
 
 const clock = { now: 0 };
@@ -155,7 +156,7 @@ describe('scheduled attribution', () => {
     process.env['AWS_SECRET_ACCESS_KEY'] = 'test';
     try {
       await insertRequests(w, ['2026-10-30', '2026-10-31'].map((d) => ({ id: d, ts: at(`${d}T10:00:01Z`) })));
-      const config = configSchema.parse({ redis: { url: redis.url }, aws: { endpoint: url }, jobs: { prefix: uniquePrefix(), billingStart: '2026-10-30', backoffMs: 100, dayLockMs: 3_000 } });
+      const config = configSchema.parse({ redis: { url: redis.url }, aws: { endpoint: url }, jobs: { prefix: uniquePrefix(), billingStart: '2026-10-30', backoffMs: 100, dayLockMs: 3_000 }, report: { outDir: tempDir() } });
       const r = runtime(config);
       await tickAndSettle(r, '2026-10-31T20:30:00Z');
       const before = await runsPerDay();

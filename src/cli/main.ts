@@ -22,7 +22,7 @@ import { produceRequestFiles } from '../kafka/produce-requests.js';
 import type { StreamClient } from '../kafka/stream.js';
 import { dlqTopicOf, requireTopic, setupTopics } from '../kafka/topics.js';
 import { listMigrations, migrate } from '../warehouse/migrate.js';
-import { JobRuntime } from '../jobs/runtime.js';
+import { JobRuntime } from '../scheduler/runtime.js';
 import { ROLES, runService, type Role } from '../service/run-service.js';
 import { pingService, queryService } from '../service/query-client.js';
 import { findRunningService, type ServiceInfo } from '../service/service-discovery.js';
@@ -476,8 +476,8 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
     });
   jobsCommand
     .command('run')
-    .description('enqueue a scheduled job now, through the same queue; with --from/--to, recompute those days whatever the watermarks say')
-    .argument('<name>', 'billing-pull or attribute')
+    .description('enqueue a scheduled job now, through the same queue; with --from/--to, recompute those days whatever the watermarks say (report-chargeback: look only at the months in the window)')
+    .argument('<name>', 'a scheduled job: billing-pull, attribute, alerts-evaluate or report-chargeback')
     .option('--from <day>', 'first UTC day (inclusive), e.g. 2026-11-01', isoInstant('--from'))
     .option('--to <day>', 'end UTC day (exclusive)', isoInstant('--to'))
     .action(async (name: string, opts: { from?: Date; to?: Date }) => {

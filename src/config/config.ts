@@ -10,6 +10,7 @@ import { z } from 'zod';
 const nonEmpty = z.string().trim().min(1);
 const positiveInt = z.coerce.number().int().positive();
 const weightBasis = z.enum(['gpu_ms', 'tokens', 'requests']);
+const cron = z.string().regex(/^\S+( \S+){4,5}$/, 'must be a cron pattern of 5 or 6 fields');
 const tagKey = z.string().trim().min(1).max(128).regex(/^[^$]+$/, 'must not contain "$"');
 
 export const configSchema = z.object({
@@ -133,8 +134,10 @@ export const configSchema = z.object({
     host: nonEmpty.default('127.0.0.1'),
     /** Cron patterns (UTC; 5 fields, or 6 with seconds) replacing a job's default schedule. */
     schedules: z.object({
-      'billing-pull': z.string().regex(/^\S+( \S+){4,5}$/, 'must be a cron pattern of 5 or 6 fields').optional(),
-      attribute: z.string().regex(/^\S+( \S+){4,5}$/, 'must be a cron pattern of 5 or 6 fields').optional(),
+      'billing-pull': cron.optional(),
+      attribute: cron.optional(),
+      'alerts-evaluate': cron.optional(),
+      'report-chargeback': cron.optional(),
     }).strict().default({}),
   }).strict().prefault({}),
   // What `inferledger run` serves beside its work: analysts' read-only queries and the queue dashboard.
@@ -149,6 +152,19 @@ export const configSchema = z.object({
     dashboardPort: z.coerce.number().int().min(0).max(65_535).default(0),
     /** Address the dashboard listens on: loopback unless asked (it can retry and delete jobs). */
     dashboardHost: z.union([z.ipv4(), z.ipv6(), z.hostname()], { error: 'must be an IP address or a host name' }).default('127.0.0.1'),
+  }).strict().prefault({}),
+  // Chargeback packs the scheduled report-chargeback job builds (src/report).
+  report: z.object({
+    /** Directory the scheduled packs are written to (<outDir>/<month>/...). */
+    outDir: nonEmpty.default('reports'),
+    /** The packs built for each month: one per (by, idle). Empty: the job builds none. */
+    scheduled: z.array(z.object({
+      by: z.enum(['team', 'tenant']),
+      idle: z.enum(['spread', 'separate', 'owner']).default('spread'),
+    }).strict().refine((p) => !(p.by === 'tenant' && p.idle === 'owner'), { message: 'idle owner gives idle cost to the team owning a pool: not with by tenant', path: ['idle'] }))
+      .max(6)
+      .refine((list) => new Set(list.map((p) => `${p.by}/${p.idle}`)).size === list.length, 'each (by, idle) pack once')
+      .default([{ by: 'team', idle: 'spread' }]),
   }).strict().prefault({}),
   // CPP regression alerts (src/alerts). Defaults are documented in README "Alerts".
   alerts: z.object({

@@ -3,12 +3,23 @@
  * the parameters a caller binds, so a missing or misspelt parameter fails
  * before it reaches the engine.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The package root: two levels up from both src/warehouse and dist/warehouse. */
-export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/**
+ * The package root: the nearest directory above this module holding
+ * package.json, whether it runs from src/warehouse (sources) or
+ * dist/src/warehouse (the build).
+ */
+function packageRoot(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (let dir = here; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) return join(here, '..', '..');
+  }
+}
+export const PACKAGE_ROOT = packageRoot();
 export const SQL_DIR = join(PACKAGE_ROOT, 'sql');
 
 const cache = new Map<string, string>();

@@ -11,6 +11,8 @@ export const QUEUES = {
   billingPull: 'billing-pull',
   attribute: 'attribute',
   rollups: 'rollups',
+  alerts: 'alerts',
+  reports: 'reports',
 } as const;
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
@@ -20,22 +22,39 @@ export const JOBS = {
   attribute: 'attribute',
   attributeDay: 'attribute-day',
   rollups: 'rollups',
+  alertsEvaluate: 'alerts-evaluate',
+  reportChargeback: 'report-chargeback',
 } as const;
 export type JobName = (typeof JOBS)[keyof typeof JOBS];
 
 const isoDay = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a UTC day, YYYY-MM-DD').refine((d) => Number.isFinite(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d), 'is not a calendar day');
 const isoInstant = z.iso.datetime({ offset: true });
 
-/** A tick: the scheduler's time (injected in tests) and, for a manual run, an explicit window of days. */
-export const tickPayload = z.object({
+const tickFields = {
   /** The time the tick stands for; the worker's clock when absent (cron-fired ticks carry none). */
   now: isoInstant.optional(),
   /** `jobs run --from --to`: these days are owed whatever the watermarks say. */
   from: isoDay.optional(),
   to: isoDay.optional(),
-}).strict().refine((p) => (p.from === undefined) === (p.to === undefined), { message: 'from and to go together', path: ['to'] })
-  .refine((p) => p.from === undefined || p.to === undefined || p.from < p.to, { message: 'to must be after from', path: ['to'] });
+};
+const windowRules = <T extends { from?: string | undefined; to?: string | undefined }>(schema: z.ZodType<T>): z.ZodType<T> =>
+  schema.refine((p) => (p.from === undefined) === (p.to === undefined), { message: 'from and to go together', path: ['to'] })
+    .refine((p) => p.from === undefined || p.to === undefined || p.from < p.to, { message: 'to must be after from', path: ['to'] });
+
+/** A tick: the scheduler's time (injected in tests) and, for a manual run, an explicit window of days. */
+export const tickPayload = windowRules(z.object(tickFields).strict());
 export type TickPayload = z.infer<typeof tickPayload>;
+
+/**
+ * alerts-evaluate: a tick (hourly, or `jobs run` with a window evaluated
+ * whatever was evaluated before), or the days an attribution pass touched
+ * (enqueued by its rollups), which are evaluated again at their new attribution.
+ */
+export const alertsEvaluatePayload = windowRules(z.object({
+  ...tickFields,
+  days: z.array(isoDay).max(10_000).optional(),
+}).strict());
+export type AlertsEvaluatePayload = z.infer<typeof alertsEvaluatePayload>;
 
 /** One UTC day to attribute, with the fingerprint of the inputs that made it owed. */
 export const attributeDayPayload = z.object({
@@ -57,6 +76,8 @@ export const PAYLOADS = {
   [JOBS.attribute]: tickPayload,
   [JOBS.attributeDay]: attributeDayPayload,
   [JOBS.rollups]: rollupsPayload,
+  [JOBS.alertsEvaluate]: alertsEvaluatePayload,
+  [JOBS.reportChargeback]: tickPayload,
 } as const;
 
 /**

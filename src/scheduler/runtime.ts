@@ -12,7 +12,7 @@ import type { Config } from '../config/config.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { JOBS, QUEUES, hourWindow, jobId, type JobName, type QueueName } from './contract.js';
 import type { JobContext, JobOutcome } from './job.js';
-import { JOB_REGISTRY, jobDefinition } from './registry.js';
+import { JOB_REGISTRY, jobDefinition } from '../../jobs/registry.js';
 
 const EPOCH_2000_DAYS = 10_957;
 

@@ -5,11 +5,11 @@
  * attribute-day job per owed day, oldest first, as the children of a rollups
  * flow. An unchanged day is never recomputed; a changed one always is.
  */
-import { dropStaleStagingTables } from '../attribution/attribute.js';
-import { formatDate } from '../util/time.js';
-import { JOBS, QUEUES, fingerprint, jobId, tickPayload } from './contract.js';
-import { defineJob } from './job.js';
-import { DAY_MS, attributionInputs, billingStartDay, dayStart } from './watermarks.js';
+import { dropStaleStagingTables } from '../src/attribution/attribute.js';
+import { formatDate } from '../src/util/time.js';
+import { JOBS, QUEUES, fingerprint, jobId, tickPayload } from '../src/scheduler/contract.js';
+import { defineJob } from '../src/scheduler/job.js';
+import { DAY_MS, attributionInputs, billingStartDay, dayStart } from '../src/scheduler/watermarks.js';
 
 export const attributeJob = defineJob({
   name: JOBS.attribute,

@@ -5,11 +5,11 @@
  * collectBilling, which writes only days whose content changed.
  */
 import { UnrecoverableError } from 'bullmq';
-import { CollectError, collectBilling } from '../cost-explorer/collect-billing.js';
-import { formatDate } from '../util/time.js';
-import { JOBS, QUEUES, jobId, tickPayload } from './contract.js';
-import { defineJob } from './job.js';
-import { DAY_MS, billingPullOwedDays, contiguousRanges } from './watermarks.js';
+import { CollectError, collectBilling } from '../src/cost-explorer/collect-billing.js';
+import { formatDate } from '../src/util/time.js';
+import { JOBS, QUEUES, jobId, tickPayload } from '../src/scheduler/contract.js';
+import { defineJob } from '../src/scheduler/job.js';
+import { DAY_MS, billingPullOwedDays, contiguousRanges } from '../src/scheduler/watermarks.js';
 
 export const billingPullJob = defineJob({
   name: JOBS.billingPull,

@@ -5,11 +5,11 @@
  * finds the day current (another run got there first) does nothing.
  */
 import { DelayedError } from 'bullmq';
-import { attributeDay } from '../attribution/attribute.js';
-import { JOBS, QUEUES, attributeDayPayload } from './contract.js';
-import { LockBusyError, withLock } from './day-lock.js';
-import { defineJob } from './job.js';
-import { dayInputs, recordAttributionRun } from './watermarks.js';
+import { attributeDay } from '../src/attribution/attribute.js';
+import { JOBS, QUEUES, attributeDayPayload } from '../src/scheduler/contract.js';
+import { LockBusyError, withLock } from '../src/scheduler/day-lock.js';
+import { defineJob } from '../src/scheduler/job.js';
+import { dayInputs, recordAttributionRun } from '../src/scheduler/watermarks.js';
 
 /** How long a run waits before trying a locked day again. */
 const LOCKED_RETRY_MS = 2_000;

@@ -1,12 +1,14 @@
 /** Every job the service knows, in one list: the scheduler upserts the scheduled ones, a worker serves all. */
+import type { JobName } from '../src/scheduler/contract.js';
+import type { JobDefinition } from '../src/scheduler/job.js';
+import { alertsEvaluateJob } from './alerts-evaluate.job.js';
 import { attributeDayJob } from './attribute-day.job.js';
 import { attributeJob } from './attribute.job.js';
 import { billingPullJob } from './billing-pull.job.js';
-import type { JobName } from './contract.js';
-import type { JobDefinition } from './job.js';
+import { reportChargebackJob } from './report-chargeback.job.js';
 import { rollupsJob } from './rollups.job.js';
 
-export const JOB_REGISTRY: readonly JobDefinition[] = [billingPullJob, attributeJob, attributeDayJob, rollupsJob] as JobDefinition[];
+export const JOB_REGISTRY: readonly JobDefinition[] = [billingPullJob, attributeJob, attributeDayJob, rollupsJob, alertsEvaluateJob, reportChargebackJob] as JobDefinition[];
 
 export function jobDefinition(name: string): JobDefinition | undefined {
   return JOB_REGISTRY.find((j) => j.name === name);

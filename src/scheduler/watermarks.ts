@@ -140,3 +140,65 @@ export function contiguousRanges(days: readonly number[]): { from: number; to: n
   }
   return ranges;
 }
+
+/** A pack the scheduled report builds for each month (config report.scheduled). */
+export interface ScheduledPack {
+  by: 'team' | 'tenant';
+  idle: 'spread' | 'separate' | 'owner';
+}
+
+/** A month that owes packs: its status now and the configured packs not yet recorded at that status. */
+export interface OwedMonth {
+  /** 'YYYY-MM' */
+  month: string;
+  status: 'estimated' | 'final';
+  /** Newest attribution of the month: recorded with the pack. */
+  attributedAt: string;
+  packs: ScheduledPack[];
+}
+
+const reportMonthRow = z.object({ month: z.string(), estimated: z.boolean(), attributed_at: z.string(), built: z.array(z.string()) });
+
+/** First day (UTC midnight) of the month holding `ms`. */
+export function monthStart(ms: number): number {
+  const d = new Date(ms);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+}
+
+/**
+ * Months in [from, to) (first days of months) with attributed billing that
+ * owe a configured pack at their status now (report_runs, pool_cost,
+ * coverage_daily), oldest first. The caller passes only months that are over.
+ */
+export async function reportMonthsOwed(warehouse: Warehouse, config: Config, from: number, to: number): Promise<OwedMonth[]> {
+  if (to <= from || config.report.scheduled.length === 0) return [];
+  const rows = await warehouse.query(sqlFile('jobs/report-months'), { from: formatDate(from), to: formatDate(to) }, reportMonthRow);
+  const basis = config.attribution.costBasis;
+  const owed: OwedMonth[] = [];
+  for (const r of rows) {
+    const status = r.estimated ? 'estimated' : 'final';
+    const built = new Set(r.built);
+    const packs = config.report.scheduled.filter((p) => !built.has(`${p.by}/${p.idle}/${basis}/${status}`));
+    if (packs.length > 0) owed.push({ month: r.month.slice(0, 7), status, attributedAt: r.attributed_at, packs });
+  }
+  return owed;
+}
+
+/** Record a pack the scheduled report built (or found in place) for a month. */
+export async function recordReportRun(
+  warehouse: Warehouse,
+  run: { month: string; pack: ScheduledPack; basis: string; status: string; dir: string; written: boolean; attributedAt: string; jobId: string },
+): Promise<void> {
+  await warehouse.insertObjects('report_runs', [{
+    month: `${run.month}-01`,
+    report_by: run.pack.by,
+    idle_policy: run.pack.idle,
+    basis: run.basis,
+    status: run.status,
+    pack_dir: run.dir,
+    written: run.written,
+    attributed_at: run.attributedAt,
+    built_at: new Date().toISOString(),
+    job_id: run.jobId,
+  }]);
+}

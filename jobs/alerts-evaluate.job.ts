@@ -1,0 +1,71 @@
+/**
+ * alerts-evaluate: CPP regression alerts (evaluateAlerts), with notifications
+ * through the alerts' webhooks. Enqueued by the rollups of every attribution
+ * pass with the days it touched, and hourly: each run evaluates every day
+ * owed (attributed, or re-attributed, since it was last evaluated) that the
+ * evaluator judges complete, the current UTC day included as soon as its
+ * rules allow. A restated day is evaluated again and updates its open alert;
+ * the alert store keeps one episode per key, so it never opens a second.
+ * `jobs run --from --to` evaluates the days of the window again.
+ */
+import { DelayedError } from 'bullmq';
+import { evaluateAlerts, type EvaluationResult } from '../src/alerts/evaluate.js';
+import { formatDate } from '../src/util/time.js';
+import { JOBS, QUEUES, alertsEvaluatePayload } from '../src/scheduler/contract.js';
+import { LockBusyError, withLock } from '../src/scheduler/day-lock.js';
+import { defineJob } from '../src/scheduler/job.js';
+import { DAY_MS, dayStart } from '../src/scheduler/watermarks.js';
+
+/** How long a run waits before trying again while another evaluation holds the lock. */
+const LOCKED_RETRY_MS = 2_000;
+
+export const alertsEvaluateJob = defineJob({
+  name: JOBS.alertsEvaluate,
+  queue: QUEUES.alerts,
+  schedule: '40 * * * *',
+  payload: alertsEvaluatePayload,
+  handler: async (ctx, payload, job) => {
+    const now = payload.now === undefined ? ctx.clock() : Date.parse(payload.now);
+    const settings = ctx.config.alerts;
+    try {
+      // One evaluation at a time: episodes move day by day, oldest first, and two runs would race on them.
+      return await withLock(ctx.redis, `${ctx.config.jobs.prefix}:lock:alerts-evaluate`, ctx.config.jobs.dayLockMs, async () => {
+        const results: EvaluationResult[] = [];
+        if (payload.from !== undefined && payload.to !== undefined) {
+          for (let d = Date.parse(`${payload.from}T00:00:00Z`); d < Date.parse(`${payload.to}T00:00:00Z`); d += DAY_MS) {
+            results.push(await evaluateAlerts(ctx.warehouse, ctx.config, { day: formatDate(d), now: new Date(now) }));
+          }
+        } else {
+          // The evaluator looks back alerts.lookbackDays; a pass that touched older days stretches that to reach them.
+          const oldest = [...(payload.days ?? [])].sort()[0];
+          const reach = oldest === undefined ? 0 : Math.ceil((dayStart(now) - Date.parse(`${oldest}T00:00:00Z`)) / DAY_MS);
+          const lookbackDays = Math.max(settings.lookbackDays, reach);
+          results.push(await evaluateAlerts(ctx.warehouse, { alerts: { ...settings, lookbackDays } }, { now: new Date(now) }));
+        }
+        const days = results.flatMap((r) => r.days);
+        const transitions = results.flatMap((r) => r.transitions);
+        const failed = results.flatMap((r) => r.deliveries).filter((d) => d.outcome === 'failed');
+        const waiting = days.filter((d) => d.status === 'waiting');
+        ctx.reportOwed(JOBS.alertsEvaluate, waiting.length);
+        // A failed delivery is sent again by a later evaluation (the deliveries table says what went out).
+        for (const d of failed) ctx.log(`alerts-evaluate: delivery ${d.dedupeKey} to ${d.webhook} failed: ${d.error ?? 'unknown error'}`);
+        const count = (t: string): number => transitions.filter((x) => x.transition === t).length;
+        const lastWait = waiting.at(-1);
+        return {
+          windows: days.filter((d) => d.status === 'evaluated').map((d) => d.day),
+          rowsWritten: transitions.length + days.length - waiting.length,
+          owed: waiting.length,
+          note: [
+            `${days.length - waiting.length} day(s) evaluated, ${count('opened')} opened, ${count('updated')} updated, ${count('resolved')} resolved`,
+            ...(lastWait ? [`${waiting.length} waiting (${lastWait.day}: ${lastWait.reason ?? ''})`] : []),
+            ...(failed.length > 0 ? [`${failed.length} delivery(ies) failed`] : []),
+          ].join('; '),
+        };
+      });
+    } catch (err) {
+      if (!(err instanceof LockBusyError)) throw err;
+      await job.moveToDelayed(Date.now() + LOCKED_RETRY_MS, job.token);
+      throw new DelayedError(err.message);
+    }
+  },
+});
