@@ -3,15 +3,25 @@
  * aged, how often it looks and heartbeats, waiting for a partition's unit in
  * flight, and pausing the topic while writes fail (on a real consumer group).
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ageCheckMs, FailurePause, fetchBytesPerPartition, heartbeatMs, isAged, isFull, waitForRoom } from '../src/collector/backpressure.js';
 import { CollectorMetrics } from '../src/collector/collector-metrics.js';
 import { PartitionState } from '../src/collector/partition-state.js';
-import { RequestBatch } from '../src/ingest/request-batch-writer.js';
+import { RequestBatchWriter, type RequestBatch } from '../src/ingest/request-batch-writer.js';
 import type { TopicPartitions } from '../src/kafka/stream.js';
+import { openWarehouse, type Warehouse } from '../src/warehouse/warehouse.js';
 import { freshTopic, produce, testClient, uniqueGroup, until } from './helpers/kafka.js';
+import { testWarehouseConfig } from './helpers/warehouse.js';
 
-const newBatch = (): RequestBatch => new RequestBatch(() => false);
+/** Empty batches from the real writer (over an embedded warehouse it never writes to here). */
+let warehouse: Warehouse;
+let rows: RequestBatchWriter;
+beforeAll(async () => {
+  warehouse = await openWarehouse(testWarehouseConfig());
+  rows = new RequestBatchWriter(warehouse);
+});
+afterAll(async () => { await warehouse.close(); });
+const newBatch = (): RequestBatch => rows.newBatch();
 
 describe('limits', () => {
   it('fetches a batch of bytes per partition, at most 4 MiB', () => {

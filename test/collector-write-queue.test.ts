@@ -3,13 +3,26 @@
  * units sealed during a write joined into the next one, and each
  * partition's unit in flight tracked until its task is done.
  */
-import { expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PartitionStates } from '../src/collector/partition-state.js';
 import { WriteQueue } from '../src/collector/write-queue.js';
-import { RequestBatch } from '../src/ingest/request-batch-writer.js';
+import { RequestBatchWriter, type RequestBatch } from '../src/ingest/request-batch-writer.js';
+import { openWarehouse, type Warehouse } from '../src/warehouse/warehouse.js';
+import { testWarehouseConfig } from './helpers/warehouse.js';
+
+
+/** Empty batches from the real writer (over an embedded warehouse it never writes to here). */
+let warehouse: Warehouse;
+let rows: RequestBatchWriter;
+beforeAll(async () => {
+  warehouse = await openWarehouse(testWarehouseConfig());
+  rows = new RequestBatchWriter(warehouse);
+});
+afterAll(async () => { await warehouse.close(); });
+const newBatch = (): RequestBatch => rows.newBatch();
 
 it('joins units sealed during a write into the next write and keeps commits behind the writes queued before them', async () => {
-  const partitions = new PartitionStates(() => new RequestBatch(() => false));
+  const partitions = new PartitionStates(newBatch);
   const [a, b, c] = [partitions.stateOf(0), partitions.stateOf(1), partitions.stateOf(2)];
   const order: string[] = [];
   let release = (): void => undefined;
