@@ -26,41 +26,37 @@
  * the offending rows (insert-bisect.ts), they are dead-lettered with
  * conflicting duplicates after the insert, and the collector moves on. SIGTERM: stop
  * taking messages, write and commit what was taken, leave the group.
+ *
+ * This file is the loop that composes the parts, each in a module of its
+ * own: partition-state.ts (units and how far each partition got),
+ * write-queue.ts (one order for writes and commits), unit-writer.ts (dead
+ * letters, insert, retries), offset-commits.ts (what may be committed, lag),
+ * backpressure.ts (limits, holding fetches, pausing on failure),
+ * message-values.ts (what a parser thread receives), dead-letters.ts,
+ * collector-health.ts and collector-metrics.ts.
  */
-import pRetry, { AbortError } from 'p-retry';
 import { formatDateTime64 } from '../events/request-event.js';
-import type { RequestBatch } from '../ingest/request-batch-writer.js';
 import { RequestBatchWriter } from '../ingest/request-batch-writer.js';
-import type { StreamAdmin, StreamClient, StreamConsumer, StreamMessage, StreamProducer, OutgoingMessage, PartitionBatch, BatchControl } from '../kafka/stream.js';
+import type { StreamAdmin, StreamClient, StreamConsumer, StreamMessage, StreamProducer, PartitionBatch, BatchControl } from '../kafka/stream.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { CollectorMetrics, type Health } from './collector-metrics.js';
 import type { ParsedRecords, RecordReject } from '../ingest/parse-records.js';
 import { ParserPool } from '../ingest/parser-pool.js';
 import { dlqTopicOf } from '../kafka/topics.js';
-import { invalidMessageLetter, refusedRowLetter } from './dead-letters.js';
+import { sleep } from '../util/time.js';
+import { ageCheckMs, FailurePause, fetchBytesPerPartition, isAged, isFull, waitForBacklog, waitForRoom } from './backpressure.js';
+import { CollectorLiveness, collectorHealth } from './collector-health.js';
+import { emptyStats, type CollectorOptions, type CollectorStats } from './collector-options.js';
+import { invalidMessageLetter } from './dead-letters.js';
+import { packValues } from './message-values.js';
+import { caughtUp, consumerLag, OffsetCommits } from './offset-commits.js';
+import { PartitionStates, type PartitionState } from './partition-state.js';
+import { UnitWriter } from './unit-writer.js';
+import { WriteQueue } from './write-queue.js';
 
 export { DLQ_HEADERS } from './dead-letters.js';
-
-export interface CollectorOptions {
-  topic: string;
-  /** Dead-letter topic; `<topic>.dlq` when empty. */
-  dlqTopic: string;
-  groupId: string;
-  batchRows: number;
-  batchBytes: number;
-  batchAgeMs: number;
-  maxMessageBytes: number;
-  partitionsConcurrently: number;
-  sessionTimeoutMs: number;
-  stuckAfterMs: number;
-  shutdownTimeoutMs: number;
-  retryMinMs: number;
-  retryMaxMs: number;
-  /** Parser threads; one less than the cores when unset. */
-  parserThreads?: number | undefined;
-  /** Hours around an event within which a second copy of its id is a duplicate or a conflict; default 48. */
-  duplicateHorizonHours?: number | undefined;
-}
+export { fetchBytesPerPartition } from './backpressure.js';
+export type { CollectorOptions, CollectorStats } from './collector-options.js';
 
 export interface CollectorDeps {
   warehouse: Warehouse;
@@ -70,97 +66,19 @@ export interface CollectorDeps {
   afterParse?: (parsed: ParsedRecords) => ParsedRecords;
 }
 
-/** What a run did, printed by the CLI and read by tests. */
-export interface CollectorStats {
-  messages: number;
-  written: number;
-  duplicates: number;
-  deadLettered: number;
-  commits: number;
-  writeFailures: number;
-}
-
-/** Taken messages of one partition that are written and committed together. */
-interface Unit {
-  partition: number;
-  /** The partition's state when the unit was sealed; replaced when the partition moved away. */
-  state: PartitionState;
-  batch: RequestBatch;
-  deadLetters: OutgoingMessage[];
-  messages: number;
-  /** Offset of the last message taken; undefined while empty. */
-  lastOffset: string | undefined;
-  /** When the first message was taken (ms), for the age limit. */
-  openedAt: number;
-}
-
-/** How far one write of sealed units got, so a retry does not repeat a step. */
-interface WriteProgress {
-  deadLettered: boolean;
-  written: boolean;
-  /** Dead letters of rows the insert refused, still to send. */
-  refused: OutgoingMessage[];
-}
-
-/** One assigned partition: its open unit and how far it is taken, written and committed. */
-class PartitionState {
-  open: Unit;
-  /** The partition's previous unit, queued or being written; at most one, which bounds memory. */
-  inFlight: Promise<void> | undefined;
-  /** Every offset below this was taken in this session: a redelivery of it is skipped. */
-  takenUpTo: bigint | undefined;
-  /** Taken messages waiting to be parsed, and the chain that parses them in order. */
-  backlog = 0;
-  chain: Promise<void> = Promise.resolve();
-  /** Every offset below this is written; `committed` says how far the group knows it. */
-  written: bigint | undefined;
-  committed: bigint | undefined;
-
-  constructor(
-    readonly partition: number,
-    private readonly newBatch: () => RequestBatch,
-  ) {
-    this.open = this.newUnit();
-  }
-
-  /** Whether written offsets wait for a commit (one failed, e.g. during a rebalance). */
-  get uncommitted(): boolean {
-    return this.written !== undefined && (this.committed === undefined || this.committed < this.written);
-  }
-
-  /** Hand over the open unit and start a new one. */
-  reopen(): Unit {
-    const unit = this.open;
-    this.open = this.newUnit();
-    return unit;
-  }
-
-  private newUnit(): Unit {
-    return { partition: this.partition, state: this, batch: this.newBatch(), deadLetters: [], messages: 0, lastOffset: undefined, openedAt: 0 };
-  }
-}
-
-/** Most bytes one fetch brings per partition: a batch's worth, at most 4 MiB (kafkajs decodes a whole fetch into objects at once). */
-export function fetchBytesPerPartition(batchBytes: number): number {
-  return Math.min(batchBytes, 4 * 1024 * 1024);
-}
-
 export class RequestCollector {
   readonly metrics: CollectorMetrics;
-  readonly stats: CollectorStats = { messages: 0, written: 0, duplicates: 0, deadLettered: 0, commits: 0, writeFailures: 0 };
+  readonly stats: CollectorStats = emptyStats();
   private readonly dlqTopic: string;
-  private readonly writer: RequestBatchWriter;
-  private readonly partitions = new Map<number, PartitionState>();
-  private assigned = new Set<number>();
+  private readonly rows: RequestBatchWriter;
+  private readonly partitions: PartitionStates;
+  private readonly queue: WriteQueue;
+  private readonly liveness = new CollectorLiveness();
   private consumer: StreamConsumer | undefined;
   private producer: StreamProducer | undefined;
   private admin: StreamAdmin | undefined;
-  /** All writes, one after another: the warehouse takes one insert at a time best, and order keeps commits simple. */
-  private writeQueue: Promise<void> = Promise.resolve();
-  /** Units sealed and waiting for the next write, which takes them all. */
-  private sealed: Unit[] = [];
-  private nextWrite: Promise<void> | undefined;
-  private queued = 0;
+  private commits: OffsetCommits | undefined;
+  private writer: UnitWriter | undefined;
   private readonly abandon = new AbortController();
   private activeHandlers = 0;
   private handlersIdle: (() => void) | undefined;
@@ -170,10 +88,6 @@ export class RequestCollector {
   private reportCrash: (err: Error) => void = () => undefined;
   /** Resolves with the error when the Kafka consumer stops for good. */
   readonly whenCrashed = new Promise<Error>((resolve) => { this.reportCrash = resolve; });
-  private pausedForFailure = false;
-  private lastFetchAt = Date.now();
-  private lastWriteAt = Date.now();
-  private failingSince: number | undefined;
   private readonly source: string;
   private parsers: ParserPool | undefined;
 
@@ -183,73 +97,66 @@ export class RequestCollector {
   ) {
     this.dlqTopic = dlqTopicOf(options.topic, options.dlqTopic);
     this.source = `kafka:${options.topic}`;
-    this.writer = new RequestBatchWriter(deps.warehouse, options.duplicateHorizonHours === undefined ? {} : { horizonHours: options.duplicateHorizonHours });
-    this.metrics = new CollectorMetrics(() => this.lag());
+    this.rows = new RequestBatchWriter(deps.warehouse, options.duplicateHorizonHours === undefined ? {} : { horizonHours: options.duplicateHorizonHours });
+    this.partitions = new PartitionStates(() => this.rows.newBatch());
+    this.queue = new WriteQueue((units) => started(this.writer).deliver(units));
+    this.metrics = new CollectorMetrics(() => (this.admin ? consumerLag(this.admin, this.options.topic, this.options.groupId) : Promise.resolve([])));
   }
 
   /** Join the group and start consuming; returns once the consumer runs. */
   async start(): Promise<void> {
-    const { client } = this.deps;
+    const { client, log } = this.deps;
+    const { topic } = this.options;
     this.parsers = new ParserPool(this.options.parserThreads);
     this.admin = await client.admin();
     this.producer = await client.producer();
-    this.consumer = await client.consumer(
+    const consumer = await client.consumer(
       {
         groupId: this.options.groupId,
-        topic: this.options.topic,
+        topic,
         sessionTimeoutMs: this.options.sessionTimeoutMs,
         partitionsConcurrently: this.options.partitionsConcurrently,
         maxBytesPerPartition: fetchBytesPerPartition(this.options.batchBytes),
       },
       {
-        onAssigned: (assigned) => { this.onAssigned(assigned.find((a) => a.topic === this.options.topic)?.partitions ?? []); },
-        onFetch: () => { this.lastFetchAt = Date.now(); },
+        onAssigned: (assigned) => { this.onAssigned(assigned.find((a) => a.topic === topic)?.partitions ?? []); },
+        onFetch: () => { this.liveness.fetched(); },
         onCrash: (err) => {
           this.crashed = err;
           this.reportCrash(err);
-          this.deps.log(`collector: the Kafka consumer stopped for good: ${err.message}`);
+          log(`collector: the Kafka consumer stopped for good: ${err.message}`);
         },
       },
     );
-    this.ticker = setInterval(() => { this.sealAged(); }, Math.max(50, Math.min(1000, Math.floor(this.options.batchAgeMs / 2))));
-    await this.consumer.run((batch, control) => this.handle(batch, control));
+    this.consumer = consumer;
+    const { stats, metrics, partitions } = this;
+    this.commits = new OffsetCommits(consumer, topic, partitions, stats, metrics, log);
+    const pause = new FailurePause(consumer, topic, metrics, log, () => this.stopping !== undefined);
+    this.writer = new UnitWriter(
+      { topic, dlqTopic: this.dlqTopic, retryMinMs: this.options.retryMinMs, retryMaxMs: this.options.retryMaxMs },
+      { producer: this.producer, rows: this.rows, partitions, commits: this.commits, pause, liveness: this.liveness, stats, metrics, log, abandon: this.abandon.signal },
+    );
+    this.ticker = setInterval(() => { this.sealAged(); }, ageCheckMs(this.options.batchAgeMs));
+    await consumer.run((batch, control) => this.handle(batch, control));
   }
 
   /**
    * For `--once`: resolves when the group's committed offsets reached the
    * partition ends seen now (so a backfill stops at what existed when it began).
    */
-  async caughtUp(pollMs = 200): Promise<void> {
-    const admin = started(this.admin);
-    const targets = await admin.topicOffsets(this.options.topic);
-    for (;;) {
-      if (this.crashed) throw this.crashed;
-      const committed = await admin.groupOffsets(this.options.groupId, this.options.topic);
-      const behind = targets.filter((t) => {
-        const at = committed.get(t.partition);
-        return at === undefined ? BigInt(t.high) > BigInt(t.low) : BigInt(at) < BigInt(t.high);
-      });
-      if (behind.length === 0) return;
-      await sleep(pollMs);
-    }
+  caughtUp(pollMs = 200): Promise<void> {
+    return caughtUp(started(this.admin), this.options.topic, this.options.groupId, () => this.crashed, pollMs);
   }
 
   health(): Health {
-    const now = Date.now();
-    const problems: string[] = [];
-    if (this.crashed) problems.push(`consumer crashed: ${this.crashed.message}`);
-    if (now - this.lastFetchAt > this.options.stuckAfterMs) problems.push(`no fetch for ${now - this.lastFetchAt} ms`);
-    if (this.queued > 0 && now - this.lastWriteAt > this.options.stuckAfterMs) problems.push(`no batch written for ${now - this.lastWriteAt} ms (${this.queued} waiting)`);
-    return {
-      ok: problems.length === 0,
-      detail: {
-        problems,
-        assigned: [...this.assigned].sort((a, b) => a - b),
-        queuedBatches: this.queued,
-        failingForMs: this.failingSince === undefined ? 0 : now - this.failingSince,
-        ...this.stats,
-      },
-    };
+    return collectorHealth({
+      crashed: this.crashed,
+      liveness: this.liveness,
+      queued: this.queue.queued,
+      assigned: this.partitions.assignedPartitions(),
+      stats: this.stats,
+      stuckAfterMs: this.options.stuckAfterMs,
+    });
   }
 
   /** The error that ended consumption, if one did. */
@@ -280,12 +187,12 @@ export class RequestCollector {
     if (this.activeHandlers > 0) await Promise.race([new Promise<void>((resolve) => { this.handlersIdle = resolve; }), deadline]);
     await Promise.race([Promise.all([...this.partitions.values()].map((state) => state.chain)), deadline]);
     for (const state of this.partitions.values()) {
-      if (state.open.messages > 0) this.seal(state);
-      else if (state.uncommitted) this.track(state, this.enqueue(() => this.commit(state.partition, state)));
+      if (state.open.messages > 0) this.queue.seal(state);
+      else if (state.uncommitted) this.queueCommit(state);
     }
-    const drained = (await Promise.race([this.writeQueue.then(() => 'drained' as const), deadline])) === 'drained';
+    const drained = (await Promise.race([this.queue.drained().then(() => 'drained' as const), deadline])) === 'drained';
     if (!drained) {
-      this.deps.log(`collector: gave up writing ${this.queued} batch(es) after ${this.options.shutdownTimeoutMs} ms; their messages stay uncommitted and are read again on the next start`);
+      this.deps.log(`collector: gave up writing ${this.queue.queued} batch(es) after ${this.options.shutdownTimeoutMs} ms; their messages stay uncommitted and are read again on the next start`);
       this.abandon.abort();
     }
     await Promise.allSettled([this.consumer?.stop(), this.producer?.stop(), this.admin?.stop(), this.parsers?.close()]);
@@ -293,15 +200,10 @@ export class RequestCollector {
   }
 
   private onAssigned(partitions: readonly number[]): void {
-    this.assigned = new Set(partitions);
-    // Units of partitions we lost are dropped unwritten: uncommitted, so their new owner reads them again.
-    for (const [partition, state] of this.partitions) {
-      if (!this.assigned.has(partition)) {
-        if (state.open.messages > 0) this.deps.log(`collector: partition ${partition} moved to another member; its ${state.open.messages} unwritten message(s) are left to it`);
-        this.partitions.delete(partition);
-      }
+    for (const state of this.partitions.assign(partitions)) {
+      if (state.open.messages > 0) this.deps.log(`collector: partition ${state.partition} moved to another member; its ${state.open.messages} unwritten message(s) are left to it`);
     }
-    this.deps.log(`collector: assigned partitions [${[...this.assigned].sort((a, b) => a - b).join(', ')}] of ${this.options.topic}`);
+    this.deps.log(`collector: assigned partitions [${this.partitions.assignedPartitions().join(', ')}] of ${this.options.topic}`);
   }
 
   /**
@@ -312,15 +214,10 @@ export class RequestCollector {
    */
   private async handle(batch: PartitionBatch, control: BatchControl): Promise<void> {
     if (this.stopping) return;
-    this.lastFetchAt = Date.now();
+    this.liveness.fetched();
     const { partition, messages } = batch;
-    const state = this.stateOf(partition);
-    // Offsets in a batch ascend: only its head can repeat what was taken (a redelivery after a rebalance).
-    let from = 0;
-    if (state.takenUpTo !== undefined) {
-      const upTo = state.takenUpTo;
-      while (from < messages.length && BigInt((messages[from] as StreamMessage).offset) < upTo) from++;
-    }
+    const state = this.partitions.stateOf(partition);
+    const from = state.firstUntaken(messages);
     const last = (messages[messages.length - 1] as StreamMessage).offset;
     // Once per batch: kafkajs parses the offset as a 64-bit Long each time.
     control.markTaken(last);
@@ -331,29 +228,16 @@ export class RequestCollector {
     state.chain = state.chain.then(() => this.take(state, batch.topic, messages, from, parsing)).catch((err: unknown) => { this.fail(err); });
     this.activeHandlers++;
     try {
-      await this.waitForBacklog(state, control);
+      await waitForBacklog(state, control, this.options, () => this.stopping !== undefined);
     } finally {
       if (--this.activeHandlers === 0) this.handlersIdle?.();
     }
   }
 
-  /** Send messages [from, end) to a parser thread: their values back to back, their lengths beside. */
+  /** Send messages [from, end) to a parser thread. */
   private parse(messages: readonly StreamMessage[], from: number): Promise<ParsedRecords> {
     const max = this.options.maxMessageBytes;
-    const lengths = new Int32Array(messages.length - from);
-    let total = 0;
-    for (let i = from; i < messages.length; i++) {
-      const length = (messages[i] as StreamMessage).value?.length ?? -1;
-      lengths[i - from] = length;
-      // An oversized value is refused on its length alone: not copied.
-      if (length > 0 && length <= max) total += length;
-    }
-    const bytes = Buffer.allocUnsafeSlow(total);
-    let at = 0;
-    for (let i = from; i < messages.length; i++) {
-      const value = (messages[i] as StreamMessage).value;
-      if (value && value.length <= max) at += value.copy(bytes, at);
-    }
+    const { bytes, lengths } = packValues(messages, from, max);
     // Once per fetched batch: ingested_at is when the batch was taken.
     const parsing = started(this.parsers).parse({ mode: 'messages', bytes, lengths, maxRecordBytes: max, source: this.source, ingestedAt: formatDateTime64(Date.now()) });
     const { afterParse } = this.deps;
@@ -363,6 +247,7 @@ export class RequestCollector {
   /** Put parsed messages into the partition's units, in offset order (one chain per partition). */
   private async take(state: PartitionState, topic: string, messages: readonly StreamMessage[], from: number, parsing: Promise<ParsedRecords>): Promise<void> {
     const count = messages.length - from;
+    const stopping = (): boolean => this.stopping !== undefined;
     try {
       const parsed = await parsing;
       let record = 0;
@@ -370,11 +255,11 @@ export class RequestCollector {
       let reject = 0;
       while (record < count) {
         // Stopping: what is not in a unit is not committed, and is read again on the next start.
-        if (this.stopping || this.partitions.get(state.partition) !== state) return;
-        if (this.isFull(state.open)) {
+        if (this.stopping || !this.partitions.isCurrent(state)) return;
+        if (isFull(state.open, this.options)) {
           // The previous unit must be written before this one is queued: one in flight per partition.
-          if (!(await this.waitForRoom(state))) return;
-          this.seal(state);
+          if (!(await waitForRoom(state, stopping))) return;
+          this.queue.seal(state);
         }
         const unit = state.open;
         const end = Math.min(count, record + this.options.batchRows - unit.messages);
@@ -397,7 +282,7 @@ export class RequestCollector {
         row = rowEnd;
         reject = rejectEnd;
       }
-      if (this.isFull(state.open) && state.inFlight === undefined) this.seal(state);
+      if (isFull(state.open, this.options) && state.inFlight === undefined) this.queue.seal(state);
     } finally {
       state.backlog -= count;
     }
@@ -411,208 +296,24 @@ export class RequestCollector {
     this.reportCrash(error);
   }
 
-  private isFull(unit: Unit): boolean {
-    return unit.messages >= this.options.batchRows || unit.batch.bytes >= this.options.batchBytes;
-  }
-
-  /** Wait until the partition's previous unit is written; false when stopping. */
-  private async waitForRoom(state: PartitionState): Promise<boolean> {
-    while (state.inFlight !== undefined) {
-      await state.inFlight;
-      if (this.stopping) return false;
-    }
-    return true;
-  }
-
-  /** Hold the fetch while the partition has more than a batch's worth queued, heartbeating meanwhile. */
-  private async waitForBacklog(state: PartitionState, control: BatchControl): Promise<void> {
-    const heartbeatMs = Math.max(1000, Math.floor(this.options.sessionTimeoutMs / 5));
-    while (state.backlog > this.options.batchRows) {
-      const chain = state.chain;
-      await Promise.race([chain, sleep(heartbeatMs)]);
-      if (this.stopping || !control.isRunning()) return;
-      // Throws while the group rebalances; kafkajs then rejoins and redelivers from the committed offsets.
-      if (state.backlog > this.options.batchRows) await control.heartbeat();
-    }
-  }
-
   /** Ticker: seal units past their age; retry commits that failed. */
   private sealAged(): void {
     const now = Date.now();
-    for (const [partition, state] of this.partitions) {
+    for (const state of this.partitions.values()) {
       if (state.inFlight !== undefined) continue;
-      const { open } = state;
-      if (open.messages > 0 && now - open.openedAt >= this.options.batchAgeMs) {
-        this.seal(state);
+      if (isAged(state.open, this.options, now)) {
+        this.queue.seal(state);
       } else if (state.uncommitted) {
-        this.track(state, this.enqueue(() => this.commit(partition, state)));
+        this.queueCommit(state);
       }
     }
   }
 
-  /**
-   * Queue the partition's open unit for writing. Units sealed while a write
-   * runs are written together by the next one: one insert for several
-   * partitions (larger inserts are cheaper per row) and one send of their
-   * dead letters.
-   */
-  private seal(state: PartitionState): void {
-    this.sealed.push(state.reopen());
-    this.nextWrite ??= this.enqueue(() => {
-      this.nextWrite = undefined;
-      return this.deliver(this.sealed.splice(0));
-    });
-    this.track(state, this.nextWrite);
+  /** A commit behind the writes queued before it, so commits keep their order. */
+  private queueCommit(state: PartitionState): void {
+    const commits = started(this.commits);
+    this.queue.queueFor(state, () => commits.commit(state));
   }
-
-  /** Run a task after every task queued before it: writes and commits keep their order. */
-  private enqueue(task: () => Promise<void>): Promise<void> {
-    const done = this.writeQueue.then(task);
-    this.writeQueue = done;
-    return done;
-  }
-
-  /** The partition's `inFlight` covers this queued task until it is done. */
-  private track(state: PartitionState, done: Promise<void>): void {
-    this.queued++;
-    state.inFlight = done;
-    void done.finally(() => {
-      this.queued--;
-      if (state.inFlight === done) state.inFlight = undefined;
-    });
-  }
-
-  /** Dead letters, then rows, then the commits; failed steps retried until they succeed or shutdown gives up. Never rejects. */
-  private async deliver(sealed: readonly Unit[]): Promise<void> {
-    const units = sealed.filter((unit) => {
-      if (this.owns(unit)) return true;
-      // The partition moved to another member, which reads these messages again from the committed offset.
-      this.deps.log(`collector: dropped ${unit.messages} unwritten message(s) of partition ${unit.partition}, now another member's`);
-      return false;
-    });
-    if (units.length === 0) return;
-    const progress: WriteProgress = { deadLettered: false, written: false, refused: [] };
-    const partitions = units.map((u) => u.partition).join(', ');
-    try {
-      await pRetry(() => this.write(units, progress), {
-        forever: true,
-        minTimeout: this.options.retryMinMs,
-        maxTimeout: this.options.retryMaxMs,
-        randomize: true,
-        signal: this.abandon.signal,
-        onFailedAttempt: (err) => {
-          this.stats.writeFailures++;
-          this.metrics.writeFailures.inc();
-          this.failingSince ??= Date.now();
-          this.deps.log(`collector: writing partition(s) ${partitions} failed (attempt ${err.attemptNumber}), retrying: ${err.message}`);
-          this.pauseForFailure();
-        },
-      });
-    } catch (err) {
-      // Only shutdown gives up; the units stay uncommitted and are consumed again later.
-      this.deps.log(`collector: partition(s) ${partitions}: ${(err as Error).message}`);
-      return;
-    }
-    this.lastWriteAt = Date.now();
-    this.failingSince = undefined;
-    this.resumeAfterFailure();
-    for (const unit of units) {
-      if (unit.lastOffset !== undefined) unit.state.written = BigInt(unit.lastOffset) + 1n;
-    }
-    for (const state of new Set(units.map((u) => u.state))) await this.commit(state.partition, state);
-  }
-
-  private owns(unit: Unit): boolean {
-    return this.assigned.has(unit.partition) && this.partitions.get(unit.partition) === unit.state;
-  }
-
-  /** One attempt; steps that succeeded before are not repeated. Retrying the rows is safe: ids a failed attempt did store are found and skipped. */
-  private async write(units: readonly Unit[], progress: WriteProgress): Promise<void> {
-    if (this.abandon.signal.aborted) throw new AbortError('shutting down');
-    if (!progress.deadLettered) {
-      const deadLetters = units.flatMap((u) => u.deadLetters);
-      if (deadLetters.length > 0) await started(this.producer).send(this.dlqTopic, deadLetters);
-      progress.deadLettered = true;
-      this.stats.deadLettered += deadLetters.length;
-      this.metrics.deadLetters.inc(deadLetters.length);
-    }
-    if (!progress.written) {
-      const stopTimer = this.metrics.insertSeconds.startTimer();
-      const result = await this.writer.write(units.map((u) => u.batch));
-      stopTimer();
-      progress.written = true;
-      progress.refused = result.refused.map((r) => refusedRowLetter(this.options.topic, (units[r.batch] as Unit).partition, r));
-      this.stats.written += result.written;
-      this.stats.duplicates += result.duplicates;
-      this.metrics.rowsWritten.inc(result.written);
-      this.metrics.duplicates.inc(result.duplicates);
-      this.metrics.batchRows.observe(units.reduce((n, u) => n + u.messages, 0));
-    }
-    if (progress.refused.length > 0) {
-      // Stored rows are never inserted again on a retry: only these letters are re-sent.
-      await started(this.producer).send(this.dlqTopic, progress.refused);
-      this.stats.deadLettered += progress.refused.length;
-      this.metrics.deadLetters.inc(progress.refused.length);
-      progress.refused = [];
-    }
-  }
-
-  /** Commit what is written of a partition; a failure is retried by the ticker (through the write queue, to keep commits in order). */
-  private async commit(partition: number, state: PartitionState): Promise<void> {
-    const next = state.written;
-    if (next === undefined || (state.committed !== undefined && state.committed >= next)) return;
-    if (this.partitions.get(partition) !== state || !this.assigned.has(partition)) return; // its new owner commits; ours could move it backwards
-    try {
-      await started(this.consumer).commit(this.options.topic, partition, next.toString());
-      state.committed = next;
-      this.stats.commits++;
-      this.metrics.commits.inc();
-    } catch (err) {
-      // The rows are stored: a replay before the retry succeeds finds their ids and skips them.
-      this.deps.log(`collector: commit of partition ${partition} at ${next} failed, will retry: ${(err as Error).message}`);
-    }
-  }
-
-  private pauseForFailure(): void {
-    if (this.pausedForFailure || !this.consumer) return;
-    this.pausedForFailure = true;
-    this.metrics.paused.set(1);
-    // The warehouse is shared by every partition: all of them wait, none runs ahead of its commit.
-    this.consumer.pause(this.options.topic);
-  }
-
-  private resumeAfterFailure(): void {
-    if (!this.pausedForFailure || !this.consumer || this.stopping) return;
-    this.pausedForFailure = false;
-    this.metrics.paused.set(0);
-    this.consumer.resume(this.options.topic);
-    this.deps.log('collector: writes succeed again; consumption resumed');
-  }
-
-  private stateOf(partition: number): PartitionState {
-    let state = this.partitions.get(partition);
-    if (!state) {
-      state = new PartitionState(partition, () => this.writer.newBatch());
-      this.partitions.set(partition, state);
-    }
-    return state;
-  }
-
-  private async lag(): Promise<{ topic: string; partition: number; lag: number }[]> {
-    if (!this.admin) return [];
-    const [ends, committed] = await Promise.all([
-      this.admin.topicOffsets(this.options.topic),
-      this.admin.groupOffsets(this.options.groupId, this.options.topic),
-    ]);
-    return ends.map((end) => {
-      const from = committed.get(end.partition) ?? end.low;
-      return { topic: this.options.topic, partition: end.partition, lag: Number(BigInt(end.high) - BigInt(from)) };
-    });
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 /** A part the collector creates in start(); using it before is a bug. */

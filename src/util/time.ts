@@ -26,3 +26,8 @@ export function formatDateTime(ms: number): string {
 export function formatDate(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
 }
+
+/** Resolves after `ms`; the timer is unref'd, so a pending wait never keeps the process alive. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
