@@ -98,7 +98,7 @@ export class RequestCollector {
     this.dlqTopic = dlqTopicOf(options.topic, options.dlqTopic);
     this.source = `kafka:${options.topic}`;
     this.rows = new RequestBatchWriter(deps.warehouse, options.duplicateHorizonHours === undefined ? {} : { horizonHours: options.duplicateHorizonHours });
-    this.partitions = new PartitionStates(() => this.rows.newBatch());
+    this.partitions = new PartitionStates(() => this.rows.newBatch(options.batchRows));
     this.queue = new WriteQueue((units) => started(this.writer).deliver(units));
     this.metrics = new CollectorMetrics(() => (this.admin ? consumerLag(this.admin, this.options.topic, this.options.groupId) : Promise.resolve([])));
   }

@@ -77,10 +77,23 @@ export function kafkajsClient(options: KafkajsClientOptions): StreamClient {
         async ensureTopic(topic: string, partitions: number, configs: Record<string, string> = {}) {
           const existing = await admin.listTopics();
           if (existing.includes(topic)) return false;
-          return admin.createTopics({
-            waitForLeaders: true,
-            topics: [{ topic, numPartitions: partitions, configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })) }],
-          });
+          let created: boolean;
+          try {
+            created = await admin.createTopics({
+              waitForLeaders: true,
+              topics: [{ topic, numPartitions: partitions, configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })) }],
+            });
+          } catch (err) {
+            // A topic just created in KRaft can read back as unknown for a moment, and kafkajs'
+            // wait for its leaders gives up on that: the topic exists, its leaders are awaited below.
+            if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
+            created = true;
+          }
+          await pRetry(async () => {
+            const [found] = (await admin.fetchTopicMetadata({ topics: [topic] })).topics;
+            if (!found || found.partitions.length < partitions || found.partitions.some((p) => p.leader < 0)) throw new Error(`topic "${topic}": its ${partitions} partitions have no leaders yet`);
+          }, { retries: 20, minTimeout: 100, maxTimeout: 1000 });
+          return created;
         },
         async topicOffsets(topic: string): Promise<PartitionOffsets[]> {
           const offsets = await retryRetriable(() => admin.fetchTopicOffsets(topic));
