@@ -11,10 +11,11 @@ import { z } from 'zod';
 import type { Config } from '../config/config.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
+import { evaluateBudgetsOn } from './budgets.js';
 import { cppOf, decompose, lowerMedianIndex, robustSpread, type Cell, type Decomposition, type Metric } from './decompose.js';
 import { explain, type FactorContext } from './explain.js';
 import { notify, type DeliveryResult, type Transition } from './notify.js';
-import { latestAlerts, nextVersion, nowText, writeAlerts, type AlertRow } from './store.js';
+import { latestAlerts, nextVersion, NO_BUDGET, nowText, writeAlerts, type AlertRow } from './store.js';
 
 export type AlertSettings = Config['alerts'];
 const DAY_MS = 86_400_000;
@@ -59,6 +60,9 @@ export interface DayOutcome {
   reason?: string;
   keys: number;
   firing: number;
+  /** Budgets judged, and those whose forecast reached their warning level or budget. */
+  budgets: number;
+  budgetsFiring: number;
   estimated: boolean;
 }
 
@@ -288,14 +292,15 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
   const today = dayText(Math.floor(now / DAY_MS) * DAY_MS);
   const windowFrom = options.day ?? dayText(dayMs(today) - settings.lookbackDays * DAY_MS);
   const windowTo = options.day ? dayText(dayMs(options.day) + DAY_MS) : dayText(dayMs(today) + DAY_MS);
-  const loadFrom = dayText(dayMs(windowFrom) - baselineSpan(settings) * DAY_MS);
+  // Back far enough for the baseline, and for the 7 days of a budget's run rate.
+  const loadFrom = dayText(dayMs(windowFrom) - Math.max(baselineSpan(settings), 7) * DAY_MS);
 
   const statuses = new Map((await warehouse.query(sqlFile('alerts/day-status'), { from: loadFrom, to: windowTo }, dayStatusRow)).map((s) => [s.day, s]));
   const days = options.day ? [options.day] : await daysOwed(warehouse, settings, statuses, windowFrom, windowTo);
   const result: EvaluationResult = { days: [], transitions: [], deliveries: [] };
   const ready = days.filter((day) => {
     const reason = incompleteReason(statuses.get(day), settings, now);
-    if (reason !== undefined) result.days.push({ day, status: 'waiting', reason, keys: 0, firing: 0, estimated: false });
+    if (reason !== undefined) result.days.push({ day, status: 'waiting', reason, keys: 0, firing: 0, budgets: 0, budgetsFiring: 0, estimated: false });
     return reason === undefined;
   });
   if (ready.length === 0) return result;
@@ -310,9 +315,10 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
   const written = new Map<string, AlertRow>();
   const details = new DayDetails(warehouse, settings.byTenant);
   const allDays = [...statuses.keys()].sort();
+  const attributedDays = new Set(allDays);
 
   for (const day of ready) {
-    const outcome: DayOutcome = { day, status: 'evaluated', keys: 0, firing: 0, estimated: statuses.get(day)?.estimated ?? false };
+    const outcome: DayOutcome = { day, status: 'evaluated', keys: 0, firing: 0, budgets: 0, budgetsFiring: 0, estimated: statuses.get(day)?.estimated ?? false };
     const candidates = allDays.filter((d) => d < day && comparable(settings.comparable, d, day) && complete(d)).reverse();
     for (const info of keys.values()) {
       const observed = info.days.get(day);
@@ -330,7 +336,8 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
       if (!loaded || !used) continue;
       const firing = loaded.firing || used.firing;
       if (firing) outcome.firing++;
-      const previous = latest.get(info.key);
+      const found = latest.get(info.key);
+      const previous = found?.metric === 'budget' ? undefined : found;
       // An evaluated day again (a restatement): refresh the open episode's numbers, no transition.
       if (previous && day < previous.last_day) continue;
       const refresh = previous !== undefined && day === previous.last_day;
@@ -389,13 +396,20 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
         row = {
           alert_id: alertIdOf(info.key, day), alert_key: info.key, model_id: info.model, feature_id: info.feature, tenant_id: info.tenant,
           currency: info.currency, status: 'open', opened_day: day, opened_at: stamp, resolved_at: null, clear_windows: 0,
-          acknowledged: false, ack_reason: '', ack_at: null, ...numbers,
+          acknowledged: false, ack_reason: '', ack_at: null, ...NO_BUDGET, ...numbers,
         };
         transition = 'opened';
       }
       latest.set(info.key, row);
       written.set(row.alert_id, row);
       result.transitions.push({ transition, alert: row });
+    }
+    const budgets = await evaluateBudgetsOn(warehouse, settings.budgets, day, attributedDays, latest, now, outcome.estimated);
+    outcome.budgets = budgets.budgets;
+    outcome.budgetsFiring = budgets.firing;
+    for (const t of budgets.transitions) {
+      written.set(t.alert.alert_id, t.alert);
+      result.transitions.push(t);
     }
     result.days.push(outcome);
   }
