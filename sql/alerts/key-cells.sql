@@ -1,22 +1,46 @@
--- Inputs of CPP alerts: per UTC day, alert key (model, feature, tenant or '',
--- currency) and cell (pool, weight basis), the requests, GPU time and both
--- costs. Cells are what the decomposition weighs: a key's CPP is the sum of
--- its cells' contributions. Costs as Float64: they only make ratios here
--- (the exact CPPs an alert stores come from key-cpp.sql).
+-- Inputs of CPP alerts: per alert key (model, feature, tenant or '',
+-- currency), every (day, cell) of the window with its requests, GPU time and
+-- both costs. Cells (pool, weight basis) are what the decomposition weighs: a
+-- key's CPP is the sum of its cells' contributions. One row per key, its
+-- (day, cell) entries sorted by day and cell as parallel arrays: the window's
+-- 10^5 to 10^6 key-days travel as flat arrays of numbers, not as one JSON
+-- object (or tuple) each, which is what reading them cost. The day is its
+-- offset from `from` (UInt16); requests as Float64 (exact to 2^53), so every
+-- number reads back unquoted. Costs as Float64: they only make ratios here
+-- (the exact CPPs an alert stores come from asked-cpp.sql).
 -- Parameters: from Date, to Date, by_tenant Bool
 SELECT
-    toString(toDate(period_start)) AS day,
     model_id,
     feature_id,
-    if({by_tenant:Bool}, tenant_id, '') AS tenant,
-    toString(currency) AS currency,
-    toString(pool_id) AS pool_id,
-    toString(weight_basis) AS weight_basis,
-    sum(requests) AS requests,
-    toFloat64(sum(gpu_ms)) AS gpu_ms,
-    toFloat64(sum(cost)) AS cost,
-    toFloat64(sum(used_cost)) AS used_cost,
-    max(estimated) AS estimated
-FROM cost_allocation
-WHERE period_start >= toDateTime({from:Date}, 'UTC') AND period_start < toDateTime({to:Date}, 'UTC')
-GROUP BY day, model_id, feature_id, tenant, currency, pool_id, weight_basis
+    tenant,
+    currency,
+    tupleElement(entries, 1) AS days,
+    tupleElement(entries, 2) AS cells,
+    tupleElement(entries, 3) AS requests,
+    tupleElement(entries, 4) AS gpu_ms,
+    tupleElement(entries, 5) AS cost,
+    tupleElement(entries, 6) AS used_cost,
+    tupleElement(entries, 7) AS estimated
+FROM
+(
+    SELECT model_id, feature_id, tenant, currency, arraySort(groupArray((d, c, r, g, l, u, e))) AS entries
+    FROM
+    (
+        SELECT
+            toUInt16(dateDiff('day', {from:Date}, toDate(period_start))) AS d,
+            toString(model_id) AS model_id,
+            toString(feature_id) AS feature_id,
+            if({by_tenant:Bool}, tenant_id, '') AS tenant,
+            toString(currency) AS currency,
+            concat(toString(pool_id), '|', toString(weight_basis)) AS c,
+            toFloat64(sum(requests)) AS r,
+            toFloat64(sum(gpu_ms)) AS g,
+            toFloat64(sum(cost)) AS l,
+            toFloat64(sum(used_cost)) AS u,
+            max(estimated) AS e
+        FROM cost_allocation
+        WHERE period_start >= toDateTime({from:Date}, 'UTC') AND period_start < toDateTime({to:Date}, 'UTC')
+        GROUP BY d, model_id, feature_id, tenant, currency, c
+    )
+    GROUP BY model_id, feature_id, tenant, currency
+)

@@ -20,10 +20,12 @@ import { latestAlerts, nextVersion, NO_BUDGET, nowText, writeAlerts, type AlertR
 export type AlertSettings = Config['alerts'];
 const DAY_MS = 86_400_000;
 
-const cellRow = z.object({
-  day: z.string(), model_id: z.string(), feature_id: z.string(), tenant: z.string(), currency: z.string(), pool_id: z.string(),
-  weight_basis: z.string(), requests: z.coerce.number(), gpu_ms: z.number(), cost: z.number(), used_cost: z.number(), estimated: z.boolean(),
-});
+/** A key's (day, cell) entries as parallel arrays; a day is its offset from the window's first day. */
+const keyCellsRow = z.object({
+  model_id: z.string(), feature_id: z.string(), tenant: z.string(), currency: z.string(),
+  days: z.array(z.number().int().min(0)), cells: z.array(z.string()), requests: z.array(z.number()), gpu_ms: z.array(z.number()),
+  cost: z.array(z.number()), used_cost: z.array(z.number()), estimated: z.array(z.boolean()),
+}).refine((r) => [r.cells, r.requests, r.gpu_ms, r.cost, r.used_cost, r.estimated].every((a) => a.length === r.days.length), 'entry arrays of unequal length');
 const poolDayRow = z.object({
   day: z.string(), pool_id: z.string(), currency: z.string(), used_gpu_ms: z.number(), capacity_gpu_ms: z.number().nullable(), billed_cost: z.number(),
 });
@@ -42,7 +44,12 @@ interface KeyDay {
   cells: (Cell & { pool: string })[];
   requests: number;
   estimated: boolean;
+  /** CPP of both metrics, computed once: each day is a baseline candidate of many others. */
+  loadedCpp: number;
+  usedCpp: number;
 }
+
+const cppOfDay = (d: KeyDay, metric: Metric): number => (metric === 'loaded' ? d.loadedCpp : d.usedCpp);
 
 interface KeyInfo {
   key: string;
@@ -119,45 +126,55 @@ export function incompleteReason(status: DayStatus | undefined, settings: AlertS
   return undefined;
 }
 
-const cppRow = z.object({ model_id: z.string(), feature_id: z.string(), tenant: z.string(), currency: z.string(), loaded_cpp: z.string(), used_cpp: z.string() });
-const dayVersionRow = z.object({ model_id: z.string(), feature_id: z.string(), tenant: z.string(), currency: z.string(), version: z.string(), total_requests: z.coerce.number() });
+const cppRow = z.object({ day: z.string(), model_id: z.string(), feature_id: z.string(), tenant: z.string(), currency: z.string(), loaded_cpp: z.string(), used_cpp: z.string() });
+const versionRow = z.object({ day: z.string(), model_id: z.string(), feature_id: z.string(), tenant: z.string(), currency: z.string(), version: z.string(), total_requests: z.coerce.number() });
 const keyOf = (r: { model_id: string; feature_id: string; tenant: string; currency: string }): string => [r.model_id, r.feature_id, r.tenant, r.currency].join('/');
+const pairOf = (day: string, key: string): string => `${day}\n${key}`;
 
 /**
  * What an alert needs beyond the judged numbers (exact CPPs, model versions),
- * fetched for every key of a day at once and kept for the run: a query per
- * day touched, not per alert.
+ * fetched once per run for exactly the (day, key) pairs the run's alerts
+ * name: two queries, whatever the number of days and alerts.
  */
-class DayDetails {
-  private readonly cpps = new Map<string, Promise<Map<string, z.infer<typeof cppRow>>>>();
-  private readonly versions = new Map<string, Promise<Map<string, Map<string, number>>>>();
-  constructor(private readonly warehouse: Warehouse, private readonly byTenant: boolean) {}
+class AlertDetails {
+  private readonly cpps = new Map<string, z.infer<typeof cppRow>>();
+  private readonly versions = new Map<string, Map<string, number>>();
 
-  async cpp(day: string, key: string): Promise<z.infer<typeof cppRow> | undefined> {
-    let rows = this.cpps.get(day);
-    if (!rows) {
-      rows = this.warehouse.query(sqlFile('alerts/day-cpp'), { day, by_tenant: this.byTenant }, cppRow).then((list) => new Map(list.map((r) => [keyOf(r), r])));
-      this.cpps.set(day, rows);
+  static async fetch(warehouse: Warehouse, byTenant: boolean, pairs: ReadonlyMap<string, { day: string; info: KeyInfo }>): Promise<AlertDetails> {
+    const details = new AlertDetails();
+    if (pairs.size === 0) return details;
+    let body = '';
+    let from = '9999-12-31';
+    let to = '0000-01-01';
+    for (const { day, info } of pairs.values()) {
+      body += `${JSON.stringify([day, info.model, info.feature, info.tenant, info.currency])}\n`;
+      if (day < from) from = day;
+      if (day > to) to = day;
     }
-    return (await rows).get(key);
+    const table = {
+      param: 'asked', body,
+      columns: [['day', 'Date'], ['model_id', 'String'], ['feature_id', 'String'], ['tenant', 'String'], ['currency', 'String']] as const,
+    };
+    const params = { from, to: dayText(dayMs(to) + DAY_MS), by_tenant: byTenant };
+    const cpps = await warehouse.queryWithTable(sqlFile('alerts/asked-cpp'), params, table, cppRow);
+    const versions = await warehouse.queryWithTable(sqlFile('alerts/asked-versions'), params, table, versionRow);
+    for (const r of cpps) details.cpps.set(pairOf(r.day, keyOf(r)), r);
+    for (const r of versions) {
+      const k = pairOf(r.day, keyOf(r));
+      const m = details.versions.get(k) ?? new Map<string, number>();
+      m.set(r.version === '' ? '(none)' : r.version, r.total_requests);
+      details.versions.set(k, m);
+    }
+    return details;
+  }
+
+  cpp(day: string, key: string): z.infer<typeof cppRow> | undefined {
+    return this.cpps.get(pairOf(day, key));
   }
 
   /** Share of the key's requests per model version on a day. */
-  async versionShares(day: string, key: string): Promise<Map<string, number>> {
-    let byKey = this.versions.get(day);
-    if (!byKey) {
-      byKey = this.warehouse.query(sqlFile('alerts/day-versions'), { day, by_tenant: this.byTenant }, dayVersionRow).then((list) => {
-        const out = new Map<string, Map<string, number>>();
-        for (const r of list) {
-          const m = out.get(keyOf(r)) ?? new Map<string, number>();
-          m.set(r.version === '' ? '(none)' : r.version, r.total_requests);
-          out.set(keyOf(r), m);
-        }
-        return out;
-      });
-      this.versions.set(day, byKey);
-    }
-    const counts = (await byKey).get(key) ?? new Map<string, number>();
+  versionShares(day: string, key: string): Map<string, number> {
+    const counts = this.versions.get(pairOf(day, key)) ?? new Map<string, number>();
     const total = [...counts.values()].reduce((x, y) => x + y, 0);
     return new Map([...counts].map(([v, n]) => [v, total > 0 ? n / total : 0]));
   }
@@ -165,23 +182,31 @@ class DayDetails {
 
 /** Read the inputs of [from, to) into keys with their days. */
 async function loadKeys(warehouse: Warehouse, settings: AlertSettings, from: string, to: string): Promise<Map<string, KeyInfo>> {
-  const rows = await warehouse.query(sqlFile('alerts/key-cells'), { from, to, by_tenant: settings.byTenant }, cellRow);
+  const rows = await warehouse.query(sqlFile('alerts/key-cells'), { from, to, by_tenant: settings.byTenant }, keyCellsRow);
+  const dayNames: string[] = [];
+  const dayName = (offset: number): string => (dayNames[offset] ??= dayText(dayMs(from) + offset * DAY_MS));
   const keys = new Map<string, KeyInfo>();
   for (const r of rows) {
-    const key = [r.model_id, r.feature_id, r.tenant, r.currency].join('/');
-    let info = keys.get(key);
-    if (!info) {
-      info = { key, model: r.model_id, feature: r.feature_id, tenant: r.tenant, currency: r.currency, days: new Map() };
-      keys.set(key, info);
+    const key = keyOf(r);
+    const info: KeyInfo = { key, model: r.model_id, feature: r.feature_id, tenant: r.tenant, currency: r.currency, days: new Map() };
+    keys.set(key, info);
+    let kd: KeyDay | undefined;
+    r.days.forEach((offset, i) => {
+      const day = dayName(offset);
+      if (kd?.day !== day) {
+        kd = { day, cells: [], requests: 0, estimated: false, loadedCpp: 0, usedCpp: 0 };
+        info.days.set(day, kd);
+      }
+      const cell = r.cells[i] ?? '';
+      const requests = r.requests[i] ?? 0;
+      kd.cells.push({ cell, pool: cell.slice(0, cell.lastIndexOf('|')), requests, gpuMs: r.gpu_ms[i] ?? 0, loadedCost: r.cost[i] ?? 0, usedCost: r.used_cost[i] ?? 0 });
+      kd.requests += requests;
+      kd.estimated ||= r.estimated[i] ?? false;
+    });
+    for (const d of info.days.values()) {
+      d.loadedCpp = cppOf(d.cells, 'loaded');
+      d.usedCpp = cppOf(d.cells, 'used');
     }
-    let kd = info.days.get(r.day);
-    if (!kd) {
-      kd = { day: r.day, cells: [], requests: 0, estimated: false };
-      info.days.set(r.day, kd);
-    }
-    kd.cells.push({ cell: `${r.pool_id}|${r.weight_basis}`, pool: r.pool_id, requests: r.requests, gpuMs: r.gpu_ms, loadedCost: r.cost, usedCost: r.used_cost });
-    kd.requests += r.requests;
-    kd.estimated ||= r.estimated;
   }
   return keys;
 }
@@ -200,12 +225,12 @@ interface MetricJudgement {
 }
 
 function judge(metric: Metric, observed: KeyDay, baseline: readonly KeyDay[], settings: AlertSettings): MetricJudgement | undefined {
-  const values = baseline.map((d) => cppOf(d.cells, metric));
+  const values = baseline.map((d) => cppOfDay(d, metric));
   const medianDay = baseline[lowerMedianIndex(values)];
   if (!medianDay) return undefined;
-  const baselineCpp = cppOf(medianDay.cells, metric);
+  const baselineCpp = cppOfDay(medianDay, metric);
   if (!(baselineCpp > 0)) return undefined;
-  const observedCpp = cppOf(observed.cells, metric);
+  const observedCpp = cppOfDay(observed, metric);
   const relative = observedCpp / baselineCpp - 1;
   const spread = robustSpread(values, baselineCpp);
   const increase = observedCpp - baselineCpp;
@@ -255,8 +280,8 @@ function grewMost(before: Map<string, number>, after: Map<string, number>): stri
   return `${name} (${Math.round((after.get(name) ?? 0) * 100)}% of requests, was ${Math.round((before.get(name) ?? 0) * 100)}%)`;
 }
 
-async function contextOf(details: DayDetails, info: KeyInfo, baseline: KeyDay, observed: KeyDay, pools: Map<string, PoolDay>): Promise<FactorContext> {
-  const versionGrowth = grewMost(await details.versionShares(baseline.day, info.key), await details.versionShares(observed.day, info.key));
+function contextOf(details: AlertDetails, info: KeyInfo, baseline: KeyDay, observed: KeyDay, pools: Map<string, PoolDay>): FactorContext {
+  const versionGrowth = grewMost(details.versionShares(baseline.day, info.key), details.versionShares(observed.day, info.key));
   const poolGrowth = grewMost(shares(baseline.cells), shares(observed.cells));
   const before = poolFigures(baseline, baseline, pools, info.currency);
   const after = poolFigures(observed, baseline, pools, info.currency);
@@ -313,7 +338,9 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
   ]);
   const pools = new Map(poolRows.map((p) => [`${p.day}|${p.pool_id}|${p.currency}`, p]));
   const written = new Map<string, AlertRow>();
-  const details = new DayDetails(warehouse, settings.byTenant);
+  // (day, key) pairs whose exact CPPs and versions the run's alerts need, and the alerts waiting for them.
+  const asked = new Map<string, { day: string; info: KeyInfo }>();
+  const finish: ((details: AlertDetails) => void)[] = [];
   const allDays = [...statuses.keys()].sort();
   const attributedDays = new Set(allDays);
 
@@ -348,33 +375,26 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
       const other = fired === loaded ? used : loaded;
       const firedDecomposition = decompose(fired.metric, fired.baseline.cells, observed.cells);
       const otherDecomposition = decompose(other.metric, other.baseline.cells, observed.cells);
-      const ctx = await contextOf(details, info, fired.baseline, observed, pools);
-      const keyLabel = `${info.model} / ${info.feature}${info.tenant ? ` / ${info.tenant}` : ''} (${info.currency})`;
-      const summary = explain({
-        keyLabel, currency: info.currency, day, baselineDay: fired.baseline.day, baselineDays: fired.baselineDays,
-        fired: firedDecomposition, other: otherDecomposition, otherQuiet: !other.firing, ctx, estimated: observed.estimated,
-      });
       const stamp = nowText(now);
-      const exact = new Map(await Promise.all([loaded.baseline.day, used.baseline.day, day].map(async (d) => [d, await details.cpp(d, info.key)] as const)));
-      const cpp = (d: string, metric: Metric): string => (metric === 'loaded' ? exact.get(d)?.loaded_cpp : exact.get(d)?.used_cpp) ?? '0';
+      // Exact CPPs, the explanation and its context need the details fetched after the loop (finish below).
       const numbers = {
         metric: fired.metric,
         last_day: day,
         updated_at: stamp,
         baseline_day: fired.baseline.day,
-        baseline_cpp: cpp(fired.baseline.day, fired.metric),
-        observed_cpp: cpp(day, fired.metric),
-        baseline_loaded_cpp: cpp(loaded.baseline.day, 'loaded'),
-        observed_loaded_cpp: cpp(day, 'loaded'),
-        baseline_used_cpp: cpp(used.baseline.day, 'used'),
-        observed_used_cpp: cpp(day, 'used'),
+        baseline_cpp: '0',
+        observed_cpp: '0',
+        baseline_loaded_cpp: '0',
+        observed_loaded_cpp: '0',
+        baseline_used_cpp: '0',
+        observed_used_cpp: '0',
         relative_increase: fired.relative,
         extra_daily_cost: fired.extraPerDay.toFixed(12),
         requests: observed.requests,
         baseline_requests: fired.baseline.requests,
         dominant_factor: firedDecomposition.dominant,
-        factors: JSON.stringify({ [fired.metric]: summarise(firedDecomposition), [other.metric]: summarise(otherDecomposition), context: ctx }),
-        summary,
+        factors: '',
+        summary: '',
         estimated: observed.estimated,
         version: nextVersion(),
       } satisfies Partial<AlertRow>;
@@ -403,6 +423,30 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
       latest.set(info.key, row);
       written.set(row.alert_id, row);
       result.transitions.push({ transition, alert: row });
+      const alert = row;
+      asked.set(pairOf(fired.baseline.day, info.key), { day: fired.baseline.day, info });
+      asked.set(pairOf(loaded.baseline.day, info.key), { day: loaded.baseline.day, info });
+      asked.set(pairOf(used.baseline.day, info.key), { day: used.baseline.day, info });
+      asked.set(pairOf(day, info.key), { day, info });
+      finish.push((details) => {
+        const ctx = contextOf(details, info, fired.baseline, observed, pools);
+        const keyLabel = `${info.model} / ${info.feature}${info.tenant ? ` / ${info.tenant}` : ''} (${info.currency})`;
+        alert.summary = explain({
+          keyLabel, currency: info.currency, day, baselineDay: fired.baseline.day, baselineDays: fired.baselineDays,
+          fired: firedDecomposition, other: otherDecomposition, otherQuiet: !other.firing, ctx, estimated: observed.estimated,
+        });
+        alert.factors = JSON.stringify({ [fired.metric]: summarise(firedDecomposition), [other.metric]: summarise(otherDecomposition), context: ctx });
+        const cpp = (d: string, metric: Metric): string => {
+          const exact = details.cpp(d, info.key);
+          return (metric === 'loaded' ? exact?.loaded_cpp : exact?.used_cpp) ?? '0';
+        };
+        alert.baseline_cpp = cpp(fired.baseline.day, fired.metric);
+        alert.observed_cpp = cpp(day, fired.metric);
+        alert.baseline_loaded_cpp = cpp(loaded.baseline.day, 'loaded');
+        alert.observed_loaded_cpp = cpp(day, 'loaded');
+        alert.baseline_used_cpp = cpp(used.baseline.day, 'used');
+        alert.observed_used_cpp = cpp(day, 'used');
+      });
     }
     const budgets = await evaluateBudgetsOn(warehouse, settings.budgets, day, attributedDays, latest, now, outcome.estimated);
     outcome.budgets = budgets.budgets;
@@ -414,6 +458,8 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
     result.days.push(outcome);
   }
 
+  const details = await AlertDetails.fetch(warehouse, settings.byTenant, asked);
+  for (const f of finish) f(details);
   await writeAlerts(warehouse, [...written.values()]);
   await warehouse.insertObjects('cpp_alert_evaluations', result.days.filter((d) => d.status === 'evaluated').map((d) => ({
     day: d.day, attributed_at: statuses.get(d.day)?.attributed_at ?? nowText(now), keys: d.keys, firing: d.firing, evaluated_at: nowText(),
