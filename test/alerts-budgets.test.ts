@@ -102,6 +102,23 @@ describe('budget alerts', () => {
     expect(moneyText(units('12.345'), 'EUR')).toBe('12.34 EUR');
   });
 
+  it('validates budgets, naming the field', () => {
+    const issues = (alerts: unknown): string[] => {
+      const r = configSchema.shape.alerts.safeParse(alerts);
+      return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    };
+    expect(issues({ budgets: [{ by: 'team', owner: 'search', monthly: 12000, currency: 'USD' }] })).toEqual(['budgets.0.monthly: Invalid input: expected string, received number']);
+    expect(issues({ budgets: [{ by: 'team', owner: 'search', monthly: '12,000', currency: 'usd' }] })).toEqual([
+      'budgets.0.monthly: must be a decimal amount as text, e.g. "12000.00"',
+      'budgets.0.currency: must be a currency code such as USD',
+    ]);
+    expect(issues({ budgets: [{ by: 'owner', owner: 'search', monthly: '0.00', currency: 'USD', warnAt: 1.2 }] }).map((i) => i.split(':')[0])).toEqual([
+      'budgets.0.by', 'budgets.0.monthly', 'budgets.0.warnAt',
+    ]);
+    expect(issues({ budgets: [SEARCH_BUDGET, { ...SEARCH_BUDGET, monthly: '1' }] })).toEqual(['budgets: one budget per (by, owner, currency)']);
+    expect(issues({ budgets: [{ ...SEARCH_BUDGET, resolveBelow: 0.95 }] })).toEqual(['budgets.0.resolveBelow: resolveBelow must be below warnAt (or 1 without warnAt)']);
+  });
+
   it('a team under budget does not fire', { timeout: 60_000 }, async () => {
     await searchMonth(w, 10);
     const result = await evaluateAlerts(w, config({ budgets: [SEARCH_BUDGET] }), { now: NOW });

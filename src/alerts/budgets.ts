@@ -37,6 +37,8 @@ export interface OwnerSpend {
   requests: bigint;
   /** Cost per model. */
   models: Map<string, bigint>;
+  /** Any of it still billed as an estimate. */
+  estimated: boolean;
 }
 
 const spendKey = (owner: string, currency: string): string => JSON.stringify([owner, currency]);
@@ -51,7 +53,8 @@ export async function spendOf(warehouse: Warehouse, by: Budget['by'], start: num
   const out = new Map<string, OwnerSpend>();
   for (const l of lines) {
     const k = spendKey(l.owner, l.currency);
-    const s = out.get(k) ?? { cost: 0n, requests: 0n, models: new Map<string, bigint>() };
+    const s = out.get(k) ?? { cost: 0n, requests: 0n, models: new Map<string, bigint>(), estimated: false };
+    s.estimated ||= l.estimated;
     const cost = l.used_cost + l.idle_cost;
     s.cost += cost;
     s.requests += l.requests;
@@ -221,9 +224,10 @@ export async function evaluateBudgetsOn(
 
     const topModels = [...(mine?.models ?? new Map<string, bigint>())].sort((x, y) => (y[1] > x[1] ? 1 : y[1] < x[1] ? -1 : x[0] < y[0] ? -1 : 1)).slice(0, 3);
     const level = over ? 'over' : 'warning';
-    const summary = explainBudget({ budget: b, month: month.label, amount, f, topModels, level, estimated });
+    const monthEstimated = estimated || (mine?.estimated ?? false);
+    const summary = explainBudget({ budget: b, month: month.label, amount, f, topModels, level, estimated: monthEstimated });
     const numbers = {
-      last_day: day, updated_at: stamp, level, summary, estimated,
+      last_day: day, updated_at: stamp, level, summary, estimated: monthEstimated,
       relative_increase: Number(f.forecast - amount) / Number(amount),
       requests: Number(mine?.requests ?? 0n),
       budget: fixed(amount), month_to_date: fixed(f.monthToDate), run_rate: fixed(f.runRate), forecast: fixed(f.forecast),

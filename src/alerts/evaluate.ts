@@ -1,6 +1,7 @@
 /**
  * CPP regression alerts: evaluation. SQL (sql/alerts/) gives per key and day
- * the requests, GPU time and both costs per pool; this module judges each
+ * the requests and both costs (and, for the days alerts name, the cells that
+ * explain a change, once per run); this module judges each
  * complete day against a robust baseline (the median of the trailing
  * comparable days, their spread deciding how unusual a change is), runs the
  * episode state machine with hysteresis, stores the alerts and sends
@@ -12,7 +13,7 @@ import type { Config } from '../config/config.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { evaluateBudgetsOn } from './budgets.js';
-import { cppOf, decompose, lowerMedianIndex, robustSpread, type Cell, type Decomposition, type Metric } from './decompose.js';
+import { decompose, lowerMedianIndex, robustSpread, type Cell, type Decomposition, type Metric } from './decompose.js';
 import { explain, type FactorContext } from './explain.js';
 import { notify, type DeliveryResult, type Transition } from './notify.js';
 import { latestAlerts, nextVersion, NO_BUDGET, nowText, writeAlerts, type AlertRow } from './store.js';
@@ -20,12 +21,15 @@ import { latestAlerts, nextVersion, NO_BUDGET, nowText, writeAlerts, type AlertR
 export type AlertSettings = Config['alerts'];
 const DAY_MS = 86_400_000;
 
-/** A key's (day, cell) entries as parallel arrays; a day is its offset from the window's first day. */
-const keyCellsRow = z.object({
+/** A key's days as parallel arrays; a day is its offset from the window's first day. */
+const keyDaysRow = z.object({
   model_id: z.string(), feature_id: z.string(), tenant: z.string(), currency: z.string(),
-  days: z.array(z.number().int().min(0)), cells: z.array(z.string()), requests: z.array(z.number()), gpu_ms: z.array(z.number()),
-  cost: z.array(z.number()), used_cost: z.array(z.number()), estimated: z.array(z.boolean()),
-}).refine((r) => [r.cells, r.requests, r.gpu_ms, r.cost, r.used_cost, r.estimated].every((a) => a.length === r.days.length), 'entry arrays of unequal length');
+  days: z.array(z.number().int().min(0)), requests: z.array(z.number()), cost: z.array(z.number()), used_cost: z.array(z.number()), estimated: z.array(z.boolean()),
+}).refine((r) => [r.requests, r.cost, r.used_cost, r.estimated].every((a) => a.length === r.days.length), 'day arrays of unequal length');
+const cellRow = z.object({
+  day: z.string(), model_id: z.string(), feature_id: z.string(), tenant: z.string(), currency: z.string(), pool_id: z.string(),
+  weight_basis: z.string(), requests: z.number(), gpu_ms: z.number(), cost: z.number(), used_cost: z.number(),
+});
 const poolDayRow = z.object({
   day: z.string(), pool_id: z.string(), currency: z.string(), used_gpu_ms: z.number(), capacity_gpu_ms: z.number().nullable(), billed_cost: z.number(),
 });
@@ -38,13 +42,14 @@ const evaluatedRow = z.object({ day: z.string(), attributed_at: z.string() });
 type DayStatus = z.infer<typeof dayStatusRow>;
 type PoolDay = z.infer<typeof poolDayRow>;
 
+type PoolCell = Cell & { pool: string };
+
 /** One alert key on one day. */
 interface KeyDay {
   day: string;
-  cells: (Cell & { pool: string })[];
   requests: number;
   estimated: boolean;
-  /** CPP of both metrics, computed once: each day is a baseline candidate of many others. */
+  /** CPP of both metrics (cost / requests), computed once: each day is a baseline candidate of many others. */
   loadedCpp: number;
   usedCpp: number;
 }
@@ -137,6 +142,7 @@ const pairOf = (day: string, key: string): string => `${day}\n${key}`;
  * name: two queries, whatever the number of days and alerts.
  */
 class AlertDetails {
+  private readonly cellsOf = new Map<string, PoolCell[]>();
   private readonly cpps = new Map<string, z.infer<typeof cppRow>>();
   private readonly versions = new Map<string, Map<string, number>>();
 
@@ -156,8 +162,15 @@ class AlertDetails {
       columns: [['day', 'Date'], ['model_id', 'String'], ['feature_id', 'String'], ['tenant', 'String'], ['currency', 'String']] as const,
     };
     const params = { from, to: dayText(dayMs(to) + DAY_MS), by_tenant: byTenant };
+    const cells = await warehouse.queryWithTable(sqlFile('alerts/asked-cells'), params, table, cellRow);
     const cpps = await warehouse.queryWithTable(sqlFile('alerts/asked-cpp'), params, table, cppRow);
     const versions = await warehouse.queryWithTable(sqlFile('alerts/asked-versions'), params, table, versionRow);
+    for (const r of cells) {
+      const k = pairOf(r.day, keyOf(r));
+      const list = details.cellsOf.get(k) ?? [];
+      list.push({ cell: `${r.pool_id}|${r.weight_basis}`, pool: r.pool_id, requests: r.requests, gpuMs: r.gpu_ms, loadedCost: r.cost, usedCost: r.used_cost });
+      details.cellsOf.set(k, list);
+    }
     for (const r of cpps) details.cpps.set(pairOf(r.day, keyOf(r)), r);
     for (const r of versions) {
       const k = pairOf(r.day, keyOf(r));
@@ -166,6 +179,11 @@ class AlertDetails {
       details.versions.set(k, m);
     }
     return details;
+  }
+
+  /** The key's cells (pool, weight basis) on a day. */
+  cells(day: string, key: string): PoolCell[] {
+    return this.cellsOf.get(pairOf(day, key)) ?? [];
   }
 
   cpp(day: string, key: string): z.infer<typeof cppRow> | undefined {
@@ -182,7 +200,7 @@ class AlertDetails {
 
 /** Read the inputs of [from, to) into keys with their days. */
 async function loadKeys(warehouse: Warehouse, settings: AlertSettings, from: string, to: string): Promise<Map<string, KeyInfo>> {
-  const rows = await warehouse.query(sqlFile('alerts/key-cells'), { from, to, by_tenant: settings.byTenant }, keyCellsRow);
+  const rows = await warehouse.query(sqlFile('alerts/key-days'), { from, to, by_tenant: settings.byTenant }, keyDaysRow);
   const dayNames: string[] = [];
   const dayName = (offset: number): string => (dayNames[offset] ??= dayText(dayMs(from) + offset * DAY_MS));
   const keys = new Map<string, KeyInfo>();
@@ -190,23 +208,12 @@ async function loadKeys(warehouse: Warehouse, settings: AlertSettings, from: str
     const key = keyOf(r);
     const info: KeyInfo = { key, model: r.model_id, feature: r.feature_id, tenant: r.tenant, currency: r.currency, days: new Map() };
     keys.set(key, info);
-    let kd: KeyDay | undefined;
     r.days.forEach((offset, i) => {
       const day = dayName(offset);
-      if (kd?.day !== day) {
-        kd = { day, cells: [], requests: 0, estimated: false, loadedCpp: 0, usedCpp: 0 };
-        info.days.set(day, kd);
-      }
-      const cell = r.cells[i] ?? '';
       const requests = r.requests[i] ?? 0;
-      kd.cells.push({ cell, pool: cell.slice(0, cell.lastIndexOf('|')), requests, gpuMs: r.gpu_ms[i] ?? 0, loadedCost: r.cost[i] ?? 0, usedCost: r.used_cost[i] ?? 0 });
-      kd.requests += requests;
-      kd.estimated ||= r.estimated[i] ?? false;
+      const cpp = (cost: number | undefined): number => (requests > 0 ? (cost ?? 0) / requests : 0);
+      info.days.set(day, { day, requests, estimated: r.estimated[i] ?? false, loadedCpp: cpp(r.cost[i]), usedCpp: cpp(r.used_cost[i]) });
     });
-    for (const d of info.days.values()) {
-      d.loadedCpp = cppOf(d.cells, 'loaded');
-      d.usedCpp = cppOf(d.cells, 'used');
-    }
   }
   return keys;
 }
@@ -247,12 +254,12 @@ function judge(metric: Metric, observed: KeyDay, baseline: readonly KeyDay[], se
  * the key's GPU-ms in each pool on `weights`' day (the baseline), so a
  * shift between pools shows as mix, not as a price or utilisation change.
  */
-function poolFigures(kd: KeyDay, weights: KeyDay, pools: Map<string, PoolDay>, currency: string): { util?: number; price?: number } {
+function poolFigures(day: string, weights: readonly PoolCell[], pools: Map<string, PoolDay>, currency: string): { util?: number; price?: number } {
   let weight = 0;
   let util = 0;
   let price = 0;
-  for (const c of weights.cells) {
-    const p = pools.get(`${kd.day}|${c.pool}|${currency}`);
+  for (const c of weights) {
+    const p = pools.get(`${day}|${c.pool}|${currency}`);
     if (!p || p.capacity_gpu_ms === null || p.capacity_gpu_ms <= 0 || c.gpuMs <= 0) continue;
     weight += c.gpuMs;
     util += c.gpuMs * (p.used_gpu_ms / p.capacity_gpu_ms);
@@ -280,11 +287,12 @@ function grewMost(before: Map<string, number>, after: Map<string, number>): stri
   return `${name} (${Math.round((after.get(name) ?? 0) * 100)}% of requests, was ${Math.round((before.get(name) ?? 0) * 100)}%)`;
 }
 
-function contextOf(details: AlertDetails, info: KeyInfo, baseline: KeyDay, observed: KeyDay, pools: Map<string, PoolDay>): FactorContext {
-  const versionGrowth = grewMost(details.versionShares(baseline.day, info.key), details.versionShares(observed.day, info.key));
-  const poolGrowth = grewMost(shares(baseline.cells), shares(observed.cells));
-  const before = poolFigures(baseline, baseline, pools, info.currency);
-  const after = poolFigures(observed, baseline, pools, info.currency);
+function contextOf(details: AlertDetails, info: KeyInfo, baselineDay: string, day: string, pools: Map<string, PoolDay>): FactorContext {
+  const baselineCells = details.cells(baselineDay, info.key);
+  const versionGrowth = grewMost(details.versionShares(baselineDay, info.key), details.versionShares(day, info.key));
+  const poolGrowth = grewMost(shares(baselineCells), shares(details.cells(day, info.key)));
+  const before = poolFigures(baselineDay, baselineCells, pools, info.currency);
+  const after = poolFigures(day, baselineCells, pools, info.currency);
   return {
     versionNote: versionGrowth ? `since model_version ${versionGrowth}` : undefined,
     utilisation: before.util !== undefined && after.util !== undefined ? { before: before.util, after: after.util } : undefined,
@@ -331,16 +339,11 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
   if (ready.length === 0) return result;
 
   const complete = (day: string): boolean => incompleteReason(statuses.get(day), settings, now) === undefined;
-  const [keys, poolRows, latest] = await Promise.all([
-    loadKeys(warehouse, settings, loadFrom, windowTo),
-    warehouse.query(sqlFile('alerts/pool-days'), { from: loadFrom, to: windowTo }, poolDayRow),
-    latestAlerts(warehouse),
-  ]);
-  const pools = new Map(poolRows.map((p) => [`${p.day}|${p.pool_id}|${p.currency}`, p]));
+  const [keys, latest] = await Promise.all([loadKeys(warehouse, settings, loadFrom, windowTo), latestAlerts(warehouse)]);
   const written = new Map<string, AlertRow>();
   // (day, key) pairs whose exact CPPs and versions the run's alerts need, and the alerts waiting for them.
   const asked = new Map<string, { day: string; info: KeyInfo }>();
-  const finish: ((details: AlertDetails) => void)[] = [];
+  const finish: ((details: AlertDetails, pools: Map<string, PoolDay>) => void)[] = [];
   const allDays = [...statuses.keys()].sort();
   const attributedDays = new Set(allDays);
 
@@ -373,8 +376,6 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
 
       const fired = previous?.status === 'open' && !firing ? (previous.metric === 'loaded' ? loaded : used) : loaded.firing ? loaded : used;
       const other = fired === loaded ? used : loaded;
-      const firedDecomposition = decompose(fired.metric, fired.baseline.cells, observed.cells);
-      const otherDecomposition = decompose(other.metric, other.baseline.cells, observed.cells);
       const stamp = nowText(now);
       // Exact CPPs, the explanation and its context need the details fetched after the loop (finish below).
       const numbers = {
@@ -392,7 +393,7 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
         extra_daily_cost: fired.extraPerDay.toFixed(12),
         requests: observed.requests,
         baseline_requests: fired.baseline.requests,
-        dominant_factor: firedDecomposition.dominant,
+        dominant_factor: '',
         factors: '',
         summary: '',
         estimated: observed.estimated,
@@ -428,8 +429,13 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
       asked.set(pairOf(loaded.baseline.day, info.key), { day: loaded.baseline.day, info });
       asked.set(pairOf(used.baseline.day, info.key), { day: used.baseline.day, info });
       asked.set(pairOf(day, info.key), { day, info });
-      finish.push((details) => {
-        const ctx = contextOf(details, info, fired.baseline, observed, pools);
+      finish.push((details, pools) => {
+        // The factors are split over the cells of the baseline and observed days, read for these days only.
+        const observedCells = details.cells(day, info.key);
+        const firedDecomposition = decompose(fired.metric, details.cells(fired.baseline.day, info.key), observedCells);
+        const otherDecomposition = decompose(other.metric, details.cells(other.baseline.day, info.key), observedCells);
+        alert.dominant_factor = firedDecomposition.dominant;
+        const ctx = contextOf(details, info, fired.baseline.day, day, pools);
         const keyLabel = `${info.model} / ${info.feature}${info.tenant ? ` / ${info.tenant}` : ''} (${info.currency})`;
         alert.summary = explain({
           keyLabel, currency: info.currency, day, baselineDay: fired.baseline.day, baselineDays: fired.baselineDays,
@@ -458,8 +464,13 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
     result.days.push(outcome);
   }
 
-  const details = await AlertDetails.fetch(warehouse, settings.byTenant, asked);
-  for (const f of finish) f(details);
+  if (finish.length > 0) {
+    const details = await AlertDetails.fetch(warehouse, settings.byTenant, asked);
+    const askedDays = [...asked.values()].map((a) => a.day).sort();
+    const poolRows = await warehouse.query(sqlFile('alerts/pool-days'), { from: askedDays[0] ?? windowFrom, to: dayText(dayMs(askedDays.at(-1) ?? windowFrom) + DAY_MS) }, poolDayRow);
+    const pools = new Map(poolRows.map((p) => [`${p.day}|${p.pool_id}|${p.currency}`, p]));
+    for (const f of finish) f(details, pools);
+  }
   await writeAlerts(warehouse, [...written.values()]);
   await warehouse.insertObjects('cpp_alert_evaluations', result.days.filter((d) => d.status === 'evaluated').map((d) => ({
     day: d.day, attributed_at: statuses.get(d.day)?.attributed_at ?? nowText(now), keys: d.keys, firing: d.firing, evaluated_at: nowText(),
