@@ -103,6 +103,9 @@ function millionths(share: number): bigint {
   return BigInt(Math.round(share * 1_000_000));
 }
 
+/** Share of the budget under which an open alert resolves. */
+const resolveShare = (b: Budget): number => b.resolveBelow ?? (b.warnAt ?? 1) - 0.05;
+
 /** Does the forecast reach `share` of the budget? (forecast >= share x budget, in integers.) */
 const reaches = (forecast: bigint, budget: bigint, share: bigint): boolean => forecast * SHARE_SCALE >= share * budget;
 
@@ -149,7 +152,10 @@ export function explainBudget(t: BudgetText): string {
       `${t.estimated ? ' (billing still estimated)' : ''}.`,
     t.level === 'over'
       ? `Level: over budget.`
-      : `Level: warning (forecast at ${divideHalfEven(f.forecast * 100n, amount)}% of the budget; warns at ${Math.round((b.warnAt ?? 1) * 100)}%).`,
+      : b.warnAt === undefined
+        // Without a warning level an open alert under the budget is on its way to resolving.
+        ? `Level: back under the budget (forecast at ${divideHalfEven(f.forecast * 100n, amount)}%; resolves under ${Math.round(resolveShare(b) * 100)}%).`
+        : `Level: warning (forecast at ${divideHalfEven(f.forecast * 100n, amount)}% of the budget; warns at ${Math.round(b.warnAt * 100)}%).`,
   ];
   return lines.join('\n');
 }
@@ -200,7 +206,7 @@ export async function evaluateBudgetsOn(
     const openAt = millionths(b.warnAt ?? 1);
     const over = f.forecast > amount;
     const firing = over || (b.warnAt !== undefined && reaches(f.forecast, amount, openAt));
-    const clear = !reaches(f.forecast, amount, b.resolveBelow === undefined ? openAt - 50_000n : millionths(b.resolveBelow));
+    const clear = !reaches(f.forecast, amount, millionths(resolveShare(b)));
     result.budgets++;
     if (firing) result.firing++;
 
