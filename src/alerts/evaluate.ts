@@ -1,6 +1,7 @@
 /**
  * CPP regression alerts: evaluation. SQL (sql/alerts/) gives per key and day
- * the requests, GPU time and both costs per pool; this module judges each
+ * the requests and both costs (and, for the days alerts name, the cells that
+ * explain a change, once per run); this module judges each
  * complete day against a robust baseline (the median of the trailing
  * comparable days, their spread deciding how unusual a change is), runs the
  * episode state machine with hysteresis, stores the alerts and sends
@@ -11,17 +12,23 @@ import { z } from 'zod';
 import type { Config } from '../config/config.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
-import { cppOf, decompose, lowerMedianIndex, robustSpread, type Cell, type Decomposition, type Metric } from './decompose.js';
+import { evaluateBudgetsOn } from './budgets.js';
+import { decompose, lowerMedianIndex, robustSpread, type Cell, type Decomposition, type Metric } from './decompose.js';
 import { explain, type FactorContext } from './explain.js';
 import { notify, type DeliveryResult, type Transition } from './notify.js';
-import { latestAlerts, nextVersion, nowText, writeAlerts, type AlertRow } from './store.js';
+import { latestAlerts, nextVersion, NO_BUDGET, nowText, writeAlerts, type AlertRow } from './store.js';
 
 export type AlertSettings = Config['alerts'];
 const DAY_MS = 86_400_000;
 
+/** A key's days as parallel arrays; a day is its offset from the window's first day. */
+const keyDaysRow = z.object({
+  model_id: z.string(), feature_id: z.string(), tenant: z.string(), currency: z.string(),
+  days: z.array(z.number().int().min(0)), requests: z.array(z.number()), cost: z.array(z.number()), used_cost: z.array(z.number()), estimated: z.array(z.boolean()),
+}).refine((r) => [r.requests, r.cost, r.used_cost, r.estimated].every((a) => a.length === r.days.length), 'day arrays of unequal length');
 const cellRow = z.object({
   day: z.string(), model_id: z.string(), feature_id: z.string(), tenant: z.string(), currency: z.string(), pool_id: z.string(),
-  weight_basis: z.string(), requests: z.coerce.number(), gpu_ms: z.number(), cost: z.number(), used_cost: z.number(), estimated: z.boolean(),
+  weight_basis: z.string(), requests: z.number(), gpu_ms: z.number(), cost: z.number(), used_cost: z.number(),
 });
 const poolDayRow = z.object({
   day: z.string(), pool_id: z.string(), currency: z.string(), used_gpu_ms: z.number(), capacity_gpu_ms: z.number().nullable(), billed_cost: z.number(),
@@ -35,13 +42,19 @@ const evaluatedRow = z.object({ day: z.string(), attributed_at: z.string() });
 type DayStatus = z.infer<typeof dayStatusRow>;
 type PoolDay = z.infer<typeof poolDayRow>;
 
+type PoolCell = Cell & { pool: string };
+
 /** One alert key on one day. */
 interface KeyDay {
   day: string;
-  cells: (Cell & { pool: string })[];
   requests: number;
   estimated: boolean;
+  /** CPP of both metrics (cost / requests), computed once: each day is a baseline candidate of many others. */
+  loadedCpp: number;
+  usedCpp: number;
 }
+
+const cppOfDay = (d: KeyDay, metric: Metric): number => (metric === 'loaded' ? d.loadedCpp : d.usedCpp);
 
 interface KeyInfo {
   key: string;
@@ -59,6 +72,9 @@ export interface DayOutcome {
   reason?: string;
   keys: number;
   firing: number;
+  /** Budgets judged, and those whose forecast reached their warning level or budget. */
+  budgets: number;
+  budgetsFiring: number;
   estimated: boolean;
 }
 
@@ -115,45 +131,68 @@ export function incompleteReason(status: DayStatus | undefined, settings: AlertS
   return undefined;
 }
 
-const cppRow = z.object({ model_id: z.string(), feature_id: z.string(), tenant: z.string(), currency: z.string(), loaded_cpp: z.string(), used_cpp: z.string() });
-const dayVersionRow = z.object({ model_id: z.string(), feature_id: z.string(), tenant: z.string(), currency: z.string(), version: z.string(), total_requests: z.coerce.number() });
+const cppRow = z.object({ day: z.string(), model_id: z.string(), feature_id: z.string(), tenant: z.string(), currency: z.string(), loaded_cpp: z.string(), used_cpp: z.string() });
+const versionRow = z.object({ day: z.string(), model_id: z.string(), feature_id: z.string(), tenant: z.string(), currency: z.string(), version: z.string(), total_requests: z.coerce.number() });
 const keyOf = (r: { model_id: string; feature_id: string; tenant: string; currency: string }): string => [r.model_id, r.feature_id, r.tenant, r.currency].join('/');
+const pairOf = (day: string, key: string): string => `${day}\n${key}`;
 
 /**
  * What an alert needs beyond the judged numbers (exact CPPs, model versions),
- * fetched for every key of a day at once and kept for the run: a query per
- * day touched, not per alert.
+ * fetched once per run for exactly the (day, key) pairs the run's alerts
+ * name: two queries, whatever the number of days and alerts.
  */
-class DayDetails {
-  private readonly cpps = new Map<string, Promise<Map<string, z.infer<typeof cppRow>>>>();
-  private readonly versions = new Map<string, Promise<Map<string, Map<string, number>>>>();
-  constructor(private readonly warehouse: Warehouse, private readonly byTenant: boolean) {}
+class AlertDetails {
+  private readonly cellsOf = new Map<string, PoolCell[]>();
+  private readonly cpps = new Map<string, z.infer<typeof cppRow>>();
+  private readonly versions = new Map<string, Map<string, number>>();
 
-  async cpp(day: string, key: string): Promise<z.infer<typeof cppRow> | undefined> {
-    let rows = this.cpps.get(day);
-    if (!rows) {
-      rows = this.warehouse.query(sqlFile('alerts/day-cpp'), { day, by_tenant: this.byTenant }, cppRow).then((list) => new Map(list.map((r) => [keyOf(r), r])));
-      this.cpps.set(day, rows);
+  static async fetch(warehouse: Warehouse, byTenant: boolean, pairs: ReadonlyMap<string, { day: string; info: KeyInfo }>): Promise<AlertDetails> {
+    const details = new AlertDetails();
+    if (pairs.size === 0) return details;
+    let body = '';
+    let from = '9999-12-31';
+    let to = '0000-01-01';
+    for (const { day, info } of pairs.values()) {
+      body += `${JSON.stringify([day, info.model, info.feature, info.tenant, info.currency])}\n`;
+      if (day < from) from = day;
+      if (day > to) to = day;
     }
-    return (await rows).get(key);
+    const table = {
+      param: 'asked', body,
+      columns: [['day', 'Date'], ['model_id', 'String'], ['feature_id', 'String'], ['tenant', 'String'], ['currency', 'String']] as const,
+    };
+    const params = { from, to: dayText(dayMs(to) + DAY_MS), by_tenant: byTenant };
+    const cells = await warehouse.queryWithTable(sqlFile('alerts/asked-cells'), params, table, cellRow);
+    const cpps = await warehouse.queryWithTable(sqlFile('alerts/asked-cpp'), params, table, cppRow);
+    const versions = await warehouse.queryWithTable(sqlFile('alerts/asked-versions'), params, table, versionRow);
+    for (const r of cells) {
+      const k = pairOf(r.day, keyOf(r));
+      const list = details.cellsOf.get(k) ?? [];
+      list.push({ cell: `${r.pool_id}|${r.weight_basis}`, pool: r.pool_id, requests: r.requests, gpuMs: r.gpu_ms, loadedCost: r.cost, usedCost: r.used_cost });
+      details.cellsOf.set(k, list);
+    }
+    for (const r of cpps) details.cpps.set(pairOf(r.day, keyOf(r)), r);
+    for (const r of versions) {
+      const k = pairOf(r.day, keyOf(r));
+      const m = details.versions.get(k) ?? new Map<string, number>();
+      m.set(r.version === '' ? '(none)' : r.version, r.total_requests);
+      details.versions.set(k, m);
+    }
+    return details;
+  }
+
+  /** The key's cells (pool, weight basis) on a day. */
+  cells(day: string, key: string): PoolCell[] {
+    return this.cellsOf.get(pairOf(day, key)) ?? [];
+  }
+
+  cpp(day: string, key: string): z.infer<typeof cppRow> | undefined {
+    return this.cpps.get(pairOf(day, key));
   }
 
   /** Share of the key's requests per model version on a day. */
-  async versionShares(day: string, key: string): Promise<Map<string, number>> {
-    let byKey = this.versions.get(day);
-    if (!byKey) {
-      byKey = this.warehouse.query(sqlFile('alerts/day-versions'), { day, by_tenant: this.byTenant }, dayVersionRow).then((list) => {
-        const out = new Map<string, Map<string, number>>();
-        for (const r of list) {
-          const m = out.get(keyOf(r)) ?? new Map<string, number>();
-          m.set(r.version === '' ? '(none)' : r.version, r.total_requests);
-          out.set(keyOf(r), m);
-        }
-        return out;
-      });
-      this.versions.set(day, byKey);
-    }
-    const counts = (await byKey).get(key) ?? new Map<string, number>();
+  versionShares(day: string, key: string): Map<string, number> {
+    const counts = this.versions.get(pairOf(day, key)) ?? new Map<string, number>();
     const total = [...counts.values()].reduce((x, y) => x + y, 0);
     return new Map([...counts].map(([v, n]) => [v, total > 0 ? n / total : 0]));
   }
@@ -161,23 +200,20 @@ class DayDetails {
 
 /** Read the inputs of [from, to) into keys with their days. */
 async function loadKeys(warehouse: Warehouse, settings: AlertSettings, from: string, to: string): Promise<Map<string, KeyInfo>> {
-  const rows = await warehouse.query(sqlFile('alerts/key-cells'), { from, to, by_tenant: settings.byTenant }, cellRow);
+  const rows = await warehouse.query(sqlFile('alerts/key-days'), { from, to, by_tenant: settings.byTenant }, keyDaysRow);
+  const dayNames: string[] = [];
+  const dayName = (offset: number): string => (dayNames[offset] ??= dayText(dayMs(from) + offset * DAY_MS));
   const keys = new Map<string, KeyInfo>();
   for (const r of rows) {
-    const key = [r.model_id, r.feature_id, r.tenant, r.currency].join('/');
-    let info = keys.get(key);
-    if (!info) {
-      info = { key, model: r.model_id, feature: r.feature_id, tenant: r.tenant, currency: r.currency, days: new Map() };
-      keys.set(key, info);
-    }
-    let kd = info.days.get(r.day);
-    if (!kd) {
-      kd = { day: r.day, cells: [], requests: 0, estimated: false };
-      info.days.set(r.day, kd);
-    }
-    kd.cells.push({ cell: `${r.pool_id}|${r.weight_basis}`, pool: r.pool_id, requests: r.requests, gpuMs: r.gpu_ms, loadedCost: r.cost, usedCost: r.used_cost });
-    kd.requests += r.requests;
-    kd.estimated ||= r.estimated;
+    const key = keyOf(r);
+    const info: KeyInfo = { key, model: r.model_id, feature: r.feature_id, tenant: r.tenant, currency: r.currency, days: new Map() };
+    keys.set(key, info);
+    r.days.forEach((offset, i) => {
+      const day = dayName(offset);
+      const requests = r.requests[i] ?? 0;
+      const cpp = (cost: number | undefined): number => (requests > 0 ? (cost ?? 0) / requests : 0);
+      info.days.set(day, { day, requests, estimated: r.estimated[i] ?? false, loadedCpp: cpp(r.cost[i]), usedCpp: cpp(r.used_cost[i]) });
+    });
   }
   return keys;
 }
@@ -196,12 +232,12 @@ interface MetricJudgement {
 }
 
 function judge(metric: Metric, observed: KeyDay, baseline: readonly KeyDay[], settings: AlertSettings): MetricJudgement | undefined {
-  const values = baseline.map((d) => cppOf(d.cells, metric));
+  const values = baseline.map((d) => cppOfDay(d, metric));
   const medianDay = baseline[lowerMedianIndex(values)];
   if (!medianDay) return undefined;
-  const baselineCpp = cppOf(medianDay.cells, metric);
+  const baselineCpp = cppOfDay(medianDay, metric);
   if (!(baselineCpp > 0)) return undefined;
-  const observedCpp = cppOf(observed.cells, metric);
+  const observedCpp = cppOfDay(observed, metric);
   const relative = observedCpp / baselineCpp - 1;
   const spread = robustSpread(values, baselineCpp);
   const increase = observedCpp - baselineCpp;
@@ -218,12 +254,12 @@ function judge(metric: Metric, observed: KeyDay, baseline: readonly KeyDay[], se
  * the key's GPU-ms in each pool on `weights`' day (the baseline), so a
  * shift between pools shows as mix, not as a price or utilisation change.
  */
-function poolFigures(kd: KeyDay, weights: KeyDay, pools: Map<string, PoolDay>, currency: string): { util?: number; price?: number } {
+function poolFigures(day: string, weights: readonly PoolCell[], pools: Map<string, PoolDay>, currency: string): { util?: number; price?: number } {
   let weight = 0;
   let util = 0;
   let price = 0;
-  for (const c of weights.cells) {
-    const p = pools.get(`${kd.day}|${c.pool}|${currency}`);
+  for (const c of weights) {
+    const p = pools.get(`${day}|${c.pool}|${currency}`);
     if (!p || p.capacity_gpu_ms === null || p.capacity_gpu_ms <= 0 || c.gpuMs <= 0) continue;
     weight += c.gpuMs;
     util += c.gpuMs * (p.used_gpu_ms / p.capacity_gpu_ms);
@@ -251,11 +287,12 @@ function grewMost(before: Map<string, number>, after: Map<string, number>): stri
   return `${name} (${Math.round((after.get(name) ?? 0) * 100)}% of requests, was ${Math.round((before.get(name) ?? 0) * 100)}%)`;
 }
 
-async function contextOf(details: DayDetails, info: KeyInfo, baseline: KeyDay, observed: KeyDay, pools: Map<string, PoolDay>): Promise<FactorContext> {
-  const versionGrowth = grewMost(await details.versionShares(baseline.day, info.key), await details.versionShares(observed.day, info.key));
-  const poolGrowth = grewMost(shares(baseline.cells), shares(observed.cells));
-  const before = poolFigures(baseline, baseline, pools, info.currency);
-  const after = poolFigures(observed, baseline, pools, info.currency);
+function contextOf(details: AlertDetails, info: KeyInfo, baselineDay: string, day: string, pools: Map<string, PoolDay>): FactorContext {
+  const baselineCells = details.cells(baselineDay, info.key);
+  const versionGrowth = grewMost(details.versionShares(baselineDay, info.key), details.versionShares(day, info.key));
+  const poolGrowth = grewMost(shares(baselineCells), shares(details.cells(day, info.key)));
+  const before = poolFigures(baselineDay, baselineCells, pools, info.currency);
+  const after = poolFigures(day, baselineCells, pools, info.currency);
   return {
     versionNote: versionGrowth ? `since model_version ${versionGrowth}` : undefined,
     utilisation: before.util !== undefined && after.util !== undefined ? { before: before.util, after: after.util } : undefined,
@@ -288,31 +325,30 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
   const today = dayText(Math.floor(now / DAY_MS) * DAY_MS);
   const windowFrom = options.day ?? dayText(dayMs(today) - settings.lookbackDays * DAY_MS);
   const windowTo = options.day ? dayText(dayMs(options.day) + DAY_MS) : dayText(dayMs(today) + DAY_MS);
-  const loadFrom = dayText(dayMs(windowFrom) - baselineSpan(settings) * DAY_MS);
+  // Back far enough for the baseline, and for the 7 days of a budget's run rate.
+  const loadFrom = dayText(dayMs(windowFrom) - Math.max(baselineSpan(settings), 7) * DAY_MS);
 
   const statuses = new Map((await warehouse.query(sqlFile('alerts/day-status'), { from: loadFrom, to: windowTo }, dayStatusRow)).map((s) => [s.day, s]));
   const days = options.day ? [options.day] : await daysOwed(warehouse, settings, statuses, windowFrom, windowTo);
   const result: EvaluationResult = { days: [], transitions: [], deliveries: [] };
   const ready = days.filter((day) => {
     const reason = incompleteReason(statuses.get(day), settings, now);
-    if (reason !== undefined) result.days.push({ day, status: 'waiting', reason, keys: 0, firing: 0, estimated: false });
+    if (reason !== undefined) result.days.push({ day, status: 'waiting', reason, keys: 0, firing: 0, budgets: 0, budgetsFiring: 0, estimated: false });
     return reason === undefined;
   });
   if (ready.length === 0) return result;
 
   const complete = (day: string): boolean => incompleteReason(statuses.get(day), settings, now) === undefined;
-  const [keys, poolRows, latest] = await Promise.all([
-    loadKeys(warehouse, settings, loadFrom, windowTo),
-    warehouse.query(sqlFile('alerts/pool-days'), { from: loadFrom, to: windowTo }, poolDayRow),
-    latestAlerts(warehouse),
-  ]);
-  const pools = new Map(poolRows.map((p) => [`${p.day}|${p.pool_id}|${p.currency}`, p]));
+  const [keys, latest] = await Promise.all([loadKeys(warehouse, settings, loadFrom, windowTo), latestAlerts(warehouse)]);
   const written = new Map<string, AlertRow>();
-  const details = new DayDetails(warehouse, settings.byTenant);
+  // (day, key) pairs whose exact CPPs and versions the run's alerts need, and the alerts waiting for them.
+  const asked = new Map<string, { day: string; info: KeyInfo }>();
+  const finish: ((details: AlertDetails, pools: Map<string, PoolDay>) => void)[] = [];
   const allDays = [...statuses.keys()].sort();
+  const attributedDays = new Set(allDays);
 
   for (const day of ready) {
-    const outcome: DayOutcome = { day, status: 'evaluated', keys: 0, firing: 0, estimated: statuses.get(day)?.estimated ?? false };
+    const outcome: DayOutcome = { day, status: 'evaluated', keys: 0, firing: 0, budgets: 0, budgetsFiring: 0, estimated: statuses.get(day)?.estimated ?? false };
     const candidates = allDays.filter((d) => d < day && comparable(settings.comparable, d, day) && complete(d)).reverse();
     for (const info of keys.values()) {
       const observed = info.days.get(day);
@@ -330,7 +366,8 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
       if (!loaded || !used) continue;
       const firing = loaded.firing || used.firing;
       if (firing) outcome.firing++;
-      const previous = latest.get(info.key);
+      const found = latest.get(info.key);
+      const previous = found?.metric === 'budget' ? undefined : found;
       // An evaluated day again (a restatement): refresh the open episode's numbers, no transition.
       if (previous && day < previous.last_day) continue;
       const refresh = previous !== undefined && day === previous.last_day;
@@ -339,35 +376,26 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
 
       const fired = previous?.status === 'open' && !firing ? (previous.metric === 'loaded' ? loaded : used) : loaded.firing ? loaded : used;
       const other = fired === loaded ? used : loaded;
-      const firedDecomposition = decompose(fired.metric, fired.baseline.cells, observed.cells);
-      const otherDecomposition = decompose(other.metric, other.baseline.cells, observed.cells);
-      const ctx = await contextOf(details, info, fired.baseline, observed, pools);
-      const keyLabel = `${info.model} / ${info.feature}${info.tenant ? ` / ${info.tenant}` : ''} (${info.currency})`;
-      const summary = explain({
-        keyLabel, currency: info.currency, day, baselineDay: fired.baseline.day, baselineDays: fired.baselineDays,
-        fired: firedDecomposition, other: otherDecomposition, otherQuiet: !other.firing, ctx, estimated: observed.estimated,
-      });
       const stamp = nowText(now);
-      const exact = new Map(await Promise.all([loaded.baseline.day, used.baseline.day, day].map(async (d) => [d, await details.cpp(d, info.key)] as const)));
-      const cpp = (d: string, metric: Metric): string => (metric === 'loaded' ? exact.get(d)?.loaded_cpp : exact.get(d)?.used_cpp) ?? '0';
+      // Exact CPPs, the explanation and its context need the details fetched after the loop (finish below).
       const numbers = {
         metric: fired.metric,
         last_day: day,
         updated_at: stamp,
         baseline_day: fired.baseline.day,
-        baseline_cpp: cpp(fired.baseline.day, fired.metric),
-        observed_cpp: cpp(day, fired.metric),
-        baseline_loaded_cpp: cpp(loaded.baseline.day, 'loaded'),
-        observed_loaded_cpp: cpp(day, 'loaded'),
-        baseline_used_cpp: cpp(used.baseline.day, 'used'),
-        observed_used_cpp: cpp(day, 'used'),
+        baseline_cpp: '0',
+        observed_cpp: '0',
+        baseline_loaded_cpp: '0',
+        observed_loaded_cpp: '0',
+        baseline_used_cpp: '0',
+        observed_used_cpp: '0',
         relative_increase: fired.relative,
         extra_daily_cost: fired.extraPerDay.toFixed(12),
         requests: observed.requests,
         baseline_requests: fired.baseline.requests,
-        dominant_factor: firedDecomposition.dominant,
-        factors: JSON.stringify({ [fired.metric]: summarise(firedDecomposition), [other.metric]: summarise(otherDecomposition), context: ctx }),
-        summary,
+        dominant_factor: '',
+        factors: '',
+        summary: '',
         estimated: observed.estimated,
         version: nextVersion(),
       } satisfies Partial<AlertRow>;
@@ -389,17 +417,60 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
         row = {
           alert_id: alertIdOf(info.key, day), alert_key: info.key, model_id: info.model, feature_id: info.feature, tenant_id: info.tenant,
           currency: info.currency, status: 'open', opened_day: day, opened_at: stamp, resolved_at: null, clear_windows: 0,
-          acknowledged: false, ack_reason: '', ack_at: null, ...numbers,
+          acknowledged: false, ack_reason: '', ack_at: null, ...NO_BUDGET, ...numbers,
         };
         transition = 'opened';
       }
       latest.set(info.key, row);
       written.set(row.alert_id, row);
       result.transitions.push({ transition, alert: row });
+      const alert = row;
+      asked.set(pairOf(fired.baseline.day, info.key), { day: fired.baseline.day, info });
+      asked.set(pairOf(loaded.baseline.day, info.key), { day: loaded.baseline.day, info });
+      asked.set(pairOf(used.baseline.day, info.key), { day: used.baseline.day, info });
+      asked.set(pairOf(day, info.key), { day, info });
+      finish.push((details, pools) => {
+        // The factors are split over the cells of the baseline and observed days, read for these days only.
+        const observedCells = details.cells(day, info.key);
+        const firedDecomposition = decompose(fired.metric, details.cells(fired.baseline.day, info.key), observedCells);
+        const otherDecomposition = decompose(other.metric, details.cells(other.baseline.day, info.key), observedCells);
+        alert.dominant_factor = firedDecomposition.dominant;
+        const ctx = contextOf(details, info, fired.baseline.day, day, pools);
+        const keyLabel = `${info.model} / ${info.feature}${info.tenant ? ` / ${info.tenant}` : ''} (${info.currency})`;
+        alert.summary = explain({
+          keyLabel, currency: info.currency, day, baselineDay: fired.baseline.day, baselineDays: fired.baselineDays,
+          fired: firedDecomposition, other: otherDecomposition, otherQuiet: !other.firing, ctx, estimated: observed.estimated,
+        });
+        alert.factors = JSON.stringify({ [fired.metric]: summarise(firedDecomposition), [other.metric]: summarise(otherDecomposition), context: ctx });
+        const cpp = (d: string, metric: Metric): string => {
+          const exact = details.cpp(d, info.key);
+          return (metric === 'loaded' ? exact?.loaded_cpp : exact?.used_cpp) ?? '0';
+        };
+        alert.baseline_cpp = cpp(fired.baseline.day, fired.metric);
+        alert.observed_cpp = cpp(day, fired.metric);
+        alert.baseline_loaded_cpp = cpp(loaded.baseline.day, 'loaded');
+        alert.observed_loaded_cpp = cpp(day, 'loaded');
+        alert.baseline_used_cpp = cpp(used.baseline.day, 'used');
+        alert.observed_used_cpp = cpp(day, 'used');
+      });
+    }
+    const budgets = await evaluateBudgetsOn(warehouse, settings.budgets, day, attributedDays, latest, now, outcome.estimated);
+    outcome.budgets = budgets.budgets;
+    outcome.budgetsFiring = budgets.firing;
+    for (const t of budgets.transitions) {
+      written.set(t.alert.alert_id, t.alert);
+      result.transitions.push(t);
     }
     result.days.push(outcome);
   }
 
+  if (finish.length > 0) {
+    const details = await AlertDetails.fetch(warehouse, settings.byTenant, asked);
+    const askedDays = [...asked.values()].map((a) => a.day).sort();
+    const poolRows = await warehouse.query(sqlFile('alerts/pool-days'), { from: askedDays[0] ?? windowFrom, to: dayText(dayMs(askedDays.at(-1) ?? windowFrom) + DAY_MS) }, poolDayRow);
+    const pools = new Map(poolRows.map((p) => [`${p.day}|${p.pool_id}|${p.currency}`, p]));
+    for (const f of finish) f(details, pools);
+  }
   await writeAlerts(warehouse, [...written.values()]);
   await warehouse.insertObjects('cpp_alert_evaluations', result.days.filter((d) => d.status === 'evaluated').map((d) => ({
     day: d.day, attributed_at: statuses.get(d.day)?.attributed_at ?? nowText(now), keys: d.keys, firing: d.firing, evaluated_at: nowText(),

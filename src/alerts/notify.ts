@@ -21,9 +21,8 @@ export function dedupeKey(alertId: string, transition: Transition): string {
 
 export function payloadOf(webhook: Webhook, alert: AlertRow, transition: Transition): Record<string, unknown> {
   const key = dedupeKey(alert.alert_id, transition);
-  const head = transition === 'opened' ? ':rotating_light: CPP regression' : ':white_check_mark: CPP back to normal';
   const ack = transition === 'opened' ? `\nAck: \`inferledger alerts ack ${alert.alert_id} --reason expected|planned\`` : '';
-  const text = `${head} (${alert.metric === 'loaded' ? 'fully loaded' : 'used'} CPP) · alert ${alert.alert_id}\n${alert.summary}${ack}`;
+  const text = `${headOf(alert, transition)} · alert ${alert.alert_id}\n${alert.summary}${ack}`;
   if (webhook.kind === 'slack') return { text, dedupe_key: key };
   return {
     dedupe_key: key,
@@ -31,6 +30,17 @@ export function payloadOf(webhook: Webhook, alert: AlertRow, transition: Transit
     text,
     alert: { ...alert, factors: JSON.parse(alert.factors) as unknown },
   };
+}
+
+function headOf(alert: AlertRow, transition: Transition): string {
+  if (alert.metric === 'budget') {
+    const month = alert.budget_month?.slice(0, 7) ?? '';
+    const what = `${alert.budget_by} ${alert.owner}, ${month}`;
+    if (transition === 'resolved') return `:white_check_mark: Budget forecast back under (${what})`;
+    return alert.level === 'over' ? `:money_with_wings: Budget forecast over (${what})` : `:warning: Budget forecast at warning level (${what})`;
+  }
+  const metric = `(${alert.metric === 'loaded' ? 'fully loaded' : 'used'} CPP)`;
+  return transition === 'opened' ? `:rotating_light: CPP regression ${metric}` : `:white_check_mark: CPP back to normal ${metric}`;
 }
 
 export interface DeliveryResult {

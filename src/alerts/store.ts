@@ -15,7 +15,7 @@ export const alertRow = z.object({
   feature_id: z.string(),
   tenant_id: z.string(),
   currency: z.string(),
-  metric: z.enum(['loaded', 'used']),
+  metric: z.enum(['loaded', 'used', 'budget']),
   status: z.enum(['open', 'resolved']),
   opened_day: z.string(),
   last_day: z.string(),
@@ -42,8 +42,22 @@ export const alertRow = z.object({
   ack_at: z.string().nullable(),
   estimated: z.boolean(),
   version: z.coerce.number(),
+  // Budget alerts only (metric 'budget'); CPP alerts hold the defaults of NO_BUDGET.
+  level: z.enum(['', 'warning', 'over']),
+  budget_by: z.enum(['', 'team', 'tenant']),
+  owner: z.string(),
+  budget_month: z.string().nullable(),
+  budget: z.string().nullable(),
+  month_to_date: z.string().nullable(),
+  run_rate: z.string().nullable(),
+  forecast: z.string().nullable(),
 });
 export type AlertRow = z.infer<typeof alertRow>;
+
+/** The budget columns of a CPP alert. */
+export const NO_BUDGET = {
+  level: '', budget_by: '', owner: '', budget_month: null, budget: null, month_to_date: null, run_rate: null, forecast: null,
+} as const satisfies Partial<AlertRow>;
 
 let lastVersion = 0;
 /** Increasing row versions within a process (microseconds since the epoch, bumped on ties). */
@@ -84,7 +98,7 @@ export async function acknowledge(warehouse: Warehouse, id: string, reason: AckR
 }
 
 export const listRow = z.object({
-  alert_id: z.string(), status: z.string(), metric: z.string(), alert_key: z.string(), opened_day: z.string(), last_day: z.string(),
+  alert_id: z.string(), status: z.string(), metric: z.string(), level: z.string(), alert_key: z.string(), opened_day: z.string(), last_day: z.string(),
   relative_increase: z.number(), extra_daily_cost: z.string(), currency: z.string(), dominant_factor: z.string(), summary: z.string(),
   acknowledged: z.boolean(), ack_reason: z.string(),
 });

@@ -531,7 +531,7 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
     });
 
   // CPP regression alerts: wiring only (src/alerts does the work).
-  const alerts = program.command('alerts').description('CPP regression alerts: evaluate, list, acknowledge');
+  const alerts = program.command('alerts').description('CPP regression and budget alerts: evaluate, list, acknowledge');
   alerts
     .command('evaluate')
     .description('judge complete days against their baseline; open, update and resolve alerts; notify on open and resolve')
@@ -550,10 +550,12 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
         return;
       }
       for (const d of result.days) {
-        io.out(d.status === 'waiting' ? `${d.day}: waiting: ${d.reason ?? ''}` : `${d.day}: ${d.keys} keys, ${d.firing} over threshold${d.estimated ? ' (billing estimated)' : ''}`);
+        const budgets = d.budgets > 0 ? `; ${d.budgets} budgets, ${d.budgetsFiring} forecast at warning level or over` : '';
+        io.out(d.status === 'waiting' ? `${d.day}: waiting: ${d.reason ?? ''}` : `${d.day}: ${d.keys} keys, ${d.firing} over threshold${budgets}${d.estimated ? ' (billing estimated)' : ''}`);
       }
       for (const t of result.transitions.filter((x) => x.transition !== 'updated')) {
-        io.out(`\n${t.transition.toUpperCase()} alert ${t.alert.alert_id} (${t.alert.metric} CPP, dominant factor: ${t.alert.dominant_factor})\n${t.alert.summary}`);
+        const what = t.alert.metric === 'budget' ? `budget, ${t.alert.level}` : `${t.alert.metric} CPP, dominant factor: ${t.alert.dominant_factor}`;
+        io.out(`\n${t.transition.toUpperCase()} alert ${t.alert.alert_id} (${what})\n${t.alert.summary}`);
       }
       for (const d of result.deliveries) {
         const line = `notification ${d.dedupeKey} -> ${d.webhook}: ${d.outcome}${d.attempts > 0 ? ` after ${d.attempts} attempt(s)` : ''}${d.error ? `: ${d.error}` : ''}`;
@@ -577,7 +579,9 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
         if (opts.json === true) io.out(JSON.stringify(r));
         else {
           const ack = r.acknowledged ? `, acknowledged (${r.ack_reason})` : '';
-          io.out(`${r.alert_id}  ${r.status}${ack}  ${r.alert_key}  ${r.metric} CPP +${(r.relative_increase * 100).toFixed(0)}%  ${r.opened_day}..${r.last_day}  dominant: ${r.dominant_factor}`);
+          const change = `${r.relative_increase >= 0 ? '+' : ''}${(r.relative_increase * 100).toFixed(0)}%`;
+          const what = r.metric === 'budget' ? `budget ${r.level}, forecast ${change} vs budget` : `${r.metric} CPP ${change}  dominant: ${r.dominant_factor}`;
+          io.out(`${r.alert_id}  ${r.status}${ack}  ${r.alert_key}  ${r.opened_day}..${r.last_day}  ${what}`);
           io.out(`  ${r.summary.split('\n').join('\n  ')}`);
         }
       }

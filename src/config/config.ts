@@ -202,6 +202,26 @@ export const configSchema = z.object({
       /** slack: a Slack-compatible incoming webhook ({text}); json: the whole alert. */
       kind: z.enum(['slack', 'json']).default('json'),
     }).strict()).default([]),
+    /**
+     * Monthly budgets per team or tenant, in one currency each; watched by forecast
+     * (month to date + run rate x days left) on the days alerts evaluate.
+     */
+    budgets: z.array(z.object({
+      by: z.enum(['team', 'tenant']),
+      /** The team or tenant as attribution records it (cost_allocation.team / tenant_id). */
+      owner: z.string().trim().min(1).max(256),
+      /** Amount per calendar month, exact decimal text, e.g. "12000.00". */
+      monthly: z.string().regex(/^\d{1,26}(\.\d{1,12})?$/, 'must be a decimal amount as text, e.g. "12000.00"')
+        .refine((v) => /[1-9]/.test(v), 'must be above 0'),
+      /** ISO 4217 code; only cost in this currency counts against the budget. */
+      currency: z.string().regex(/^[A-Z]{3}$/, 'must be a currency code such as USD'),
+      /** Also open (at level warning) when the forecast reaches this share of the budget. */
+      warnAt: z.number().gt(0).lt(1).optional(),
+      /** An open budget alert resolves when the forecast falls under this share of the budget. Default: 0.05 under the opening threshold. */
+      resolveBelow: z.number().gt(0).optional(),
+    }).strict().refine((b) => b.resolveBelow === undefined || b.resolveBelow < (b.warnAt ?? 1), {
+      message: 'resolveBelow must be below warnAt (or 1 without warnAt)', path: ['resolveBelow'],
+    })).default([]),
     /** Delivery retries with exponential backoff, from retryMinMs. */
     retries: z.number().int().min(0).max(10).default(4),
     retryMinMs: positiveInt.default(500),
@@ -209,6 +229,9 @@ export const configSchema = z.object({
   }).strict().refine((a) => a.resolveBelow < a.relativeIncrease, { message: 'resolveBelow must be below relativeIncrease', path: ['resolveBelow'] })
     .refine((a) => a.minBaselineDays <= a.baselineDays, { message: 'minBaselineDays must not exceed baselineDays', path: ['minBaselineDays'] })
     .refine((a) => new Set(a.webhooks.map((w) => w.name)).size === a.webhooks.length, { message: 'webhook names must be unique', path: ['webhooks'] })
+    .refine((a) => new Set(a.budgets.map((b) => JSON.stringify([b.by, b.owner, b.currency]))).size === a.budgets.length, {
+      message: 'one budget per (by, owner, currency)', path: ['budgets'],
+    })
     .prefault({}),
 }).strict();
 
