@@ -1,10 +1,12 @@
 /**
- * Writes a chargeback pack to DIR/<month>/<by>-<idle>-<status>/. A pack is
+ * Writes a chargeback pack to DIR/<month>/<by>-<idle>-<basis>-<status>/. A pack is
  * immutable: it is written whole into a temporary directory beside its place
  * and renamed in, so a reader never sees half a pack, and a pack that exists
  * is never overwritten (the next build of a month that is still estimated
- * finds it and leaves it). The final pack of a month whose estimated pack
- * exists also gets delta.csv (estimated -> final, per line).
+ * finds it and leaves it). The basis is in the name because one month may be
+ * reported on both bases, each pack immutable. The final pack of a month
+ * whose estimated pack (same owners, policy and basis) exists also gets
+ * delta.csv (estimated -> final, per line).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,7 +26,7 @@ export interface WrittenPack {
 export type PackExtras = (report: ChargebackReport) => Promise<Record<string, string>> | Record<string, string>;
 
 export function packName(report: ChargebackReport, status = report.status): string {
-  return `${report.options.by}-${report.options.idle}-${status}`;
+  return `${report.options.by}-${report.options.idle}-${report.options.basis}-${status}`;
 }
 
 export async function writePack(report: ChargebackReport, outDir: string, extras: PackExtras = () => ({})): Promise<WrittenPack> {
