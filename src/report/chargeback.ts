@@ -139,7 +139,7 @@ function checkOwnerNames(data: MonthData): void {
   const names = [...found].map(([name, requests]) => `${field} ${JSON.stringify(name)} (${requests} request${requests === 1n ? '' : 's'} in ${data.month.label})`);
   throw new ReportError(
     `${names.join(', ')} ${found.size === 1 ? 'is a reserved owner name' : 'are reserved owner names'}: "${IDLE_OWNER}" and "${UNALLOCATED_OWNER}", in any case or spacing, ` +
-      'name the idle and untagged lines of the report. Rename it in the stored requests ' +
+      `name the idle and untagged lines of the report. Rename ${found.size === 1 ? 'it' : 'them'} in the stored requests ` +
       `(\`inferledger sql --write "ALTER TABLE inference_requests UPDATE ${field} = {to:String} WHERE ${field} = {from:String} SETTINGS mutations_sync = 2" --param from=<name> --param to=<new name>\`), ` +
       `then \`inferledger attribute --from ${formatDateTime(data.month.start).slice(0, 10)} --to ${formatDateTime(data.month.end).slice(0, 10)}\`; nothing was written`,
   );

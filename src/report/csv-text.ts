@@ -1,15 +1,17 @@
 /**
- * The pack's CSV text, written by csv-stringify: RFC 4180 quoting (a field
- * holding a quote, comma, CR or LF is quoted, quotes doubled), and lines
- * ending in LF, as packs always have been written (RFC 4180 asks for CRLF;
- * csv-parse, spreadsheets and databases read either).
+ * The pack's CSV text, written by csv-stringify (slower than a hand-written
+ * loop; `npm run bench:report` measures the whole pack): RFC 4180 quoting (a
+ * field holding a quote, comma, CR or LF is quoted, quotes doubled), and
+ * lines ending in LF, as packs have always been written (RFC 4180 asks for
+ * CRLF; csv-parse, spreadsheets and databases read either).
  *
  * Names in a pack come from request events, so a text cell may start like a
  * formula. A spreadsheet runs a cell starting with `=`, `+`, `-`, `@`, tab
- * or CR (OWASP, CSV injection; NUL, and the fullwidth `＝＋－＠` that Apple
- * Numbers folds, too): such text cells get a leading `'`, which spreadsheets
- * read as "this is text". Numeric columns are written as they are, so a
- * credit of -1.50 stays a number; they must hold decimal numbers (or nothing).
+ * or CR (OWASP, CSV injection; also NUL, and the fullwidth `＝＋－＠` some
+ * spreadsheets read as those): such text cells get a leading `'`, which
+ * spreadsheets take as "this is text". Numeric columns are written as they
+ * are, so a credit of -1.50 stays a number; they must hold decimal numbers
+ * (or nothing).
  */
 import { stringify } from 'csv-stringify/sync';
 

@@ -24,7 +24,7 @@ import type { MonthData, TrafficRow } from './month-data.js';
 export const IDLE_POLICIES = ['spread', 'separate', 'owner'] as const;
 export type IdlePolicy = (typeof IDLE_POLICIES)[number];
 
-export { IDLE_OWNER, UNALLOCATED_OWNER } from '../util/reserved-owners.js';
+export { IDLE_OWNER, UNALLOCATED_OWNER };
 
 export interface ChargebackLine {
   owner: string;
