@@ -1,7 +1,9 @@
 /**
  * Chargeback packs on the real engine: the CSV ties out to pool_cost under
  * every idle policy and basis, spread matches cpp_daily plus the hours
- * without traffic, estimated -> final writes a delta, packs are immutable.
+ * without traffic, estimated -> final writes a delta, packs are immutable
+ * and named per basis, reserved owner names stop a report, and no CSV cell
+ * starts a formula.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
