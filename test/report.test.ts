@@ -5,7 +5,7 @@
  * and named per basis, reserved owner names stop a report, and no CSV cell
  * starts a formula.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -261,6 +261,22 @@ describe('report chargeback', () => {
       expect(delta.map((d) => [d.owner, d.estimated_cost, d.final_cost, d.delta_cost])).toEqual(want[basis]);
     }
     expect(readdirSync(join(out, '2026-10')).sort()).toEqual(['team-spread-billed-estimated', 'team-spread-billed-final', 'team-spread-effective-estimated', 'team-spread-effective-final']);
+  });
+
+  it('a final pack takes its delta from an estimated pack named without the basis, when its summary has the same basis', async () => {
+    await insertBilling(w, [billingLine({ effective_cost: '10', billed_cost: '12', is_estimated: true })]);
+    await insertRequests(w, [{ id: 'a', ts: DAY0 + 1, team: 'search' }, { id: 'b', ts: DAY0 + 2, team: 'chat', gpuMs: 300 }]);
+    await attribute();
+    const first = await runChargebackReport(w, config(), { month: OCTOBER, by: 'team', idle: 'spread', outDir: out, now: AFTER_OCTOBER });
+    renameSync(first.pack.dir, join(out, '2026-10', 'team-spread-estimated'));
+    await insertBilling(w, [billingLine({ effective_cost: '11', billed_cost: '15' })]);
+    await attribute('billed');
+    const billed = await runChargebackReport(w, config(), { month: OCTOBER, by: 'team', idle: 'spread', basis: 'billed', outDir: out, now: AFTER_OCTOBER });
+    expect(billed.pack.files).not.toContain('delta.csv');
+    await attribute('effective');
+    const effective = await runChargebackReport(w, config(), { month: OCTOBER, by: 'team', idle: 'spread', basis: 'effective', outDir: out, now: AFTER_OCTOBER });
+    const delta = z.array(z.record(z.string(), z.string())).parse(parse(readFileSync(join(effective.pack.dir, 'delta.csv'), 'utf8'), { columns: true }));
+    expect(delta.map((d) => [d.owner, d.estimated_cost, d.final_cost])).toEqual([['chat', '7.500000000000', '8.250000000000'], ['search', '2.500000000000', '2.750000000000']]);
   });
 
   it('stops, writing nothing, when a team or tenant stored before names were checked is a reserved owner name', async () => {

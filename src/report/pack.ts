@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
 import type { ChargebackReport } from './chargeback.js';
 import { chargebackCsv, deltaCsv } from './csv-files.js';
 import { summaryJson } from './summary.js';
@@ -41,8 +42,8 @@ export async function writePack(report: ChargebackReport, outDir: string, extras
     ...(await extras(report)),
   };
   if (report.status === 'final') {
-    const estimated = join(monthDir, packName(report, 'estimated'), 'chargeback.csv');
-    if (existsSync(estimated)) files['delta.csv'] = deltaCsv(report.options.month.label, readFileSync(estimated, 'utf8'), csv);
+    const estimated = estimatedCsv(monthDir, report);
+    if (estimated !== undefined) files['delta.csv'] = deltaCsv(report.options.month.label, estimated, csv);
   }
 
   mkdirSync(monthDir, { recursive: true });
@@ -62,3 +63,20 @@ export async function writePack(report: ChargebackReport, outDir: string, extras
   }
   return { dir, written: true, files: Object.keys(files).sort() };
 }
+
+/**
+ * chargeback.csv of the month's estimated pack on the same basis: the pack
+ * of that name, else one named as packs were before the basis was part of
+ * the name (`<by>-<idle>-estimated`) whose summary.json has this basis.
+ */
+function estimatedCsv(monthDir: string, report: ChargebackReport): string | undefined {
+  const { by, idle, basis } = report.options;
+  const current = join(monthDir, packName(report, 'estimated'), 'chargeback.csv');
+  if (existsSync(current)) return readFileSync(current, 'utf8');
+  const older = join(monthDir, `${by}-${idle}-estimated`);
+  if (!existsSync(join(older, 'chargeback.csv')) || !existsSync(join(older, 'summary.json'))) return undefined;
+  const summary = summaryBasis.safeParse(JSON.parse(readFileSync(join(older, 'summary.json'), 'utf8')));
+  return summary.success && summary.data.cost_basis === basis ? readFileSync(join(older, 'chargeback.csv'), 'utf8') : undefined;
+}
+
+const summaryBasis = z.object({ cost_basis: z.string() });
