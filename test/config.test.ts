@@ -132,4 +132,15 @@ describe('alerts configuration', () => {
     const inverted = writeTemp(dir, 'inverted.json', JSON.stringify({ alerts: { relativeIncrease: 0.2, resolveBelow: 0.3 } }));
     expect(problems(() => loadConfig({ env: {}, file: inverted })).join('\n')).toMatch(/alerts\.resolveBelow .*: resolveBelow must be below relativeIncrease/);
   });
+
+  it('refuses a team named like the report\'s idle or untagged line', () => {
+    const dir = tempDir();
+    const file = writeTemp(dir, 'teams.json', JSON.stringify({
+      attribution: { pools: { 'gpu-a': { owner: '(Idle)' } }, featureTeams: { chat: ' (unallocated)' }, modelTeams: { bert: 'search' } },
+    }));
+    const list = problems(() => loadConfig({ env: {}, file }));
+    expect(list).toHaveLength(2);
+    expect(list.join('\n')).toMatch(/attribution\.pools\.gpu-a\.owner.*: "\(Idle\)" is reserved/);
+    expect(list.join('\n')).toMatch(/attribution\.featureTeams\.chat.*: "\(unallocated\)" is reserved/);
+  });
 });

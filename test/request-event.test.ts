@@ -74,6 +74,24 @@ describe('request event v1', () => {
     expect(rejected(event({ ts: '2026-02-30T10:00:00Z' }))).toMatchObject({ field: 'ts' });
   });
 
+  it('refuses a team or tenant named like the report\'s idle and untagged lines, in any case or spacing', () => {
+    expect(validateRequestEvent(event({ team: '(idle)' }))).toEqual({
+      ok: false,
+      field: 'team',
+      reason: 'team: "(idle)" is reserved: "(idle)" and "(unallocated)" name the idle and untagged lines of chargeback reports',
+    });
+    expect(rejected(event({ tenant_id: '(unallocated)' }))).toMatchObject({ field: 'tenant_id', reason: matching(/^tenant_id: "\(unallocated\)" is reserved/) });
+    for (const name of [' (IDLE) ', '( idle )', '(Unallocated)\t', '\u00a0(idle)', '(idle\u200b)', '\uff08idle\uff09']) {
+      expect(rejected(event({ tenant_id: name })).field).toBe('tenant_id');
+      expect(rejected(event({ team: name })).field).toBe('team');
+    }
+    for (const name of ['idle', '(idle) team', 'unallocated', '(idle', 'idle)', '(unassigned)']) {
+      expect(validateRequestEvent(event({ tenant_id: name, team: name })).ok).toBe(true);
+    }
+    // Only owners are reserved: a model or feature may be called anything.
+    expect(validateRequestEvent(event({ model_id: '(idle)', feature_id: '(unallocated)' })).ok).toBe(true);
+  });
+
   it('refuses what is not an object', () => {
     for (const value of [null, 3, 'x', [event()]]) expect(rejected(value).reason).toBe('event must be a JSON object');
   });

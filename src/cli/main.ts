@@ -365,7 +365,7 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
     .command('report')
     .description('reports built from the attributed tables')
     .command('chargeback')
-    .description('a month\'s chargeback pack (CSV, summary, FOCUS allocation, HTML) in <out>/<month>/<by>-<idle>-<status>/; packs are never overwritten')
+    .description('a month\'s chargeback pack (CSV, summary, FOCUS allocation, HTML) in <out>/<month>/<by>-<idle>-<basis>-<status>/; packs are never overwritten')
     .requiredOption('--month <YYYY-MM>', 'calendar month (UTC)', (value: string) => {
       const month = parseMonth(value);
       if (!month) throw new InvalidArgumentError('--month must be a month as YYYY-MM, e.g. 2026-10');

@@ -6,8 +6,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { reservedOwnerReason } from '../util/reserved-owners.js';
 
 const nonEmpty = z.string().trim().min(1);
+/** A team name: not the owner name of a report's idle or untagged line. */
+const teamName = nonEmpty.superRefine((name, ctx) => {
+  const reason = reservedOwnerReason(name);
+  if (reason !== undefined) ctx.addIssue({ code: 'custom', message: reason });
+});
 const positiveInt = z.coerce.number().int().positive();
 const weightBasis = z.enum(['gpu_ms', 'tokens', 'requests']);
 const cron = z.string().regex(/^\S+( \S+){4,5}$/, 'must be a cron pattern of 5 or 6 fields');
@@ -50,12 +56,12 @@ export const configSchema = z.object({
       /** GPUs per billed instance, when the catalog does not know the instance type (or is wrong for it). */
       gpusPerInstance: z.number().int().positive().optional(),
       /** Team that owns the pool: carries its idle cost in chargeback reports built with `--idle owner`. */
-      owner: nonEmpty.optional(),
+      owner: teamName.optional(),
     }).strict()).default({}),
     /** Team of a feature, for events without a team. */
-    featureTeams: z.record(z.string().min(1), nonEmpty).default({}),
+    featureTeams: z.record(z.string().min(1), teamName).default({}),
     /** Team of a model, for events without a team and features without a mapping. */
-    modelTeams: z.record(z.string().min(1), nonEmpty).default({}),
+    modelTeams: z.record(z.string().min(1), teamName).default({}),
   }).strict().prefault({}),
   aws: z.object({
     region: nonEmpty.default('us-east-1'),

@@ -5,6 +5,7 @@
  * every source (file, Kafka) validates with it.
  */
 import { z } from 'zod';
+import { reservedOwnerReason } from '../util/reserved-owners.js';
 import { isRealDate } from '../util/time.js';
 
 /** Bounds that keep one bad producer from filling memory or the warehouse. */
@@ -78,6 +79,8 @@ const requestEventShape = {
  * The event schema. Unknown fields are not part of it: they are read from the
  * input by {@link extraAttributes}. (`z.looseObject`, which keeps them, took
  * zod off its compiled path: ~3x the validation time, bench/ingest-file.)
+ * {@link validateRequestEvent} adds the checks of meaning: the timestamp's
+ * range, and `tenant_id` / `team` not being a reserved owner name.
  */
 export const requestEventSchema = z.object(requestEventShape);
 
@@ -85,6 +88,9 @@ export const requestEventSchema = z.object(requestEventShape);
 export type RequestEvent = Omit<z.output<z.ZodObject<typeof requestEventShape>>, 'ts'> & { ts: number };
 
 const KNOWN_FIELDS = new Set(Object.keys(requestEventSchema.shape));
+
+/** Fields chargeback reports are built per: they may not take the names of the report's own lines. */
+const OWNER_FIELDS = ['tenant_id', 'team'] as const;
 
 /** Column order of inference_requests as written by {@link serializeRequestRow}. */
 export const REQUEST_COLUMNS = [
@@ -111,6 +117,12 @@ export function validateRequestEvent(value: unknown): ValidationOutcome {
   }
   const ts = toEpochMs(parsed.data.ts);
   if (typeof ts === 'string') return { ok: false, field: 'ts', reason: `ts: ${ts}` };
+  // Like ts, checked after zod: the schema stays plain shape checks, its fast path.
+  for (const field of OWNER_FIELDS) {
+    const name = parsed.data[field];
+    const reserved = name === undefined ? undefined : reservedOwnerReason(name);
+    if (reserved !== undefined) return { ok: false, field, reason: `${field}: ${reserved}` };
+  }
   const attributes = extraAttributes(value as Record<string, unknown>);
   if (typeof attributes === 'string') return { ok: false, field: 'attributes', reason: attributes };
   return { ok: true, event: { ...(parsed.data as Omit<RequestEvent, 'ts'>), ts }, attributes };

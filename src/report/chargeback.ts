@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
+import { reservedOwner } from '../util/reserved-owners.js';
 import { formatDateTime } from '../util/time.js';
 import { divideHalfEven, fixed, units } from './exact.js';
 import { applyIdlePolicy, IDLE_OWNER, UNALLOCATED_OWNER, type ChargebackLine, type IdlePolicy, type PolicyResult } from './idle-policy.js';
@@ -108,6 +109,7 @@ export async function buildChargeback(warehouse: Warehouse, options: ChargebackO
         `\`inferledger attribute --from ${formatDateTime(month.start).slice(0, 10)} --to ${formatDateTime(month.end).slice(0, 10)}\`; nothing was written`,
     );
   }
+  checkOwnerNames(data);
   await checkAgainstBill(warehouse, data, basis);
   const policy = applyIdlePolicy(data, idle, options.poolOwners);
   const totals = currencyTotals(data, policy.lines);
@@ -118,6 +120,29 @@ export async function buildChargeback(warehouse: Warehouse, options: ChargebackO
     versions: compareVersions(data),
     generatedAt: new Date(options.now ?? Date.now()).toISOString(),
   };
+}
+
+/**
+ * No owner may pass for the `(idle)` or `(unallocated)` line: its cost would
+ * be merged into that line or read as it. Events refuse such names; requests
+ * stored before they did still hold them, so the report stops and says how
+ * to rename them.
+ */
+function checkOwnerNames(data: MonthData): void {
+  const field = data.by === 'tenant' ? 'tenant_id' : 'team';
+  const found = new Map<string, bigint>();
+  for (const g of data.groups) {
+    const name = data.by === 'tenant' ? g.tenant_id : g.team;
+    if (reservedOwner(name) !== undefined) found.set(name, (found.get(name) ?? 0n) + g.requests);
+  }
+  if (found.size === 0) return;
+  const names = [...found].map(([name, requests]) => `${field} ${JSON.stringify(name)} (${requests} request${requests === 1n ? '' : 's'} in ${data.month.label})`);
+  throw new ReportError(
+    `${names.join(', ')} ${found.size === 1 ? 'is a reserved owner name' : 'are reserved owner names'}: "${IDLE_OWNER}" and "${UNALLOCATED_OWNER}", in any case or spacing, ` +
+      `name the idle and untagged lines of the report. Rename ${found.size === 1 ? 'it' : 'them'} in the stored requests ` +
+      `(\`inferledger sql --write "ALTER TABLE inference_requests UPDATE ${field} = {to:String} WHERE ${field} = {from:String} SETTINGS mutations_sync = 2" --param from=<name> --param to=<new name>\`), ` +
+      `then \`inferledger attribute --from ${formatDateTime(data.month.start).slice(0, 10)} --to ${formatDateTime(data.month.end).slice(0, 10)}\`; nothing was written`,
+  );
 }
 
 /**

@@ -19,6 +19,7 @@ export const FOCUS_COLUMNS = [
   'AllocatedMethodId', 'AllocatedMethodDetails', 'AllocatedResourceId', 'AllocatedTags',
   'x_CostBasis', 'x_IdlePolicy', 'x_Requests', 'x_InputTokens', 'x_OutputTokens', 'x_GpuHours', 'x_ModelVersion', 'x_Status',
 ] as const;
+const FOCUS_NUMERIC = ['BilledCost', 'EffectiveCost', 'x_Requests', 'x_InputTokens', 'x_OutputTokens', 'x_GpuHours'];
 
 export const METHOD_USED = 'inferledger-gpu-time-used';
 export const METHOD_IDLE = 'inferledger-idle-capacity';
@@ -35,7 +36,7 @@ export function focusAllocatedCsv(report: ChargebackReport): string {
   };
   const cost = (amount: bigint): [string, string] => (basis === 'billed' ? [fixed(amount), ''] : ['', fixed(amount)]);
   const common = (currency: string): string[] => [iso(month.start), iso(month.end), iso(month.start), iso(month.end), currency];
-  const out: string[][] = [[...FOCUS_COLUMNS]];
+  const out: string[][] = [];
   for (const r of rows) {
     out.push([
       ...common(r.currency), ...cost(r.used_cost), 'Usage', 'GPU time used by inference requests', r.pool_id, 'GPU pool', 'Inference',
@@ -63,5 +64,5 @@ export function focusAllocatedCsv(report: ChargebackReport): string {
       basis, idle, '0', '0', '0', '', '', status,
     ]);
   }
-  return csvText(out);
+  return csvText(FOCUS_COLUMNS, out, { numeric: FOCUS_NUMERIC });
 }

@@ -17,14 +17,14 @@
  *             an owner fall back to the `(idle)` line.
  * Untagged cost is always one `(unallocated)` line per currency.
  */
+import { IDLE_OWNER, UNALLOCATED_OWNER } from '../util/reserved-owners.js';
 import { splitExact } from './exact.js';
 import type { MonthData, TrafficRow } from './month-data.js';
 
 export const IDLE_POLICIES = ['spread', 'separate', 'owner'] as const;
 export type IdlePolicy = (typeof IDLE_POLICIES)[number];
 
-export const IDLE_OWNER = '(idle)';
-export const UNALLOCATED_OWNER = '(unallocated)';
+export { IDLE_OWNER, UNALLOCATED_OWNER };
 
 export interface ChargebackLine {
   owner: string;

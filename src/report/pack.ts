@@ -1,14 +1,17 @@
 /**
- * Writes a chargeback pack to DIR/<month>/<by>-<idle>-<status>/. A pack is
+ * Writes a chargeback pack to DIR/<month>/<by>-<idle>-<basis>-<status>/. A pack is
  * immutable: it is written whole into a temporary directory beside its place
  * and renamed in, so a reader never sees half a pack, and a pack that exists
  * is never overwritten (the next build of a month that is still estimated
- * finds it and leaves it). The final pack of a month whose estimated pack
- * exists also gets delta.csv (estimated -> final, per line).
+ * finds it and leaves it). The basis is in the name because one month may be
+ * reported on both bases, each pack immutable. The final pack of a month
+ * whose estimated pack (same owners, policy and basis) exists also gets
+ * delta.csv (estimated -> final, per line).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
 import type { ChargebackReport } from './chargeback.js';
 import { chargebackCsv, deltaCsv } from './csv-files.js';
 import { summaryJson } from './summary.js';
@@ -24,7 +27,7 @@ export interface WrittenPack {
 export type PackExtras = (report: ChargebackReport) => Promise<Record<string, string>> | Record<string, string>;
 
 export function packName(report: ChargebackReport, status = report.status): string {
-  return `${report.options.by}-${report.options.idle}-${status}`;
+  return `${report.options.by}-${report.options.idle}-${report.options.basis}-${status}`;
 }
 
 export async function writePack(report: ChargebackReport, outDir: string, extras: PackExtras = () => ({})): Promise<WrittenPack> {
@@ -39,8 +42,8 @@ export async function writePack(report: ChargebackReport, outDir: string, extras
     ...(await extras(report)),
   };
   if (report.status === 'final') {
-    const estimated = join(monthDir, packName(report, 'estimated'), 'chargeback.csv');
-    if (existsSync(estimated)) files['delta.csv'] = deltaCsv(report.options.month.label, readFileSync(estimated, 'utf8'), csv);
+    const estimated = estimatedCsv(monthDir, report);
+    if (estimated !== undefined) files['delta.csv'] = deltaCsv(report.options.month.label, estimated, csv);
   }
 
   mkdirSync(monthDir, { recursive: true });
@@ -60,3 +63,20 @@ export async function writePack(report: ChargebackReport, outDir: string, extras
   }
   return { dir, written: true, files: Object.keys(files).sort() };
 }
+
+/**
+ * chargeback.csv of the month's estimated pack on the same basis: the pack
+ * of that name, else one named as packs were before the basis was part of
+ * the name (`<by>-<idle>-estimated`) whose summary.json has this basis.
+ */
+function estimatedCsv(monthDir: string, report: ChargebackReport): string | undefined {
+  const { by, idle, basis } = report.options;
+  const current = join(monthDir, packName(report, 'estimated'), 'chargeback.csv');
+  if (existsSync(current)) return readFileSync(current, 'utf8');
+  const older = join(monthDir, `${by}-${idle}-estimated`);
+  if (!existsSync(join(older, 'chargeback.csv')) || !existsSync(join(older, 'summary.json'))) return undefined;
+  const summary = summaryBasis.safeParse(JSON.parse(readFileSync(join(older, 'summary.json'), 'utf8')));
+  return summary.success && summary.data.cost_basis === basis ? readFileSync(join(older, 'chargeback.csv'), 'utf8') : undefined;
+}
+
+const summaryBasis = z.object({ cost_basis: z.string() });
