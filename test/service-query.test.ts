@@ -215,8 +215,8 @@ describe('inferledger sql and a running service', () => {
       expect(await page.text()).toContain('inferledger jobs');
       const api = await fetch(`http://127.0.0.1:${dashboardPort}/api/queues`);
       const queues = (await api.json() as { queues: { name: string }[] }).queues.map((q) => q.name).sort();
-      expect(queues).toEqual(['attribute', 'billing-pull', 'rollups']);
-      expect(lines).toContain(`dashboard: bull-board for queues billing-pull, attribute, rollups at http://127.0.0.1:${dashboardPort}/`);
+      expect(queues).toEqual(['alerts', 'attribute', 'billing-pull', 'reports', 'rollups']);
+      expect(lines).toContain(`dashboard: bull-board for queues billing-pull, attribute, rollups, alerts, reports at http://127.0.0.1:${dashboardPort}/`);
     } finally {
       stop('test over');
       await service;
