@@ -3,25 +3,16 @@
  * aged, how often it looks and heartbeats, waiting for a partition's unit in
  * flight, and pausing the topic while writes fail (on a real consumer group).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ageCheckMs, FailurePause, fetchBytesPerPartition, heartbeatMs, isAged, isFull, waitForRoom } from '../src/collector/backpressure.js';
 import { CollectorMetrics } from '../src/collector/collector-metrics.js';
 import { PartitionState } from '../src/collector/partition-state.js';
-import { RequestBatchWriter, type RequestBatch } from '../src/ingest/request-batch-writer.js';
+import { RequestBatch } from '../src/ingest/request-batch-writer.js';
 import type { TopicPartitions } from '../src/kafka/stream.js';
-import { openWarehouse, type Warehouse } from '../src/warehouse/warehouse.js';
 import { freshTopic, produce, testClient, uniqueGroup, until } from './helpers/kafka.js';
-import { testWarehouseConfig } from './helpers/warehouse.js';
 
-/** Empty batches from the real writer (over an embedded warehouse it never writes to here). */
-let warehouse: Warehouse;
-let rows: RequestBatchWriter;
-beforeAll(async () => {
-  warehouse = await openWarehouse(testWarehouseConfig());
-  rows = new RequestBatchWriter(warehouse);
-});
-afterAll(async () => { await warehouse.close(); });
-const newBatch = (): RequestBatch => rows.newBatch();
+/** Empty batches, as the collector's writer makes them (a batch needs no warehouse until it is written). */
+const newBatch = (): RequestBatch => new RequestBatch();
 
 describe('limits', () => {
   it('fetches a batch of bytes per partition, at most 4 MiB', () => {

@@ -3,23 +3,13 @@
  * units sealed during a write joined into the next one, and each
  * partition's unit in flight tracked until its task is done.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { PartitionStates } from '../src/collector/partition-state.js';
 import { WriteQueue } from '../src/collector/write-queue.js';
-import { RequestBatchWriter, type RequestBatch } from '../src/ingest/request-batch-writer.js';
-import { openWarehouse, type Warehouse } from '../src/warehouse/warehouse.js';
-import { testWarehouseConfig } from './helpers/warehouse.js';
+import { RequestBatch } from '../src/ingest/request-batch-writer.js';
 
-
-/** Empty batches from the real writer (over an embedded warehouse it never writes to here). */
-let warehouse: Warehouse;
-let rows: RequestBatchWriter;
-beforeAll(async () => {
-  warehouse = await openWarehouse(testWarehouseConfig());
-  rows = new RequestBatchWriter(warehouse);
-});
-afterAll(async () => { await warehouse.close(); });
-const newBatch = (): RequestBatch => rows.newBatch();
+/** Empty batches, as the collector's writer makes them (a batch needs no warehouse until it is written). */
+const newBatch = (): RequestBatch => new RequestBatch();
 
 it('joins units sealed during a write into the next write and keeps commits behind the writes queued before them', async () => {
   const partitions = new PartitionStates(newBatch);
