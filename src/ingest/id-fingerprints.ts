@@ -106,6 +106,9 @@ export class FingerprintHours {
   private keys: Uint32Array;
   private count = 0;
   private readonly perHourCounts = new Map<number, number>();
+  /** The run of adds in one hour not yet in perHourCounts: counted once per run (rows mostly come in time order). */
+  private lastHour = -1;
+  private lastHourAdds = 0;
 
   constructor(expected = 512) {
     let slots = 1024;
@@ -115,23 +118,6 @@ export class FingerprintHours {
 
   get size(): number {
     return this.count;
-  }
-
-  /** Hour of the first copy with this fingerprint, or undefined. */
-  hourOf(h1: number, h2: number): number | undefined {
-    const b = secondKey(h1, h2);
-    const mask = this.keys.length / 3 - 1;
-    for (let slot = h1 & mask; ; slot = (slot + 1) & mask) {
-      const k1 = this.keys[3 * slot] as number;
-      const k2 = this.keys[3 * slot + 1] as number;
-      if (k1 === h1 && k2 === b) return this.keys[3 * slot + 2];
-      if (k1 === 0 && k2 === 0) return undefined;
-    }
-  }
-
-  /** Adds the fingerprint with its hour, unless it is there (the first hour stays); false when it was. */
-  add(h1: number, h2: number, hour: number): boolean {
-    return this.addOrFirstHour(h1, h2, hour) === undefined;
   }
 
   /**
@@ -144,22 +130,18 @@ export class FingerprintHours {
     const first = this.insert(h1, secondKey(h1, h2), hour);
     if (first !== undefined) return first;
     this.count++;
-    this.countHour(hour, 1);
+    this.countHour(hour);
     return undefined;
   }
 
-  /** Per-hour counts, updated once per run of equal hours (rows mostly come in time order). */
-  private lastHour = -1;
-  private lastHourAdds = 0;
-
-  private countHour(hour: number, n: number): void {
+  private countHour(hour: number): void {
     if (hour === this.lastHour) {
-      this.lastHourAdds += n;
+      this.lastHourAdds++;
       return;
     }
     this.flushHourCount();
     this.lastHour = hour;
-    this.lastHourAdds = n;
+    this.lastHourAdds = 1;
   }
 
   private flushHourCount(): void {
