@@ -45,7 +45,8 @@ export const alertsEvaluateJob = defineJob({
         const days = results.flatMap((r) => r.days);
         const transitions = results.flatMap((r) => r.transitions);
         const failed = results.flatMap((r) => r.deliveries).filter((d) => d.outcome === 'failed');
-        const waiting = days.filter((d) => d.status === 'waiting');
+        // A day judged only on its first hours is still owed its complete evaluation.
+        const waiting = days.filter((d) => d.status !== 'evaluated');
         ctx.reportOwed(JOBS.alertsEvaluate, waiting.length);
         // A failed delivery is sent again by a later evaluation (the deliveries table says what went out).
         for (const d of failed) ctx.log(`alerts-evaluate: delivery ${d.dedupeKey} to ${d.webhook} failed: ${d.error ?? 'unknown error'}`);
@@ -58,6 +59,7 @@ export const alertsEvaluateJob = defineJob({
           note: [
             `${days.length - waiting.length} day(s) evaluated, ${count('opened')} opened, ${count('updated')} updated, ${count('resolved')} resolved`,
             ...(lastWait ? [`${waiting.length} waiting (${lastWait.day}: ${lastWait.reason ?? ''})`] : []),
+            ...days.filter((d) => d.status === 'partial').map((d) => `${d.day} judged on its first ${d.hours} hours`),
             ...(failed.length > 0 ? [`${failed.length} delivery(ies) failed`] : []),
           ].join('; '),
         };

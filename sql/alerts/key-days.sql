@@ -8,7 +8,10 @@
 -- The day is its offset from `from` (UInt16); requests as Float64 (exact to
 -- 2^53), so every number reads back unquoted. Costs as Float64: they only
 -- make ratios here (the exact CPPs an alert stores come from asked-cpp.sql).
--- Parameters: from Date, to Date, by_tenant Bool
+-- hours < 24 keeps only the billing periods within the first `hours` hours
+-- of each day: the current day judged before it is over, against the same
+-- hours of its baseline days.
+-- Parameters: from Date, to Date, by_tenant Bool, hours UInt8
 SELECT
     model_id,
     feature_id,
@@ -36,6 +39,7 @@ FROM
             max(estimated) AS e
         FROM cost_allocation
         WHERE period_start >= toDateTime({from:Date}, 'UTC') AND period_start < toDateTime({to:Date}, 'UTC')
+        AND ({hours:UInt8} >= 24 OR period_end <= toStartOfDay(period_start) + toIntervalHour({hours:UInt8}))
         GROUP BY d, model_id, feature_id, tenant, currency
     )
     GROUP BY model_id, feature_id, tenant, currency

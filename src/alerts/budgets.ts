@@ -262,7 +262,7 @@ export async function evaluateBudgetsOn(
         baseline_day: dayText(month.start), baseline_cpp: '0', observed_cpp: '0', baseline_loaded_cpp: '0', observed_loaded_cpp: '0',
         baseline_used_cpp: '0', observed_used_cpp: '0', extra_daily_cost: '0', baseline_requests: 0, dominant_factor: '',
         clear_windows: 0, acknowledged: false, ack_reason: '', ack_at: null,
-        budget_by: b.by, owner: b.owner, budget_month: dayText(month.start), ...numbers,
+        budget_by: b.by, owner: b.owner, budget_month: dayText(month.start), window_hours: 24, ...numbers,
       };
       transition = 'opened';
     }

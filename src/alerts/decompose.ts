@@ -132,3 +132,13 @@ export function robustSpread(values: readonly number[], center: number): number 
   const mad = deviations.length % 2 === 1 ? (deviations[Math.floor(mid)] ?? 0) : ((deviations[mid - 1] ?? 0) + (deviations[mid] ?? 0)) / 2;
   return 1.4826 * mad;
 }
+
+/**
+ * The decomposition with money per day at a whole day's traffic: for the
+ * first hours of a day, `scale` is the day's expected requests over those
+ * hours' requests. Ratios and CPPs do not change.
+ */
+export function atDailyPace(d: Decomposition, scale: number): Decomposition {
+  if (scale === 1) return d;
+  return { ...d, factors: d.factors.map((f) => ({ ...f, perDay: f.perDay * scale })) };
+}

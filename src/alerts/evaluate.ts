@@ -1,11 +1,13 @@
 /**
  * CPP regression alerts: evaluation. SQL (sql/alerts/) gives per key and day
  * the requests and both costs (and, for the days alerts name, the cells that
- * explain a change, once per run); this module judges each
+ * explain a change, once per run: details.ts); this module judges each
  * complete day against a robust baseline (the median of the trailing
- * comparable days, their spread deciding how unusual a change is), runs the
- * episode state machine with hysteresis, stores the alerts and sends
- * notifications on open and resolve.
+ * comparable days, their spread deciding how unusual a change is), and the
+ * current day hour by hour before it is complete (its first complete hours
+ * against the same hours of the baseline days), runs the episode state
+ * machine with hysteresis, stores the alerts and sends notifications on open
+ * and resolve.
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
@@ -13,38 +15,26 @@ import type { Config } from '../config/config.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { evaluateBudgetsOn } from './budgets.js';
-import { decompose, lowerMedianIndex, robustSpread, type Cell, type Decomposition, type Metric } from './decompose.js';
-import { explain, type FactorContext } from './explain.js';
+import { completeHours, dayStatusRow, incompleteReason, type DayStatus } from './completeness.js';
+import { atDailyPace, decompose, lowerMedianIndex, robustSpread, type Decomposition, type Metric } from './decompose.js';
+import { AlertDetails, AskedPairs, keyOf, type KeyName } from './details.js';
+import { explain } from './explain.js';
 import { notify, type DeliveryResult, type Transition } from './notify.js';
 import { latestAlerts, nextVersion, NO_BUDGET, nowText, writeAlerts, type AlertRow } from './store.js';
 
+export { incompleteReason } from './completeness.js';
 export type AlertSettings = Config['alerts'];
 const DAY_MS = 86_400_000;
+const WHOLE_DAY = 24;
 
 /** A key's days as parallel arrays; a day is its offset from the window's first day. */
 const keyDaysRow = z.object({
   model_id: z.string(), feature_id: z.string(), tenant: z.string(), currency: z.string(),
   days: z.array(z.number().int().min(0)), requests: z.array(z.number()), cost: z.array(z.number()), used_cost: z.array(z.number()), estimated: z.array(z.boolean()),
 }).refine((r) => [r.requests, r.cost, r.used_cost, r.estimated].every((a) => a.length === r.days.length), 'day arrays of unequal length');
-const cellRow = z.object({
-  day: z.string(), model_id: z.string(), feature_id: z.string(), tenant: z.string(), currency: z.string(), pool_id: z.string(),
-  weight_basis: z.string(), requests: z.number(), gpu_ms: z.number(), cost: z.number(), used_cost: z.number(),
-});
-const poolDayRow = z.object({
-  day: z.string(), pool_id: z.string(), currency: z.string(), used_gpu_ms: z.number(), capacity_gpu_ms: z.number().nullable(), billed_cost: z.number(),
-});
-const dayStatusRow = z.object({
-  day: z.string(), requests: z.coerce.number(), pending_requests: z.coerce.number(), min_billed_hours: z.coerce.number(),
-  estimated: z.boolean(), attributed_at: z.string(), last_ingested_at: z.string().nullable(),
-});
 const evaluatedRow = z.object({ day: z.string(), attributed_at: z.string() });
 
-type DayStatus = z.infer<typeof dayStatusRow>;
-type PoolDay = z.infer<typeof poolDayRow>;
-
-type PoolCell = Cell & { pool: string };
-
-/** One alert key on one day. */
+/** One alert key on one day (or the first hours of it). */
 interface KeyDay {
   day: string;
   requests: number;
@@ -56,20 +46,26 @@ interface KeyDay {
 
 const cppOfDay = (d: KeyDay, metric: Metric): number => (metric === 'loaded' ? d.loadedCpp : d.usedCpp);
 
-interface KeyInfo {
-  key: string;
-  model: string;
-  feature: string;
-  tenant: string;
-  currency: string;
+interface KeyInfo extends KeyName {
   days: Map<string, KeyDay>;
+}
+
+/** What one judgement covers: a complete day (hours 24), or the first `hours` hours of a day not complete yet. */
+interface Window {
+  day: string;
+  hours: number;
+  /** The day is not complete: only its first hours are judged, and only to open (or refresh) an episode. */
+  partial: boolean;
 }
 
 export interface DayOutcome {
   day: string;
-  status: 'evaluated' | 'waiting';
-  /** Why a day waits (incomplete data). */
+  /** evaluated: a complete day; partial: a day not complete yet, its first `hours` hours judged; waiting: not judged. */
+  status: 'evaluated' | 'partial' | 'waiting';
+  /** Why a day is not complete (partial and waiting days). */
   reason?: string;
+  /** Hours judged from 00:00 UTC: 24 when evaluated, fewer when partial, 0 when waiting. */
+  hours: number;
   keys: number;
   firing: number;
   /** Budgets judged, and those whose forecast reached their warning level or budget. */
@@ -116,91 +112,9 @@ function baselineSpan(settings: AlertSettings): number {
   return 2 * n + 2;
 }
 
-/** Why a day cannot be judged yet, or undefined when it is complete. */
-export function incompleteReason(status: DayStatus | undefined, settings: AlertSettings, now: number): string | undefined {
-  if (!status) return 'not attributed yet';
-  if (status.pending_requests > 0) return `${status.pending_requests} requests still wait for their bill`;
-  if (status.min_billed_hours < 24) return `the bill covers only ${status.min_billed_hours} of 24 hours for some pool`;
-  const dayEnd = dayMs(status.day) + DAY_MS;
-  const old = now - dayEnd >= settings.completeAfterHours * 3_600_000;
-  if (!old) {
-    if (now < dayEnd) return 'the day is not over';
-    const last = status.last_ingested_at === null ? 0 : Date.parse(`${status.last_ingested_at.replace(' ', 'T')}Z`);
-    if (now - last < settings.settleMinutes * 60_000) return 'traffic is still arriving';
-  }
-  return undefined;
-}
-
-const cppRow = z.object({ day: z.string(), model_id: z.string(), feature_id: z.string(), tenant: z.string(), currency: z.string(), loaded_cpp: z.string(), used_cpp: z.string() });
-const versionRow = z.object({ day: z.string(), model_id: z.string(), feature_id: z.string(), tenant: z.string(), currency: z.string(), version: z.string(), total_requests: z.coerce.number() });
-const keyOf = (r: { model_id: string; feature_id: string; tenant: string; currency: string }): string => [r.model_id, r.feature_id, r.tenant, r.currency].join('/');
-const pairOf = (day: string, key: string): string => `${day}\n${key}`;
-
-/**
- * What an alert needs beyond the judged numbers (exact CPPs, model versions),
- * fetched once per run for exactly the (day, key) pairs the run's alerts
- * name: two queries, whatever the number of days and alerts.
- */
-class AlertDetails {
-  private readonly cellsOf = new Map<string, PoolCell[]>();
-  private readonly cpps = new Map<string, z.infer<typeof cppRow>>();
-  private readonly versions = new Map<string, Map<string, number>>();
-
-  static async fetch(warehouse: Warehouse, byTenant: boolean, pairs: ReadonlyMap<string, { day: string; info: KeyInfo }>): Promise<AlertDetails> {
-    const details = new AlertDetails();
-    if (pairs.size === 0) return details;
-    let body = '';
-    let from = '9999-12-31';
-    let to = '0000-01-01';
-    for (const { day, info } of pairs.values()) {
-      body += `${JSON.stringify([day, info.model, info.feature, info.tenant, info.currency])}\n`;
-      if (day < from) from = day;
-      if (day > to) to = day;
-    }
-    const table = {
-      param: 'asked', body,
-      columns: [['day', 'Date'], ['model_id', 'String'], ['feature_id', 'String'], ['tenant', 'String'], ['currency', 'String']] as const,
-    };
-    const params = { from, to: dayText(dayMs(to) + DAY_MS), by_tenant: byTenant };
-    const cells = await warehouse.queryWithTable(sqlFile('alerts/asked-cells'), params, table, cellRow);
-    const cpps = await warehouse.queryWithTable(sqlFile('alerts/asked-cpp'), params, table, cppRow);
-    const versions = await warehouse.queryWithTable(sqlFile('alerts/asked-versions'), params, table, versionRow);
-    for (const r of cells) {
-      const k = pairOf(r.day, keyOf(r));
-      const list = details.cellsOf.get(k) ?? [];
-      list.push({ cell: `${r.pool_id}|${r.weight_basis}`, pool: r.pool_id, requests: r.requests, gpuMs: r.gpu_ms, loadedCost: r.cost, usedCost: r.used_cost });
-      details.cellsOf.set(k, list);
-    }
-    for (const r of cpps) details.cpps.set(pairOf(r.day, keyOf(r)), r);
-    for (const r of versions) {
-      const k = pairOf(r.day, keyOf(r));
-      const m = details.versions.get(k) ?? new Map<string, number>();
-      m.set(r.version === '' ? '(none)' : r.version, r.total_requests);
-      details.versions.set(k, m);
-    }
-    return details;
-  }
-
-  /** The key's cells (pool, weight basis) on a day. */
-  cells(day: string, key: string): PoolCell[] {
-    return this.cellsOf.get(pairOf(day, key)) ?? [];
-  }
-
-  cpp(day: string, key: string): z.infer<typeof cppRow> | undefined {
-    return this.cpps.get(pairOf(day, key));
-  }
-
-  /** Share of the key's requests per model version on a day. */
-  versionShares(day: string, key: string): Map<string, number> {
-    const counts = this.versions.get(pairOf(day, key)) ?? new Map<string, number>();
-    const total = [...counts.values()].reduce((x, y) => x + y, 0);
-    return new Map([...counts].map(([v, n]) => [v, total > 0 ? n / total : 0]));
-  }
-}
-
-/** Read the inputs of [from, to) into keys with their days. */
-async function loadKeys(warehouse: Warehouse, settings: AlertSettings, from: string, to: string): Promise<Map<string, KeyInfo>> {
-  const rows = await warehouse.query(sqlFile('alerts/key-days'), { from, to, by_tenant: settings.byTenant }, keyDaysRow);
+/** Read the inputs of [from, to), over the first `hours` hours of each day, into keys with their days. */
+async function loadKeys(warehouse: Warehouse, settings: AlertSettings, from: string, to: string, hours: number): Promise<Map<string, KeyInfo>> {
+  const rows = await warehouse.query(sqlFile('alerts/key-days'), { from, to, by_tenant: settings.byTenant, hours }, keyDaysRow);
   const dayNames: string[] = [];
   const dayName = (offset: number): string => (dayNames[offset] ??= dayText(dayMs(from) + offset * DAY_MS));
   const keys = new Map<string, KeyInfo>();
@@ -224,14 +138,22 @@ interface MetricJudgement {
   observedCpp: number;
   baselineCpp: number;
   relative: number;
+  /** The increase in money per day: at the day's traffic, or for a partial day at the pace its baseline day kept over the whole day. */
   extraPerDay: number;
+  /** Whole-day requests over the window's requests on the baseline day (1 for a complete day). */
+  dailyScale: number;
   z: number;
   firing: boolean;
   clear: boolean;
   baselineDays: number;
 }
 
-function judge(metric: Metric, observed: KeyDay, baseline: readonly KeyDay[], settings: AlertSettings): MetricJudgement | undefined {
+/**
+ * Judge one metric of a key: `observed` against the median of `baseline`.
+ * `wholeDays` holds the key's complete days when the window is partial, to
+ * say what the increase would cost over a whole day.
+ */
+function judge(metric: Metric, observed: KeyDay, baseline: readonly KeyDay[], settings: AlertSettings, wholeDays?: Map<string, KeyDay>): MetricJudgement | undefined {
   const values = baseline.map((d) => cppOfDay(d, metric));
   const medianDay = baseline[lowerMedianIndex(values)];
   if (!medianDay) return undefined;
@@ -242,63 +164,13 @@ function judge(metric: Metric, observed: KeyDay, baseline: readonly KeyDay[], se
   const spread = robustSpread(values, baselineCpp);
   const increase = observedCpp - baselineCpp;
   const z = spread > 0 ? increase / spread : increase > 0 ? Infinity : 0;
-  const extraPerDay = increase * observed.requests;
+  const whole = wholeDays?.get(medianDay.day)?.requests;
+  const dailyScale = wholeDays === undefined || whole === undefined ? 1 : Math.max(1, whole / medianDay.requests);
+  const extraPerDay = increase * observed.requests * dailyScale;
   const firing = observed.requests >= settings.minRequests && medianDay.requests >= settings.minRequests &&
     relative >= settings.relativeIncrease && increase >= settings.minAbsoluteIncrease &&
     extraPerDay >= settings.minExtraDailyCost && z >= settings.minRobustZ;
-  return { metric, baseline: medianDay, observedCpp, baselineCpp, relative, extraPerDay, z, firing, clear: relative < settings.resolveBelow, baselineDays: baseline.length };
-}
-
-/**
- * Utilisation and price per GPU-hour of a key's pools on a day, weighted by
- * the key's GPU-ms in each pool on `weights`' day (the baseline), so a
- * shift between pools shows as mix, not as a price or utilisation change.
- */
-function poolFigures(day: string, weights: readonly PoolCell[], pools: Map<string, PoolDay>, currency: string): { util?: number; price?: number } {
-  let weight = 0;
-  let util = 0;
-  let price = 0;
-  for (const c of weights) {
-    const p = pools.get(`${day}|${c.pool}|${currency}`);
-    if (!p || p.capacity_gpu_ms === null || p.capacity_gpu_ms <= 0 || c.gpuMs <= 0) continue;
-    weight += c.gpuMs;
-    util += c.gpuMs * (p.used_gpu_ms / p.capacity_gpu_ms);
-    price += c.gpuMs * (p.billed_cost / p.capacity_gpu_ms) * 3.6e6;
-  }
-  return weight > 0 ? { util: util / weight, price: price / weight } : {};
-}
-
-function shares(cells: readonly { pool: string; requests: number }[]): Map<string, number> {
-  const total = cells.reduce((a, c) => a + c.requests, 0);
-  const out = new Map<string, number>();
-  for (const c of cells) out.set(c.pool, (out.get(c.pool) ?? 0) + c.requests / total);
-  return out;
-}
-
-/** The name whose share of requests grew most, if it grew by at least 10 points: "v8 (100% of requests, was 0%)". */
-function grewMost(before: Map<string, number>, after: Map<string, number>): string | undefined {
-  let best: [string, number] | undefined;
-  for (const [name, share] of after) {
-    const growth = share - (before.get(name) ?? 0);
-    if (growth >= 0.1 && (!best || growth > best[1])) best = [name, growth];
-  }
-  if (!best) return undefined;
-  const [name] = best;
-  return `${name} (${Math.round((after.get(name) ?? 0) * 100)}% of requests, was ${Math.round((before.get(name) ?? 0) * 100)}%)`;
-}
-
-function contextOf(details: AlertDetails, info: KeyInfo, baselineDay: string, day: string, pools: Map<string, PoolDay>): FactorContext {
-  const baselineCells = details.cells(baselineDay, info.key);
-  const versionGrowth = grewMost(details.versionShares(baselineDay, info.key), details.versionShares(day, info.key));
-  const poolGrowth = grewMost(shares(baselineCells), shares(details.cells(day, info.key)));
-  const before = poolFigures(baselineDay, baselineCells, pools, info.currency);
-  const after = poolFigures(day, baselineCells, pools, info.currency);
-  return {
-    versionNote: versionGrowth ? `since model_version ${versionGrowth}` : undefined,
-    utilisation: before.util !== undefined && after.util !== undefined ? { before: before.util, after: after.util } : undefined,
-    pricePerGpuHour: before.price !== undefined && after.price !== undefined ? { before: before.price, after: after.price } : undefined,
-    mixNote: poolGrowth ? `towards pool ${poolGrowth}` : undefined,
-  };
+  return { metric, baseline: medianDay, observedCpp, baselineCpp, relative, extraPerDay, dailyScale, z, firing, clear: relative < settings.resolveBelow, baselineDays: baseline.length };
 }
 
 function alertIdOf(key: string, day: string): string {
@@ -306,7 +178,7 @@ function alertIdOf(key: string, day: string): string {
 }
 
 /** Days to evaluate: the one asked for, or every attributed day in the lookback not yet evaluated at its current attribution. */
-async function daysOwed(warehouse: Warehouse, settings: AlertSettings, statuses: Map<string, DayStatus>, from: string, to: string): Promise<string[]> {
+async function daysOwed(warehouse: Warehouse, statuses: Map<string, DayStatus>, from: string, to: string): Promise<string[]> {
   const evaluated = new Map((await warehouse.query(sqlFile('alerts/evaluated-days'), { from, to }, evaluatedRow)).map((r) => [r.day, r.attributed_at]));
   return [...statuses.values()]
     .filter((s) => s.day >= from && s.day < to && evaluated.get(s.day) !== s.attributed_at)
@@ -314,10 +186,108 @@ async function daysOwed(warehouse: Warehouse, settings: AlertSettings, statuses:
     .sort();
 }
 
+interface Judged {
+  loaded: MetricJudgement;
+  used: MetricJudgement;
+}
+
+/**
+ * The episode step of one key in one window: the alert row to write and its
+ * transition, or undefined when nothing changes. A complete day opens,
+ * updates and (after resolveAfterWindows clear days) resolves; re-evaluating
+ * an episode's last day (a restatement) refreshes its numbers only. The first
+ * hours of an unfinished day may open an episode, or refresh one they opened
+ * with more hours; resolving and counting clear days wait for complete days.
+ */
+function step(previous: AlertRow | undefined, w: Window, info: KeyInfo, observed: KeyDay, j: Judged, settings: AlertSettings, now: number):
+  { row: AlertRow; transition: TransitionOutcome['transition']; fired: MetricJudgement; other: MetricJudgement } | undefined {
+  const { loaded, used } = j;
+  const firing = loaded.firing || used.firing;
+  if (previous && w.day < previous.last_day) return undefined;
+  const refresh = previous !== undefined && w.day === previous.last_day;
+  if (refresh && previous.status !== 'open') return undefined;
+  if (w.partial && previous?.status === 'open' && (!refresh || w.hours < previous.window_hours)) return undefined;
+  if (!refresh && previous?.status !== 'open' && !firing) return undefined;
+
+  const fired = previous?.status === 'open' && !firing ? (previous.metric === 'loaded' ? loaded : used) : loaded.firing ? loaded : used;
+  const other = fired === loaded ? used : loaded;
+  const stamp = nowText(now);
+  // Exact CPPs, the explanation and its factors need the details fetched after judging (see finish).
+  const numbers = {
+    metric: fired.metric,
+    last_day: w.day,
+    window_hours: w.hours,
+    updated_at: stamp,
+    baseline_day: fired.baseline.day,
+    baseline_cpp: '0',
+    observed_cpp: '0',
+    baseline_loaded_cpp: '0',
+    observed_loaded_cpp: '0',
+    baseline_used_cpp: '0',
+    observed_used_cpp: '0',
+    relative_increase: fired.relative,
+    extra_daily_cost: fired.extraPerDay.toFixed(12),
+    requests: observed.requests,
+    baseline_requests: fired.baseline.requests,
+    dominant_factor: '',
+    factors: '',
+    summary: '',
+    estimated: observed.estimated,
+    version: nextVersion(),
+  } satisfies Partial<AlertRow>;
+
+  if (previous?.status === 'open') {
+    const row: AlertRow = { ...previous, ...numbers };
+    let transition: TransitionOutcome['transition'] = 'updated';
+    if (!refresh) {
+      const clearNow = loaded.clear && used.clear && !firing;
+      row.clear_windows = firing ? 0 : clearNow ? previous.clear_windows + 1 : 0;
+      if (row.clear_windows >= settings.resolveAfterWindows) {
+        row.status = 'resolved';
+        row.resolved_at = stamp;
+        transition = 'resolved';
+      }
+    }
+    return { row, transition, fired, other };
+  }
+  const row: AlertRow = {
+    alert_id: alertIdOf(info.key, w.day), alert_key: info.key, model_id: info.model, feature_id: info.feature, tenant_id: info.tenant,
+    currency: info.currency, status: 'open', opened_day: w.day, opened_at: stamp, resolved_at: null, clear_windows: 0,
+    acknowledged: false, ack_reason: '', ack_at: null, ...NO_BUDGET, ...numbers,
+  };
+  return { row, transition: 'opened', fired, other };
+}
+
+/** Fill in what an alert says (exact CPPs, factors, explanation) from the details of its window's hours. */
+function describeAlert(alert: AlertRow, details: AlertDetails, info: KeyInfo, w: Window, observed: KeyDay, fired: MetricJudgement, other: MetricJudgement): void {
+  // The factors are split over the cells of the baseline and observed days, read for these days only.
+  const observedCells = details.cells(w.day, info.key);
+  const firedDecomposition = atDailyPace(decompose(fired.metric, details.cells(fired.baseline.day, info.key), observedCells), fired.dailyScale);
+  const otherDecomposition = atDailyPace(decompose(other.metric, details.cells(other.baseline.day, info.key), observedCells), other.dailyScale);
+  alert.dominant_factor = firedDecomposition.dominant;
+  const ctx = details.context(info, fired.baseline.day, w.day);
+  const keyLabel = `${info.model} / ${info.feature}${info.tenant ? ` / ${info.tenant}` : ''} (${info.currency})`;
+  alert.summary = explain({
+    keyLabel, currency: info.currency, day: w.day, hours: w.hours, baselineDay: fired.baseline.day, baselineDays: fired.baselineDays,
+    fired: firedDecomposition, other: otherDecomposition, otherQuiet: !other.firing, ctx, estimated: observed.estimated,
+  });
+  alert.factors = JSON.stringify({ [fired.metric]: summarise(firedDecomposition), [other.metric]: summarise(otherDecomposition), context: ctx, hours: w.hours });
+  const loaded = fired.metric === 'loaded' ? fired : other;
+  const used = fired.metric === 'used' ? fired : other;
+  alert.baseline_cpp = details.cpp(fired.baseline.day, info.key, fired.metric);
+  alert.observed_cpp = details.cpp(w.day, info.key, fired.metric);
+  alert.baseline_loaded_cpp = details.cpp(loaded.baseline.day, info.key, 'loaded');
+  alert.observed_loaded_cpp = details.cpp(w.day, info.key, 'loaded');
+  alert.baseline_used_cpp = details.cpp(used.baseline.day, info.key, 'used');
+  alert.observed_used_cpp = details.cpp(w.day, info.key, 'used');
+}
+
 /**
  * Evaluate CPP alerts: for `day`, or (without it) every day owed. Incomplete
- * days wait; a restated day is evaluated again and updates its alert instead
- * of opening another. Notifications go out after the state is stored.
+ * days wait, except the current day and the one before it, whose first
+ * complete hours are judged once there are intradayMinHours of them; a
+ * restated day is evaluated again and updates its alert instead of opening
+ * another. Notifications go out after the state is stored.
  */
 export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 'alerts'>, options: EvaluateOptions = {}): Promise<EvaluationResult> {
   const settings = config.alerts;
@@ -329,29 +299,50 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
   const loadFrom = dayText(dayMs(windowFrom) - Math.max(baselineSpan(settings), 7) * DAY_MS);
 
   const statuses = new Map((await warehouse.query(sqlFile('alerts/day-status'), { from: loadFrom, to: windowTo }, dayStatusRow)).map((s) => [s.day, s]));
-  const days = options.day ? [options.day] : await daysOwed(warehouse, settings, statuses, windowFrom, windowTo);
+  const days = options.day ? [options.day] : await daysOwed(warehouse, statuses, windowFrom, windowTo);
   const result: EvaluationResult = { days: [], transitions: [], deliveries: [] };
-  const ready = days.filter((day) => {
-    const reason = incompleteReason(statuses.get(day), settings, now);
-    if (reason !== undefined) result.days.push({ day, status: 'waiting', reason, keys: 0, firing: 0, budgets: 0, budgetsFiring: 0, estimated: false });
-    return reason === undefined;
-  });
-  if (ready.length === 0) return result;
+  const windows: { w: Window; outcome: DayOutcome }[] = [];
+  for (const day of days) {
+    const status = statuses.get(day);
+    const reason = incompleteReason(status, settings, now);
+    const outcome: DayOutcome = { day, status: 'evaluated', hours: WHOLE_DAY, keys: 0, firing: 0, budgets: 0, budgetsFiring: 0, estimated: status?.estimated ?? false };
+    result.days.push(outcome);
+    if (reason === undefined) {
+      windows.push({ w: { day, hours: WHOLE_DAY, partial: false }, outcome });
+      continue;
+    }
+    const recent = dayMs(day) >= dayMs(today) - DAY_MS;
+    const hours = recent && settings.intradayMinHours > 0 ? await completeHours(warehouse, status, settings, now) : 0;
+    if (hours >= settings.intradayMinHours && hours > 0) {
+      Object.assign(outcome, { status: 'partial', reason, hours });
+      windows.push({ w: { day, hours, partial: true }, outcome });
+    } else {
+      Object.assign(outcome, { status: 'waiting', reason: hours > 0 ? `${reason} (${hours} complete hours so far)` : reason, hours: 0 });
+    }
+  }
+  if (windows.length === 0) return result;
 
   const complete = (day: string): boolean => incompleteReason(statuses.get(day), settings, now) === undefined;
-  const [keys, latest] = await Promise.all([loadKeys(warehouse, settings, loadFrom, windowTo), latestAlerts(warehouse)]);
+  const hoursAsked = [...new Set(windows.map(({ w }) => w.hours))];
+  const [latest, ...keySets] = await Promise.all([
+    latestAlerts(warehouse),
+    ...[WHOLE_DAY, ...hoursAsked.filter((h) => h !== WHOLE_DAY)].map(async (h) => [h, await loadKeys(warehouse, settings, loadFrom, windowTo, h)] as const),
+  ]);
+  const keysByHours = new Map(keySets);
+  const wholeKeys = keysByHours.get(WHOLE_DAY) ?? new Map<string, KeyInfo>();
   const written = new Map<string, AlertRow>();
-  // (day, key) pairs whose exact CPPs and versions the run's alerts need, and the alerts waiting for them.
-  const asked = new Map<string, { day: string; info: KeyInfo }>();
-  const finish: ((details: AlertDetails, pools: Map<string, PoolDay>) => void)[] = [];
+  // Per hours judged: the (day, key) pairs whose details the run's alerts need, and the alerts waiting for them.
+  const asked = new Map<number, { pairs: AskedPairs; finish: ((details: AlertDetails) => void)[] }>();
   const allDays = [...statuses.keys()].sort();
   const attributedDays = new Set(allDays);
 
-  for (const day of ready) {
-    const outcome: DayOutcome = { day, status: 'evaluated', keys: 0, firing: 0, budgets: 0, budgetsFiring: 0, estimated: statuses.get(day)?.estimated ?? false };
-    const candidates = allDays.filter((d) => d < day && comparable(settings.comparable, d, day) && complete(d)).reverse();
+  for (const { w, outcome } of windows) {
+    const keys = keysByHours.get(w.hours) ?? new Map<string, KeyInfo>();
+    const candidates = allDays.filter((d) => d < w.day && comparable(settings.comparable, d, w.day) && complete(d)).reverse();
+    const group = asked.get(w.hours) ?? { pairs: new AskedPairs(), finish: [] };
+    asked.set(w.hours, group);
     for (const info of keys.values()) {
-      const observed = info.days.get(day);
+      const observed = info.days.get(w.day);
       if (!observed) continue;
       outcome.keys++;
       const baseline: KeyDay[] = [];
@@ -361,115 +352,36 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
         if (baseline.length >= settings.baselineDays) break;
       }
       if (baseline.length < settings.minBaselineDays) continue;
-      const loaded = judge('loaded', observed, baseline, settings);
-      const used = judge('used', observed, baseline, settings);
+      const wholeDays = w.hours < WHOLE_DAY ? wholeKeys.get(info.key)?.days : undefined;
+      const loaded = judge('loaded', observed, baseline, settings, wholeDays);
+      const used = judge('used', observed, baseline, settings, wholeDays);
       if (!loaded || !used) continue;
-      const firing = loaded.firing || used.firing;
-      if (firing) outcome.firing++;
+      if (loaded.firing || used.firing) outcome.firing++;
       const found = latest.get(info.key);
-      const previous = found?.metric === 'budget' ? undefined : found;
-      // An evaluated day again (a restatement): refresh the open episode's numbers, no transition.
-      if (previous && day < previous.last_day) continue;
-      const refresh = previous !== undefined && day === previous.last_day;
-      if (refresh && previous.status !== 'open') continue;
-      if (!refresh && previous?.status !== 'open' && !firing) continue;
-
-      const fired = previous?.status === 'open' && !firing ? (previous.metric === 'loaded' ? loaded : used) : loaded.firing ? loaded : used;
-      const other = fired === loaded ? used : loaded;
-      const stamp = nowText(now);
-      // Exact CPPs, the explanation and its context need the details fetched after the loop (finish below).
-      const numbers = {
-        metric: fired.metric,
-        last_day: day,
-        updated_at: stamp,
-        baseline_day: fired.baseline.day,
-        baseline_cpp: '0',
-        observed_cpp: '0',
-        baseline_loaded_cpp: '0',
-        observed_loaded_cpp: '0',
-        baseline_used_cpp: '0',
-        observed_used_cpp: '0',
-        relative_increase: fired.relative,
-        extra_daily_cost: fired.extraPerDay.toFixed(12),
-        requests: observed.requests,
-        baseline_requests: fired.baseline.requests,
-        dominant_factor: '',
-        factors: '',
-        summary: '',
-        estimated: observed.estimated,
-        version: nextVersion(),
-      } satisfies Partial<AlertRow>;
-
-      let row: AlertRow;
-      let transition: TransitionOutcome['transition'] = 'updated';
-      if (previous?.status === 'open') {
-        row = { ...previous, ...numbers };
-        if (!refresh) {
-          const clearNow = loaded.clear && used.clear && !firing;
-          row.clear_windows = firing ? 0 : clearNow ? previous.clear_windows + 1 : 0;
-          if (row.clear_windows >= settings.resolveAfterWindows) {
-            row.status = 'resolved';
-            row.resolved_at = stamp;
-            transition = 'resolved';
-          }
-        }
-      } else {
-        row = {
-          alert_id: alertIdOf(info.key, day), alert_key: info.key, model_id: info.model, feature_id: info.feature, tenant_id: info.tenant,
-          currency: info.currency, status: 'open', opened_day: day, opened_at: stamp, resolved_at: null, clear_windows: 0,
-          acknowledged: false, ack_reason: '', ack_at: null, ...NO_BUDGET, ...numbers,
-        };
-        transition = 'opened';
-      }
+      const next = step(found?.metric === 'budget' ? undefined : found, w, info, observed, { loaded, used }, settings, now);
+      if (!next) continue;
+      const { row, transition, fired, other } = next;
       latest.set(info.key, row);
       written.set(row.alert_id, row);
       result.transitions.push({ transition, alert: row });
-      const alert = row;
-      asked.set(pairOf(fired.baseline.day, info.key), { day: fired.baseline.day, info });
-      asked.set(pairOf(loaded.baseline.day, info.key), { day: loaded.baseline.day, info });
-      asked.set(pairOf(used.baseline.day, info.key), { day: used.baseline.day, info });
-      asked.set(pairOf(day, info.key), { day, info });
-      finish.push((details, pools) => {
-        // The factors are split over the cells of the baseline and observed days, read for these days only.
-        const observedCells = details.cells(day, info.key);
-        const firedDecomposition = decompose(fired.metric, details.cells(fired.baseline.day, info.key), observedCells);
-        const otherDecomposition = decompose(other.metric, details.cells(other.baseline.day, info.key), observedCells);
-        alert.dominant_factor = firedDecomposition.dominant;
-        const ctx = contextOf(details, info, fired.baseline.day, day, pools);
-        const keyLabel = `${info.model} / ${info.feature}${info.tenant ? ` / ${info.tenant}` : ''} (${info.currency})`;
-        alert.summary = explain({
-          keyLabel, currency: info.currency, day, baselineDay: fired.baseline.day, baselineDays: fired.baselineDays,
-          fired: firedDecomposition, other: otherDecomposition, otherQuiet: !other.firing, ctx, estimated: observed.estimated,
-        });
-        alert.factors = JSON.stringify({ [fired.metric]: summarise(firedDecomposition), [other.metric]: summarise(otherDecomposition), context: ctx });
-        const cpp = (d: string, metric: Metric): string => {
-          const exact = details.cpp(d, info.key);
-          return (metric === 'loaded' ? exact?.loaded_cpp : exact?.used_cpp) ?? '0';
-        };
-        alert.baseline_cpp = cpp(fired.baseline.day, fired.metric);
-        alert.observed_cpp = cpp(day, fired.metric);
-        alert.baseline_loaded_cpp = cpp(loaded.baseline.day, 'loaded');
-        alert.observed_loaded_cpp = cpp(day, 'loaded');
-        alert.baseline_used_cpp = cpp(used.baseline.day, 'used');
-        alert.observed_used_cpp = cpp(day, 'used');
-      });
+      for (const d of [fired.baseline.day, loaded.baseline.day, used.baseline.day, w.day]) group.pairs.add(d, info);
+      group.finish.push((details) => { describeAlert(row, details, info, w, observed, fired, other); });
     }
-    const budgets = await evaluateBudgetsOn(warehouse, settings.budgets, day, attributedDays, latest, now, outcome.estimated);
-    outcome.budgets = budgets.budgets;
-    outcome.budgetsFiring = budgets.firing;
-    for (const t of budgets.transitions) {
-      written.set(t.alert.alert_id, t.alert);
-      result.transitions.push(t);
+    if (!w.partial) {
+      const budgets = await evaluateBudgetsOn(warehouse, settings.budgets, w.day, attributedDays, latest, now, outcome.estimated);
+      outcome.budgets = budgets.budgets;
+      outcome.budgetsFiring = budgets.firing;
+      for (const t of budgets.transitions) {
+        written.set(t.alert.alert_id, t.alert);
+        result.transitions.push(t);
+      }
     }
-    result.days.push(outcome);
   }
 
-  if (finish.length > 0) {
-    const details = await AlertDetails.fetch(warehouse, settings.byTenant, asked);
-    const askedDays = [...asked.values()].map((a) => a.day).sort();
-    const poolRows = await warehouse.query(sqlFile('alerts/pool-days'), { from: askedDays[0] ?? windowFrom, to: dayText(dayMs(askedDays.at(-1) ?? windowFrom) + DAY_MS) }, poolDayRow);
-    const pools = new Map(poolRows.map((p) => [`${p.day}|${p.pool_id}|${p.currency}`, p]));
-    for (const f of finish) f(details, pools);
+  for (const [hours, group] of asked) {
+    if (group.finish.length === 0) continue;
+    const details = await AlertDetails.fetch(warehouse, settings.byTenant, group.pairs, hours);
+    for (const f of group.finish) f(details);
   }
   await writeAlerts(warehouse, [...written.values()]);
   await warehouse.insertObjects('cpp_alert_evaluations', result.days.filter((d) => d.status === 'evaluated').map((d) => ({

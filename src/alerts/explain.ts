@@ -10,8 +10,10 @@ export interface FactorContext {
   versionNote?: string | undefined;
   /** Utilisation of the key's pools (GPU-ms weighted), baseline and observed, 0..1. */
   utilisation?: { before: number; after: number } | undefined;
-  /** Price per GPU-hour of the key's pools (GPU-ms weighted), baseline and observed. */
+  /** What the key's used GPU time cost per GPU-hour (used cost / GPU-ms, weighted by the baseline's GPU-ms): what the price factor moves. */
   pricePerGpuHour?: { before: number; after: number } | undefined;
+  /** The billed price per GPU-hour of capacity of the key's pools (same weights); said beside the above when they differ. */
+  poolPricePerGpuHour?: { before: number; after: number } | undefined;
   /** e.g. "llm-b 70% of requests, was 10%" */
   mixNote?: string | undefined;
 }
@@ -43,9 +45,21 @@ function factorNote(f: Factor, ctx: FactorContext, currency: string): string {
   let note = '';
   if (f.name === 'gpu_ms_per_request' && ctx.versionNote) note = ` ${ctx.versionNote}`;
   if (f.name === 'idle' && ctx.utilisation) note = ` (utilisation ${percent(ctx.utilisation.before)} -> ${percent(ctx.utilisation.after)})`;
-  if (f.name === 'price' && ctx.pricePerGpuHour) note = ` (${money(ctx.pricePerGpuHour.before, currency)} -> ${money(ctx.pricePerGpuHour.after, currency)} per GPU-hour)`;
+  if (f.name === 'price' && ctx.pricePerGpuHour) note = ` (${priceNote(ctx.pricePerGpuHour, ctx.poolPricePerGpuHour, currency)})`;
   if (f.name === 'mix' && ctx.mixNote) note = ` ${ctx.mixNote}`;
   return `${FACTOR_LABEL[f.name]} ${pct(f.ratio)}${note}: ${money(f.perDay, currency, true)}/day`;
+}
+
+/**
+ * "$6.20 -> $5.70 per GPU-hour used; billed $6.20 -> $6.20 per GPU-hour": the
+ * billed price is said only when it moved differently (by a point or more),
+ * e.g. when traffic beyond the capacity billed made each used GPU-hour cheaper.
+ */
+function priceNote(paid: { before: number; after: number }, billed: { before: number; after: number } | undefined, currency: string): string {
+  const text = `${money(paid.before, currency)} -> ${money(paid.after, currency)} per GPU-hour used`;
+  if (!billed || !(paid.before > 0) || !(billed.before > 0)) return text;
+  const apart = Math.abs(paid.after / paid.before - billed.after / billed.before) >= 0.01;
+  return apart ? `${text}; billed ${money(billed.before, currency)} -> ${money(billed.after, currency)} per GPU-hour` : text;
 }
 
 export function percent(x: number): string {
@@ -64,6 +78,13 @@ export interface AlertText {
   otherQuiet: boolean;
   ctx: FactorContext;
   estimated: boolean;
+  /** Hours of `day` judged, from 00:00 UTC: 24 for a complete day; fewer while the day is not complete (money per day is then at the day's pace). */
+  hours: number;
+}
+
+/** "2026-11-20", or "2026-12-02 00:00-14:00 UTC (so far)" for the first hours of a day not complete yet. */
+export function windowLabel(day: string, hours: number): string {
+  return hours >= 24 ? day : `${day} 00:00-${String(hours).padStart(2, '0')}:00 UTC (so far)`;
 }
 
 /** The explanation: what moved, by how much, and why, factor by factor. */
@@ -73,8 +94,9 @@ export function explain(t: AlertText): string {
   const perDay = fired.factors.reduce((a, f) => a + f.perDay, 0);
   const dominant = fired.factors.find((f) => f.name === fired.dominant);
   const lines = [
-    `${t.keyLabel}: ${METRIC_LABEL[fired.metric]} ${pct(rel)} on ${t.day} (${money(fired.baselineCpp, currency)} -> ${money(fired.observedCpp, currency)} per prediction; ` +
-      `baseline ${t.baselineDay}, median of ${t.baselineDays} comparable days), ${money(perDay, currency, true)}/day${t.estimated ? ' (billing still estimated)' : ''}`,
+    `${t.keyLabel}: ${METRIC_LABEL[fired.metric]} ${pct(rel)} on ${windowLabel(t.day, t.hours)} (${money(fired.baselineCpp, currency)} -> ${money(fired.observedCpp, currency)} per prediction; ` +
+      `baseline ${t.baselineDay}${t.hours >= 24 ? '' : ', the same hours'}, median of ${t.baselineDays} comparable days), ${money(perDay, currency, true)}/day` +
+      `${t.hours >= 24 ? '' : ' at the day\'s pace'}${t.estimated ? ' (billing still estimated)' : ''}`,
   ];
   if (dominant) lines.push(`Why: ${factorNote(dominant, ctx, currency)}`);
   const rest = fired.factors.filter((f) => f.name !== fired.dominant && (fired.metric === 'loaded' || f.name !== 'idle'));

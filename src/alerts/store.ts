@@ -41,6 +41,8 @@ export const alertRow = z.object({
   ack_reason: z.string(),
   ack_at: z.string().nullable(),
   estimated: z.boolean(),
+  /** Hours of last_day the numbers cover: 24, or fewer for the current day judged before it is complete. */
+  window_hours: z.coerce.number().int().min(0).max(24),
   version: z.coerce.number(),
   // Budget alerts only (metric 'budget'); CPP alerts hold the defaults of NO_BUDGET.
   level: z.enum(['', 'warning', 'over']),

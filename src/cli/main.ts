@@ -27,6 +27,7 @@ import { ROLES, runService, type Role } from '../service/run-service.js';
 import { pingService, queryService } from '../service/query-client.js';
 import { findRunningService, type ServiceInfo } from '../service/service-discovery.js';
 import { evaluateAlerts } from '../alerts/evaluate.js';
+import { windowLabel } from '../alerts/explain.js';
 import { ACK_REASONS, acknowledge, listAlerts, type AckReason } from '../alerts/store.js';
 import { IDLE_POLICIES, type IdlePolicy } from '../report/idle-policy.js';
 import { parseMonth } from '../report/month-data.js';
@@ -551,7 +552,10 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
       }
       for (const d of result.days) {
         const budgets = d.budgets > 0 ? `; ${d.budgets} budgets, ${d.budgetsFiring} forecast at warning level or over` : '';
-        io.out(d.status === 'waiting' ? `${d.day}: waiting: ${d.reason ?? ''}` : `${d.day}: ${d.keys} keys, ${d.firing} over threshold${budgets}${d.estimated ? ' (billing estimated)' : ''}`);
+        const judged = `${d.keys} keys, ${d.firing} over threshold${budgets}${d.estimated ? ' (billing estimated)' : ''}`;
+        if (d.status === 'waiting') io.out(`${d.day}: waiting: ${d.reason ?? ''}`);
+        else if (d.status === 'partial') io.out(`${windowLabel(d.day, d.hours)}: ${judged}; the day waits: ${d.reason ?? ''}`);
+        else io.out(`${d.day}: ${judged}`);
       }
       for (const t of result.transitions.filter((x) => x.transition !== 'updated')) {
         const what = t.alert.metric === 'budget' ? `budget, ${t.alert.level}` : `${t.alert.metric} CPP, dominant factor: ${t.alert.dominant_factor}`;

@@ -199,6 +199,11 @@ export const configSchema = z.object({
     settleMinutes: positiveInt.default(60),
     /** ...or the day ended this long ago (a backfill). */
     completeAfterHours: positiveInt.default(30),
+    /**
+     * The current day (and the one before it, while it is not complete) is judged hour by hour
+     * once this many of its first hours are complete: billed, attributed and settled. 0 turns it off.
+     */
+    intradayMinHours: z.number().int().min(0).max(23).default(6),
     /** Without --day: days evaluated at most this far back. */
     lookbackDays: positiveInt.max(400).default(45),
     webhooks: z.array(z.object({
