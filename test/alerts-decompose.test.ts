@@ -4,7 +4,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { cppOf, decompose, logMean, lowerMedianIndex, robustSpread, type Cell } from '../src/alerts/decompose.js';
+import { atDailyPace, cppOf, decompose, logMean, lowerMedianIndex, robustSpread, type Cell } from '../src/alerts/decompose.js';
+import { explain, windowLabel } from '../src/alerts/explain.js';
 
 /** A pool of `gpus` GPUs for a day at `price` per GPU-hour, one key using `requests` x `e` GPU-ms. */
 function cell(name: string, requests: number, e: number, price: number, util: number): Cell {
@@ -67,5 +68,27 @@ describe('CPP decomposition', () => {
     expect(lowerMedianIndex([5, 1, 3])).toBe(2);
     expect(lowerMedianIndex([4, 1, 3, 2])).toBe(3); // the lower middle is a real day: 2
     expect(robustSpread([1, 2, 3, 4, 100], 3)).toBeCloseTo(1.4826, 6);
+  });
+
+  it('the price note shows what a GPU-hour used cost, with the billed price beside it only when the two moved apart', () => {
+    // Used cost capped at the bill: the same billed price, each GPU-hour used 8% cheaper.
+    const before = [cell('p', 1000, 100, 6.2, 0.3)];
+    const after = [cell('p', 1000, 150, 5.7, 0.45)];
+    const text = (billedAfter: number, hours = 24): string => explain({
+      keyLabel: 'm / f (USD)', currency: 'USD', day: '2026-11-20', hours, baselineDay: '2026-11-11', baselineDays: 7,
+      fired: decompose('used', before, after), other: decompose('loaded', before, after), otherQuiet: true, estimated: false,
+      ctx: { pricePerGpuHour: { before: 6.2, after: 5.7 }, poolPricePerGpuHour: { before: 6.2, after: billedAfter } },
+    });
+    expect(text(6.2)).toContain('price per GPU-hour -8.1% ($6.20 -> $5.70 per GPU-hour used; billed $6.20 -> $6.20 per GPU-hour)');
+    expect(text(5.7)).toContain('price per GPU-hour -8.1% ($6.20 -> $5.70 per GPU-hour used):');
+    expect(text(6.2, 10).split('\n')[0]).toMatch(/on 2026-11-20 00:00-10:00 UTC \(so far\) .*baseline 2026-11-11, the same hours, .*\/day at the day's pace$/);
+    expect(windowLabel('2026-11-20', 24)).toBe('2026-11-20');
+  });
+
+  it('money per day at the day\'s pace scales every factor, not the ratios', () => {
+    const d = decompose('used', [cell('p', 1000, 100, 2, 0.3)], [cell('p', 1000, 200, 2, 0.6)]);
+    const paced = atDailyPace(d, 4);
+    expect(paced.factors.map((f) => f.ratio)).toEqual(d.factors.map((f) => f.ratio));
+    expect(paced.factors.map((f) => f.perDay)).toEqual(d.factors.map((f) => f.perDay * 4));
   });
 });
