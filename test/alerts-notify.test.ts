@@ -4,10 +4,8 @@
  * The webhook is a real local HTTP server (a peer, not one of our engines).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../src/config/config.js';
 import { evaluateAlerts } from '../src/alerts/evaluate.js';
@@ -17,41 +15,14 @@ import { main } from '../src/cli/main.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { START, writeScenario } from './helpers/alerts-data.js';
 import { discardWarehouse, freshWarehouse } from './helpers/warehouse.js';
-
-interface Received { key: string | undefined; body: { dedupe_key?: string; text?: string } }
-
-/** A Slack-like receiver: fails the first `failures` requests with 503, shows each dedupe key once. */
-async function receiver(failures: number): Promise<{ server: Server; url: string; received: Received[]; shown: Map<string, string> }> {
-  const received: Received[] = [];
-  const shown = new Map<string, string>();
-  let failed = 0;
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => { body += c.toString(); });
-    req.on('end', () => {
-      const parsed = JSON.parse(body) as Received['body'];
-      const key = req.headers['idempotency-key'];
-      received.push({ key: typeof key === 'string' ? key : undefined, body: parsed });
-      if (failed < failures) {
-        failed++;
-        res.writeHead(503).end('busy');
-        return;
-      }
-      if (parsed.dedupe_key && !shown.has(parsed.dedupe_key)) shown.set(parsed.dedupe_key, parsed.text ?? '');
-      res.writeHead(200).end('ok');
-    });
-  });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const { port } = server.address() as AddressInfo;
-  return { server, url: `http://user:secret@127.0.0.1:${port}/services/T000/B000/XXXXSECRET`, received, shown };
-}
+import { receiver, type Receiver } from './helpers/webhook.js';
 
 describe('alert notifications', () => {
   let w: Warehouse;
-  let peer: Awaited<ReturnType<typeof receiver>>;
+  let peer: Receiver;
   beforeEach(async () => { w = await freshWarehouse(); peer = await receiver(2); });
   afterEach(async () => {
-    await new Promise((ok) => peer.server.close(ok));
+    await peer.close();
     await discardWarehouse(w);
   });
 
