@@ -75,6 +75,8 @@ export interface DayOutcome {
   /** Budgets judged, and those whose forecast reached their warning level or budget. */
   budgets: number;
   budgetsFiring: number;
+  /** Why budgets were not judged that day (its attribution does not tie out to the bill); CPP alerts still were. */
+  budgetsSkipped?: string;
   estimated: boolean;
 }
 
@@ -457,6 +459,7 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
     const budgets = await evaluateBudgetsOn(warehouse, settings.budgets, day, attributedDays, latest, now, outcome.estimated);
     outcome.budgets = budgets.budgets;
     outcome.budgetsFiring = budgets.firing;
+    if (budgets.skipped !== undefined) outcome.budgetsSkipped = budgets.skipped;
     for (const t of budgets.transitions) {
       written.set(t.alert.alert_id, t.alert);
       result.transitions.push(t);
@@ -478,14 +481,19 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
 
   if (options.notify !== false && settings.webhooks.length > 0) {
     // This run's transitions (an alert opened and resolved in one run announces both), and any
-    // earlier one whose delivery failed: open alerts, and alerts resolved in the last week.
+    // earlier one whose delivery failed: open alerts (and the escalation of an open budget alert
+    // that opened at warning and is now over), and alerts resolved in the last week.
     const owed = new Map<string, [AlertRow, Transition]>();
     for (const t of result.transitions) if (t.transition !== 'updated') owed.set(`${t.alert.alert_id}:${t.transition}`, [t.alert, t.transition]);
     for (const a of latest.values()) {
       if (a.status === 'open') owed.set(`${a.alert_id}:opened`, [a, 'opened']);
       else if (a.resolved_at !== null && now - Date.parse(`${a.resolved_at.replace(' ', 'T')}Z`) < 7 * DAY_MS) owed.set(`${a.alert_id}:resolved`, [a, 'resolved']);
+      if (a.status === 'open' && a.metric === 'budget' && a.level === 'over' && a.opened_level === 'warning') owed.set(`${a.alert_id}:escalated`, [a, 'escalated']);
     }
-    for (const [alert, transition] of owed.values()) {
+    // Openings first, resolutions last: an escalation owed by this run never reaches a webhook before
+    // the opening an earlier run failed to deliver.
+    const order: Record<Transition, number> = { opened: 0, escalated: 1, resolved: 2 };
+    for (const [alert, transition] of [...owed.values()].sort((a, b) => order[a[1]] - order[b[1]])) {
       const sent = await notify(warehouse, settings, alert, transition);
       result.deliveries.push(...sent.filter((d) => d.outcome !== 'already-delivered'));
     }
