@@ -57,9 +57,10 @@ export const alertsEvaluateJob = defineJob({
           rowsWritten: transitions.length + days.length - waiting.length,
           owed: waiting.length,
           note: [
-            `${days.length - waiting.length} day(s) evaluated, ${count('opened')} opened, ${count('updated')} updated, ${count('resolved')} resolved`,
+            `${days.length - waiting.length} day(s) evaluated, ${count('opened')} opened, ${count('updated')} updated, ${count('escalated')} escalated, ${count('resolved')} resolved`,
             ...(lastWait ? [`${waiting.length} waiting (${lastWait.day}: ${lastWait.reason ?? ''})`] : []),
             ...days.filter((d) => d.status === 'partial').map((d) => `${d.day} judged on its first ${d.hours} hours`),
+            ...days.filter((d) => d.budgetsSkipped !== undefined).map((d) => `${d.day} budgets skipped: ${d.budgetsSkipped ?? ''}`),
             ...(failed.length > 0 ? [`${failed.length} delivery(ies) failed`] : []),
           ].join('; '),
         };

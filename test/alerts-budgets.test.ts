@@ -13,6 +13,7 @@ import { configSchema, type Config, type ConfigInput } from '../src/config/confi
 import { units } from '../src/report/exact.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { discardWarehouse, freshWarehouse } from './helpers/warehouse.js';
+import { receiver, type Receiver } from './helpers/webhook.js';
 
 const DAY_MS = 86_400_000;
 const NOV = Date.UTC(2026, 10, 1);
@@ -77,8 +78,8 @@ const SEARCH_BUDGET = { by: 'team', owner: 'search', monthly: '12000.00', curren
  * hour bills 40 with no traffic, 3/4 of it spread to search (its share of the
  * pool's cost). So search costs 330, then 630, then 60 a day.
  */
-async function searchMonth(w: Warehouse, lastDay: number): Promise<void> {
-  for (let d = 1; d <= lastDay; d++) {
+async function searchMonth(w: Warehouse, lastDay: number, firstDay = 1): Promise<void> {
+  for (let d = firstDay; d <= lastDay; d++) {
     const unit = d <= 10 ? 100 : d <= 13 ? 200 : 10;
     await writeDay(w, nov(d), [
       { pool: 'gpu-a', currency: 'USD', team: 'search', tenant: 'acme', model: 'llama', cost: String(2 * unit), requests: 2000 },
@@ -129,7 +130,7 @@ describe('budget alerts', () => {
     expect((await latestAlerts(w)).size).toBe(0);
   });
 
-  it('fires once when the run rate crosses, updates its level, resolves when the forecast falls back; ack holds', { timeout: 120_000 }, async () => {
+  it('fires once when the run rate crosses, escalates to over, follows its level, resolves when the forecast falls back; ack holds', { timeout: 120_000 }, async () => {
     await searchMonth(w, 16);
     const cfg = config({ budgets: [SEARCH_BUDGET] });
     const run = await evaluateAlerts(w, cfg, { now: NOW });
@@ -140,7 +141,8 @@ describe('budget alerts', () => {
     const t = budget.map((x) => [x.transition, x.alert.last_day, x.alert.level, x.alert.forecast, x.alert.month_to_date, x.alert.run_rate]);
     expect(t).toEqual([
       ['opened', nov(11), 'warning', '11014.285714285714', '3930.000000000000', '372.857142857143'],
-      ['updated', nov(12), 'over', '12042.857142857143', '4560.000000000000', '415.714285714286'],
+      // Opened at warning, now over: announced once more.
+      ['escalated', nov(12), 'over', '12042.857142857143', '4560.000000000000', '415.714285714286'],
       ['updated', nov(13), 'over', '12985.714285714286', '5190.000000000000', '458.571428571429'],
       ['updated', nov(14), 'warning', '11970.000000000000', '5250.000000000000', '420.000000000000'],
       ['updated', nov(15), 'warning', '11031.428571428571', '5310.000000000000', '381.428571428571'],
@@ -235,5 +237,113 @@ describe('budget alerts', () => {
     }]);
     const landed = await evaluateAlerts(w, cfg, { day: nov(10), now: NOW });
     expect(landed.transitions.map((x) => [x.transition, x.alert.level, x.alert.forecast])).toEqual([['opened', 'over', '15000.000000000000']]);
+  });
+
+  describe('with a webhook', () => {
+    let peer: Receiver;
+    beforeEach(async () => { peer = await receiver(0); });
+    afterEach(async () => { await peer.close(); });
+    const withWebhook = (budgets: NonNullable<ConfigInput['alerts']>['budgets']): Pick<Config, 'alerts'> =>
+      config({ budgets, webhooks: [{ name: 'finance', url: peer.url, kind: 'slack' }], retries: 0, retryMinMs: 5 });
+
+    /** Team search alone, a cost a day (100 requests: too few for a CPP key to be judged, so only budgets notify). */
+    const searchDays = async (costs: Record<number, string>): Promise<void> => {
+      for (const [d, cost] of Object.entries(costs)) {
+        await writeDay(w, nov(Number(d)), [{ pool: 'gpu-a', currency: 'USD', team: 'search', tenant: 'acme', model: 'llama', cost, requests: 100 }]);
+      }
+    };
+
+    it('warning then over notifies the escalation once per episode; a failed one is sent by a later run', { timeout: 120_000 }, async () => {
+      const cfg = withWebhook([SEARCH_BUDGET]);
+      // 380 a day: forecast 30 x 380 = 11,400, at warning (90% is 10,800).
+      await searchDays({ 1: '380', 2: '380', 3: '380', 4: '380', 5: '380' });
+      const first = await evaluateAlerts(w, cfg, { now: NOW });
+      expect(first.transitions.filter((t) => t.transition !== 'updated').map((t) => [t.transition, t.alert.level, t.alert.opened_level])).toEqual([['opened', 'warning', 'warning']]);
+      const id = first.transitions[0]?.alert.alert_id ?? '';
+      expect(first.deliveries).toEqual([expect.objectContaining({ dedupeKey: `${id}:opened`, outcome: 'delivered' })]);
+
+      // 2,500 to date + 2,500 / 6 x 24: 12,500, over. The webhook is down for it.
+      await searchDays({ 6: '600' });
+      peer.failNext(1);
+      const second = await evaluateAlerts(w, cfg, { now: NOW });
+      expect(second.transitions.map((t) => [t.transition, t.alert.level, t.alert.forecast])).toEqual([['escalated', 'over', '12500.000000000000']]);
+      expect(second.deliveries).toEqual([expect.objectContaining({ dedupeKey: `${id}:escalated`, outcome: 'failed', error: 'HTTP 503' })]);
+      expect([...peer.shown.keys()]).toEqual([`${id}:opened`]);
+
+      // A later run (day 6 evaluated again, still over): the escalation is still owed, and goes out.
+      const third = await evaluateAlerts(w, cfg, { now: NOW, day: nov(6) });
+      expect(third.transitions.map((t) => [t.transition, t.alert.level])).toEqual([['updated', 'over']]);
+      expect(third.deliveries).toEqual([expect.objectContaining({ dedupeKey: `${id}:escalated`, outcome: 'delivered', attempts: 1 })]);
+      expect([...peer.shown.keys()]).toEqual([`${id}:opened`, `${id}:escalated`]);
+      expect(peer.shown.get(`${id}:escalated`)?.split('\n').slice(0, 2)).toEqual([
+        `:money_with_wings: Budget forecast now over (team search, 2026-11) · alert ${id}`,
+        'team search: forecast $12,500 for 2026-11 vs budget $12,000 (+4%); month to date $2,500 over 6 days; top models: llama $2,500',
+      ]);
+      const received = peer.received.length;
+
+      // Back to warning (11,571), then over again (12,891): the same episode, nothing more sent.
+      await searchDays({ 7: '200', 8: '700' });
+      const fourth = await evaluateAlerts(w, cfg, { now: NOW });
+      expect(fourth.transitions.map((t) => [t.transition, t.alert.alert_id, t.alert.level])).toEqual([['updated', id, 'warning'], ['escalated', id, 'over']]);
+      expect(fourth.deliveries).toEqual([]);
+      expect(peer.received).toHaveLength(received);
+      expect((await latestAlerts(w)).get('budget:team:search:USD')).toMatchObject({ status: 'open', level: 'over', opened_level: 'warning' });
+    });
+
+    it('an episode that opens over does not escalate', { timeout: 60_000 }, async () => {
+      // 500 a day: 15,000, over from the first day; a dip to warning and back is no escalation.
+      await searchDays({ 1: '500', 2: '500', 3: '500', 4: '500', 5: '300', 6: '50', 7: '900' });
+      const result = await evaluateAlerts(w, withWebhook([SEARCH_BUDGET]), { now: NOW });
+      expect(result.transitions.map((t) => [t.transition, t.alert.level])).toEqual([
+        ['opened', 'over'], ['updated', 'over'], ['updated', 'over'], ['updated', 'over'], ['updated', 'over'], ['updated', 'warning'], ['updated', 'over'],
+      ]);
+      expect([...peer.shown.keys()].map((k) => k.split(':')[1])).toEqual(['opened']);
+    });
+
+    it('a budget removed from the configuration resolves its open episode and says so', { timeout: 120_000 }, async () => {
+      await searchMonth(w, 11);
+      const opened = await evaluateAlerts(w, withWebhook([SEARCH_BUDGET]), { now: NOW });
+      const alert = opened.transitions.find((t) => t.alert.metric === 'budget')?.alert;
+      expect(alert).toMatchObject({ status: 'open', level: 'warning', last_day: nov(11) });
+      const id = alert?.alert_id ?? '';
+
+      await searchMonth(w, 12, 12);
+      const removed = await evaluateAlerts(w, withWebhook([]), { now: NOW, day: nov(12) });
+      expect(removed.days.map((d) => [d.day, d.status, d.budgets])).toEqual([[nov(12), 'evaluated', 0]]);
+      const budget = removed.transitions.filter((t) => t.alert.metric === 'budget');
+      expect(budget.map((t) => [t.transition, t.alert.alert_id, t.alert.status, t.alert.last_day])).toEqual([['resolved', id, 'resolved', nov(11)]]);
+      expect(budget[0]?.alert.summary).toBe(`${alert?.summary ?? ''}\nThe budget was removed from the configuration: resolved.`);
+      expect(removed.deliveries).toEqual(expect.arrayContaining([expect.objectContaining({ dedupeKey: `${id}:resolved`, outcome: 'delivered' })]));
+      expect(peer.shown.get(`${id}:resolved`)).toMatch(/^:white_check_mark: Budget[^\n]*\n[\s\S]*The budget was removed from the configuration: resolved\.$/);
+      expect((await latestAlerts(w)).get('budget:team:search:USD')).toMatchObject({ alert_id: id, status: 'resolved' });
+
+      // Resolved once: a later day has nothing more to say about it.
+      const later = await evaluateAlerts(w, withWebhook([]), { now: NOW });
+      expect(later.transitions.filter((t) => t.alert.metric === 'budget')).toEqual([]);
+    });
+  });
+
+  it('a day that does not tie out skips its budgets with the reason; CPP alerts are still judged', { timeout: 120_000 }, async () => {
+    await searchMonth(w, 12);
+    // Day 12 gains an allocated cost the pool was never billed: its month no longer ties out to the bill.
+    await w.insertObjects('cost_allocation', [{
+      period_start: `${nov(12)} 05:00:00`, period_end: `${nov(12)} 06:00:00`, pool_id: 'gpu-a', model_id: 'llama', model_version: 'v1', feature_id: 'f',
+      tenant_id: 'acme', team: 'search', requests: 0, input_tokens: 0, output_tokens: 0, gpu_ms: '0', weight_basis: 'gpu_ms', cost: '7', used_cost: '7',
+      currency: 'USD', billing_version: '2026-12-01 00:00:00.000000', estimated: false, attributed_at: ATTRIBUTED_AT,
+    }]);
+    const result = await evaluateAlerts(w, config({ budgets: [SEARCH_BUDGET] }), { now: NOW });
+    expect(result.days.map((d) => [d.day, d.status, d.budgets, d.budgetsFiring, d.budgetsSkipped])).toEqual([
+      ...Array.from({ length: 10 }, (_, i) => [nov(i + 1), 'evaluated', 1, 0, undefined]),
+      [nov(11), 'evaluated', 1, 1, undefined],
+      [nov(12), 'evaluated', 0, 0, expect.stringMatching(/^report does not tie out in USD under idle policy spread: billed \d+ units, lines \d+ units/)],
+    ]);
+    // CPP alerts of day 12 were judged as on any other day.
+    const day12 = result.days[11];
+    expect(day12?.keys).toBeGreaterThan(0);
+    expect(result.transitions.filter((t) => t.alert.metric !== 'budget' && t.alert.last_day === nov(12))).not.toEqual([]);
+    // The budget's episode stands as day 11 left it.
+    const budget = result.transitions.filter((t) => t.alert.metric === 'budget');
+    expect(budget.map((t) => [t.transition, t.alert.last_day, t.alert.level])).toEqual([['opened', nov(11), 'warning']]);
+    expect((await latestAlerts(w)).get('budget:team:search:USD')).toMatchObject({ status: 'open', last_day: nov(11), level: 'warning' });
   });
 });

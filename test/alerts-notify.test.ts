@@ -4,10 +4,8 @@
  * The webhook is a real local HTTP server (a peer, not one of our engines).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../src/config/config.js';
 import { evaluateAlerts } from '../src/alerts/evaluate.js';
@@ -17,41 +15,14 @@ import { main } from '../src/cli/main.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { START, writeScenario } from './helpers/alerts-data.js';
 import { discardWarehouse, freshWarehouse } from './helpers/warehouse.js';
-
-interface Received { key: string | undefined; body: { dedupe_key?: string; text?: string } }
-
-/** A Slack-like receiver: fails the first `failures` requests with 503, shows each dedupe key once. */
-async function receiver(failures: number): Promise<{ server: Server; url: string; received: Received[]; shown: Map<string, string> }> {
-  const received: Received[] = [];
-  const shown = new Map<string, string>();
-  let failed = 0;
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => { body += c.toString(); });
-    req.on('end', () => {
-      const parsed = JSON.parse(body) as Received['body'];
-      const key = req.headers['idempotency-key'];
-      received.push({ key: typeof key === 'string' ? key : undefined, body: parsed });
-      if (failed < failures) {
-        failed++;
-        res.writeHead(503).end('busy');
-        return;
-      }
-      if (parsed.dedupe_key && !shown.has(parsed.dedupe_key)) shown.set(parsed.dedupe_key, parsed.text ?? '');
-      res.writeHead(200).end('ok');
-    });
-  });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const { port } = server.address() as AddressInfo;
-  return { server, url: `http://user:secret@127.0.0.1:${port}/services/T000/B000/XXXXSECRET`, received, shown };
-}
+import { receiver, type Receiver } from './helpers/webhook.js';
 
 describe('alert notifications', () => {
   let w: Warehouse;
-  let peer: Awaited<ReturnType<typeof receiver>>;
+  let peer: Receiver;
   beforeEach(async () => { w = await freshWarehouse(); peer = await receiver(2); });
   afterEach(async () => {
-    await new Promise((ok) => peer.server.close(ok));
+    await peer.close();
     await discardWarehouse(w);
   });
 
@@ -78,6 +49,23 @@ describe('alert notifications', () => {
     const again = await notify(w, alerts, latest, 'opened');
     expect(again).toEqual([expect.objectContaining({ outcome: 'already-delivered', attempts: 0 })]);
     expect(peer.received).toHaveLength(3);
+  });
+
+  it('a run with no day left to evaluate still sends what an earlier run failed to deliver', { timeout: 60_000 }, async () => {
+    await writeScenario(w, {
+      days: 30,
+      pools: [{ id: 'gpu', pricePerGpuHour: () => 2, gpus: () => 16 }],
+      keys: [{ model: 'llm', feature: 'chat', requests: () => ({ gpu: 400_000 }), gpuMsPerRequest: (d) => (d >= 28 ? 200 : 100) }],
+    });
+    const alerts = configSchema.shape.alerts.parse({ webhooks: [{ name: 'oncall', url: peer.url, kind: 'json' }], retryMinMs: 5, retries: 1 });
+    const now = new Date(START + 40 * 86_400_000);
+    const first = await evaluateAlerts(w, { alerts }, { now });
+    expect(first.transitions.map((t) => t.transition)).toEqual(['opened', 'updated']);
+    expect(first.deliveries).toEqual([expect.objectContaining({ outcome: 'failed', attempts: 2 })]);
+    const second = await evaluateAlerts(w, { alerts }, { now });
+    expect(second.days).toEqual([]);
+    expect(second.deliveries).toEqual([expect.objectContaining({ outcome: 'delivered', attempts: 1 })]);
+    expect([...peer.shown.keys()]).toEqual([`${first.transitions[0]?.alert.alert_id ?? ''}:opened`]);
   });
 
   it('a delivery that failed in one run is sent by the next', { timeout: 60_000 }, async () => {

@@ -12,12 +12,17 @@
  *
  * Episodes live in cpp_alerts (metric 'budget') with the same life as CPP
  * alerts: one open episode per budget at a time, updated each evaluated day,
- * resolved when the forecast falls under `resolveBelow` of the budget or when
- * a day of a later month is evaluated (the month is over).
+ * resolved when the forecast falls under `resolveBelow` of the budget, when
+ * a day of a later month is evaluated (the month is over) or when its budget
+ * is no longer configured. An episode opened at `warning` whose forecast goes
+ * over the budget escalates (announced once per episode).
+ *
+ * A day whose attribution does not tie out to the bill is not judged: its
+ * budgets are skipped with the reason, and open episodes stay as they were.
  */
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/config.js';
-import { applyIdlePolicy } from '../report/idle-policy.js';
+import { applyIdlePolicy, TieOutError } from '../report/idle-policy.js';
 import { divideHalfEven, fixed, UNIT, units } from '../report/exact.js';
 import { readMonth, type Month } from '../report/month-data.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
@@ -169,6 +174,23 @@ export interface BudgetDayResult {
   budgets: number;
   firing: number;
   transitions: BudgetTransition[];
+  /** Why the day's budgets were not judged (attribution that does not tie out to the bill). */
+  skipped?: string;
+}
+
+type Spends = [Map<string, OwnerSpend>, Map<string, OwnerSpend>];
+
+/** Spend of the month to date and of the run-rate window, or why it cannot be told (it does not tie out). */
+async function spendsOf(warehouse: Warehouse, by: Budget['by'], monthStart: number, windowStart: number, dayEnd: number): Promise<Spends | string> {
+  const settled = await Promise.allSettled([spendOf(warehouse, by, monthStart, dayEnd), spendOf(warehouse, by, windowStart, dayEnd)]);
+  const failures = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  // Only the tie-out check turns into a skipped day; anything else is a real failure.
+  const other = failures.findIndex((e) => !(e instanceof TieOutError));
+  if (other >= 0) throw failures[other];
+  const [first] = failures;
+  if (first instanceof TieOutError) return first.message;
+  const [month, window] = settled.map((r) => (r.status === 'fulfilled' ? r.value : new Map<string, OwnerSpend>()));
+  return [month ?? new Map<string, OwnerSpend>(), window ?? new Map<string, OwnerSpend>()];
 }
 
 /**
@@ -181,25 +203,36 @@ export async function evaluateBudgetsOn(
   latest: Map<string, AlertRow>, now: number, estimated: boolean,
 ): Promise<BudgetDayResult> {
   const result: BudgetDayResult = { budgets: 0, firing: 0, transitions: [] };
-  if (budgets.length === 0) return result;
+  const configured = new Set(budgets.map(budgetKey));
+  const removed = [...latest.values()].filter((a) => a.metric === 'budget' && a.status === 'open' && !configured.has(a.alert_key));
+  if (budgets.length === 0 && removed.length === 0) return result;
   const month = monthOf(day);
   const dayEnd = dayMs(day) + DAY_MS;
   const windowStart = dayEnd - RUN_RATE_DAYS * DAY_MS;
   let windowDays = 0;
   for (let t = windowStart; t < dayEnd; t += DAY_MS) if (attributedDays.has(dayText(t))) windowDays++;
 
-  const spends = new Map<string, Promise<[Map<string, OwnerSpend>, Map<string, OwnerSpend>]>>();
-  const spendFor = (by: Budget['by']): Promise<[Map<string, OwnerSpend>, Map<string, OwnerSpend>]> => {
-    let s = spends.get(by);
-    if (!s) {
-      s = Promise.all([spendOf(warehouse, by, month.start, dayEnd), spendOf(warehouse, by, windowStart, dayEnd)]);
-      spends.set(by, s);
-    }
-    return s;
-  };
+  // Every spend is read before any episode changes, so a day that does not tie out leaves them all as they were.
+  const spends = new Map<Budget['by'], Spends>();
+  for (const by of new Set(budgets.map((b) => b.by))) {
+    const s = await spendsOf(warehouse, by, month.start, windowStart, dayEnd);
+    if (typeof s === 'string') return { ...result, skipped: s };
+    spends.set(by, s);
+  }
+
+  const stamp = nowText(now);
+  // Nobody watches a budget taken out of the configuration: its open episode would otherwise stay open for good.
+  for (const a of removed) {
+    const ended: AlertRow = {
+      ...a, status: 'resolved', resolved_at: stamp, updated_at: stamp, version: nextVersion(),
+      summary: `${a.summary}\nThe budget was removed from the configuration: resolved.`,
+    };
+    latest.set(a.alert_key, ended);
+    result.transitions.push({ transition: 'resolved', alert: ended });
+  }
 
   for (const b of budgets) {
-    const [monthSpend, windowSpend] = await spendFor(b.by);
+    const [monthSpend, windowSpend] = spends.get(b.by) ?? [new Map<string, OwnerSpend>(), new Map<string, OwnerSpend>()];
     const mine = monthSpend.get(spendKey(b.owner, b.currency));
     const f = forecastOf(mine?.cost ?? 0n, windowSpend.get(spendKey(b.owner, b.currency))?.cost ?? 0n, windowDays, day);
     const amount = units(b.monthly);
@@ -211,7 +244,6 @@ export async function evaluateBudgetsOn(
     if (firing) result.firing++;
 
     const key = budgetKey(b);
-    const stamp = nowText(now);
     let previous = latest.get(key);
     // The month of an open episode is over: it resolves as it stood.
     if (previous?.status === 'open' && previous.budget_month !== null && previous.budget_month < dayText(month.start)) {
@@ -253,6 +285,10 @@ export async function evaluateBudgetsOn(
         row.status = 'resolved';
         row.resolved_at = stamp;
         transition = 'resolved';
+      } else if (previous.level === 'warning' && level === 'over' && row.opened_level === 'warning') {
+        // Those told of a warning hear once that it is now over the budget (the dedupe key
+        // <alert_id>:escalated keeps a second crossing in the episode from sending again).
+        transition = 'escalated';
       }
     } else {
       row = {
@@ -262,7 +298,7 @@ export async function evaluateBudgetsOn(
         baseline_day: dayText(month.start), baseline_cpp: '0', observed_cpp: '0', baseline_loaded_cpp: '0', observed_loaded_cpp: '0',
         baseline_used_cpp: '0', observed_used_cpp: '0', extra_daily_cost: '0', baseline_requests: 0, dominant_factor: '',
         clear_windows: 0, acknowledged: false, ack_reason: '', ack_at: null,
-        budget_by: b.by, owner: b.owner, budget_month: dayText(month.start), window_hours: 24, ...numbers,
+        budget_by: b.by, owner: b.owner, budget_month: dayText(month.start), opened_level: level, window_hours: 24, ...numbers,
       };
       transition = 'opened';
     }

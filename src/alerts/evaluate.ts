@@ -71,6 +71,8 @@ export interface DayOutcome {
   /** Budgets judged, and those whose forecast reached their warning level or budget. */
   budgets: number;
   budgetsFiring: number;
+  /** Why budgets were not judged that day (its attribution does not tie out to the bill); CPP alerts still were. */
+  budgetsSkipped?: string;
   estimated: boolean;
 }
 
@@ -320,7 +322,11 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
       Object.assign(outcome, { status: 'waiting', reason: hours > 0 ? `${reason} (${hours} complete hours so far)` : reason, hours: 0 });
     }
   }
-  if (windows.length === 0) return result;
+  if (windows.length === 0) {
+    // Nothing to judge, but a notification an earlier run failed to deliver is still owed.
+    if (options.notify !== false && settings.webhooks.length > 0) result.deliveries.push(...await deliverOwed(warehouse, settings, [], await latestAlerts(warehouse), now));
+    return result;
+  }
 
   const complete = (day: string): boolean => incompleteReason(statuses.get(day), settings, now) === undefined;
   const hoursAsked = [...new Set(windows.map(({ w }) => w.hours))];
@@ -371,6 +377,7 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
       const budgets = await evaluateBudgetsOn(warehouse, settings.budgets, w.day, attributedDays, latest, now, outcome.estimated);
       outcome.budgets = budgets.budgets;
       outcome.budgetsFiring = budgets.firing;
+      if (budgets.skipped !== undefined) outcome.budgetsSkipped = budgets.skipped;
       for (const t of budgets.transitions) {
         written.set(t.alert.alert_id, t.alert);
         result.transitions.push(t);
@@ -388,21 +395,37 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
     day: d.day, attributed_at: statuses.get(d.day)?.attributed_at ?? nowText(now), keys: d.keys, firing: d.firing, evaluated_at: nowText(),
   })));
 
-  if (options.notify !== false && settings.webhooks.length > 0) {
-    // This run's transitions (an alert opened and resolved in one run announces both), and any
-    // earlier one whose delivery failed: open alerts, and alerts resolved in the last week.
-    const owed = new Map<string, [AlertRow, Transition]>();
-    for (const t of result.transitions) if (t.transition !== 'updated') owed.set(`${t.alert.alert_id}:${t.transition}`, [t.alert, t.transition]);
-    for (const a of latest.values()) {
-      if (a.status === 'open') owed.set(`${a.alert_id}:opened`, [a, 'opened']);
-      else if (a.resolved_at !== null && now - Date.parse(`${a.resolved_at.replace(' ', 'T')}Z`) < 7 * DAY_MS) owed.set(`${a.alert_id}:resolved`, [a, 'resolved']);
-    }
-    for (const [alert, transition] of owed.values()) {
-      const sent = await notify(warehouse, settings, alert, transition);
-      result.deliveries.push(...sent.filter((d) => d.outcome !== 'already-delivered'));
-    }
-  }
+  if (options.notify !== false) result.deliveries.push(...await deliverOwed(warehouse, settings, result.transitions, latest, now));
   return result;
+}
+
+/**
+ * Send what is owed: this run's transitions (an alert opened and resolved in
+ * one run announces both), and any earlier one whose delivery failed; the
+ * delivery log keeps what a webhook already accepted from going out twice.
+ */
+async function deliverOwed(
+  warehouse: Warehouse, settings: AlertSettings, transitions: readonly TransitionOutcome[], latest: ReadonlyMap<string, AlertRow>, now: number,
+): Promise<DeliveryResult[]> {
+  if (settings.webhooks.length === 0) return [];
+  const deliveries: DeliveryResult[] = [];
+  // Owed from earlier runs: the opening of open alerts (and the escalation of an open budget alert
+  // that opened at warning and is now over), and resolutions of the last week.
+  const owed = new Map<string, [AlertRow, Transition]>();
+  for (const t of transitions) if (t.transition !== 'updated') owed.set(`${t.alert.alert_id}:${t.transition}`, [t.alert, t.transition]);
+  for (const a of latest.values()) {
+    if (a.status === 'open') owed.set(`${a.alert_id}:opened`, [a, 'opened']);
+    else if (a.resolved_at !== null && now - Date.parse(`${a.resolved_at.replace(' ', 'T')}Z`) < 7 * DAY_MS) owed.set(`${a.alert_id}:resolved`, [a, 'resolved']);
+    if (a.status === 'open' && a.metric === 'budget' && a.level === 'over' && a.opened_level === 'warning') owed.set(`${a.alert_id}:escalated`, [a, 'escalated']);
+  }
+  // Openings first, resolutions last: an escalation owed by this run never reaches a webhook before
+  // the opening an earlier run failed to deliver.
+  const order: Record<Transition, number> = { opened: 0, escalated: 1, resolved: 2 };
+  for (const [alert, transition] of [...owed.values()].sort((a, b) => order[a[1]] - order[b[1]])) {
+    const sent = await notify(warehouse, settings, alert, transition);
+    deliveries.push(...sent.filter((d) => d.outcome !== 'already-delivered'));
+  }
+  return deliveries;
 }
 
 function summarise(d: Decomposition): Record<string, unknown> {

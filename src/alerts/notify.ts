@@ -1,5 +1,6 @@
 /**
- * Notifications on open and resolve only, to Slack-compatible and generic JSON
+ * Notifications on open and resolve, and once per budget episode when its
+ * forecast escalates from warning to over, to Slack-compatible and generic JSON
  * webhooks. Each carries a dedupe key (alert id + transition) in the payload
  * and the Idempotency-Key header, so a receiver shows a retried delivery
  * once; a delivery log (cpp_alert_deliveries) keeps us from sending again
@@ -12,7 +13,7 @@ import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { nowText, type AlertRow } from './store.js';
 
-export type Transition = 'opened' | 'resolved';
+export type Transition = 'opened' | 'escalated' | 'resolved';
 export type Webhook = Config['alerts']['webhooks'][number];
 
 export function dedupeKey(alertId: string, transition: Transition): string {
@@ -21,7 +22,8 @@ export function dedupeKey(alertId: string, transition: Transition): string {
 
 export function payloadOf(webhook: Webhook, alert: AlertRow, transition: Transition): Record<string, unknown> {
   const key = dedupeKey(alert.alert_id, transition);
-  const ack = transition === 'opened' ? `\nAck: \`inferledger alerts ack ${alert.alert_id} --reason expected|planned\`` : '';
+  // An escalation asks for attention again, so it says how to acknowledge too.
+  const ack = transition !== 'resolved' ? `\nAck: \`inferledger alerts ack ${alert.alert_id} --reason expected|planned\`` : '';
   const text = `${headOf(alert, transition)} · alert ${alert.alert_id}\n${alert.summary}${ack}`;
   if (webhook.kind === 'slack') return { text, dedupe_key: key };
   return {
@@ -36,7 +38,9 @@ function headOf(alert: AlertRow, transition: Transition): string {
   if (alert.metric === 'budget') {
     const month = alert.budget_month?.slice(0, 7) ?? '';
     const what = `${alert.budget_by} ${alert.owner}, ${month}`;
-    if (transition === 'resolved') return `:white_check_mark: Budget forecast back under (${what})`;
+    // Resolved for one of three reasons (forecast back under, month over, budget removed): the summary says which.
+    if (transition === 'resolved') return `:white_check_mark: Budget alert resolved (${what})`;
+    if (transition === 'escalated') return `:money_with_wings: Budget forecast now over (${what})`;
     return alert.level === 'over' ? `:money_with_wings: Budget forecast over (${what})` : `:warning: Budget forecast at warning level (${what})`;
   }
   const metric = `(${alert.metric === 'loaded' ? 'fully loaded' : 'used'} CPP)`;

@@ -53,12 +53,14 @@ export const alertRow = z.object({
   month_to_date: z.string().nullable(),
   run_rate: z.string().nullable(),
   forecast: z.string().nullable(),
+  /** The level the episode opened at: an escalation to over is announced only after a warning. */
+  opened_level: z.enum(['', 'warning', 'over']),
 });
 export type AlertRow = z.infer<typeof alertRow>;
 
 /** The budget columns of a CPP alert. */
 export const NO_BUDGET = {
-  level: '', budget_by: '', owner: '', budget_month: null, budget: null, month_to_date: null, run_rate: null, forecast: null,
+  level: '', budget_by: '', owner: '', budget_month: null, budget: null, month_to_date: null, run_rate: null, forecast: null, opened_level: '',
 } as const satisfies Partial<AlertRow>;
 
 let lastVersion = 0;

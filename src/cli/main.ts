@@ -535,7 +535,7 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
   const alerts = program.command('alerts').description('CPP regression and budget alerts: evaluate, list, acknowledge');
   alerts
     .command('evaluate')
-    .description('judge complete days against their baseline; open, update and resolve alerts; notify on open and resolve')
+    .description('judge complete days against their baseline; open, update and resolve alerts; notify on open, budget escalation and resolve')
     .option('--day <date>', 'one UTC day (YYYY-MM-DD); default: every complete day not yet evaluated in alerts.lookbackDays')
     .option('--no-notify', 'do not send webhooks')
     .option('--json', 'print the result as JSON')
@@ -551,7 +551,9 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
         return;
       }
       for (const d of result.days) {
-        const budgets = d.budgets > 0 ? `; ${d.budgets} budgets, ${d.budgetsFiring} forecast at warning level or over` : '';
+        const budgets = d.budgetsSkipped !== undefined
+          ? `; budgets skipped: ${d.budgetsSkipped}`
+          : d.budgets > 0 ? `; ${d.budgets} budgets, ${d.budgetsFiring} forecast at warning level or over` : '';
         const judged = `${d.keys} keys, ${d.firing} over threshold${budgets}${d.estimated ? ' (billing estimated)' : ''}`;
         if (d.status === 'waiting') io.out(`${d.day}: waiting: ${d.reason ?? ''}`);
         else if (d.status === 'partial') io.out(`${windowLabel(d.day, d.hours)}: ${judged}; the day waits: ${d.reason ?? ''}`);

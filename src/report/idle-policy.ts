@@ -134,6 +134,11 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** Attribution tables that disagree with the bill: no policy can make the lines tie out. */
+export class TieOutError extends Error {
+  override name = 'TieOutError';
+}
+
 /** The policy's promise, checked: per currency, the lines' cost is the billed total to the unit. */
 function assertTiesOut(data: MonthData, lines: readonly ChargebackLine[], policy: IdlePolicy): void {
   const billed = new Map<string, bigint>();
@@ -142,7 +147,7 @@ function assertTiesOut(data: MonthData, lines: readonly ChargebackLine[], policy
   for (const l of lines) costs.set(l.currency, (costs.get(l.currency) ?? 0n) + l.used_cost + l.idle_cost);
   for (const currency of new Set([...billed.keys(), ...costs.keys()])) {
     if ((billed.get(currency) ?? 0n) !== (costs.get(currency) ?? 0n)) {
-      throw new Error(`report does not tie out in ${currency} under idle policy ${policy}: billed ${billed.get(currency) ?? 0n} units, lines ${costs.get(currency) ?? 0n} units (attribution tables inconsistent? re-run \`inferledger attribute\` for the month)`);
+      throw new TieOutError(`report does not tie out in ${currency} under idle policy ${policy}: billed ${billed.get(currency) ?? 0n} units, lines ${costs.get(currency) ?? 0n} units (attribution tables inconsistent? re-run \`inferledger attribute\` for the month)`);
     }
   }
 }
