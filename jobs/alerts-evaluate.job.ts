@@ -3,8 +3,10 @@
  * through the alerts' webhooks. Enqueued by the rollups of every attribution
  * pass with the days it touched, and hourly: each run evaluates every day
  * owed (attributed, or re-attributed, since it was last evaluated) that the
- * evaluator judges complete, the current UTC day included as soon as its
- * rules allow. A restated day is evaluated again and updates its open alert;
+ * evaluator judges complete, and the current UTC day before it is complete on
+ * its first complete hours (against the same hours of its baseline days), so
+ * a regression opens within hours, not the next day. A restated day is
+ * evaluated again and updates its open alert;
  * the alert store keeps one episode per key, so it never opens a second.
  * `jobs run --from --to` evaluates the days of the window again.
  */
