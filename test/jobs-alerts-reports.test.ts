@@ -142,6 +142,50 @@ describe('alerts-evaluate', () => {
     expect(await evaluations()).toEqual({ ...Object.fromEntries(days.map((d) => [d, 2])), '2026-10-31': 3 });
     expect(received).toHaveLength(1);
   });
+
+  it('the hourly run judges the current day on its first complete hours, and the complete day takes the same episode over', { timeout: 240_000 }, async () => {
+    received.length = 0;
+    const days = ['2026-10-25', '2026-10-26', '2026-10-27', '2026-10-28', '2026-10-29', '2026-10-30', '2026-10-31'];
+    const today = '2026-10-31';
+    /**
+     * Two requests an hour over [from, to) hours of a day, and the day's hourly bill through `to`
+     * (Cost Explorer restates a day whole); today a new version doubles GPU time.
+     */
+    const hours = async (day: string, from: number, to: number): Promise<void> => {
+      const start = at(`${day}T00:00:00Z`);
+      await insertBilling(w, Array.from({ length: to }, (_, h) => billingLine({ start: start + h * 3_600_000, billed_cost: '10', effective_cost: '10' })), 'aws-cost-explorer');
+      await insertRequests(w, Array.from({ length: 2 * (to - from) }, (_, i) => ({
+        id: `${day}-${from}-${i}`, ts: start + (from + Math.floor(i / 2)) * 3_600_000 + (i % 2) * 60_000, gpuMs: day === today ? 200 : 100, version: day === today ? 'v2' : 'v1',
+      })));
+    };
+    for (const day of days.slice(0, -1)) await hours(day, 0, 24);
+    // At 11:40 today the bill and the traffic have reached 10:00.
+    await hours(today, 0, 10);
+    const r = runtime({
+      jobs: { billingStart: '2026-10-25' },
+      report: { scheduled: [] },
+      alerts: { minRequests: 10, minExtraDailyCost: 0, comparable: 'any', minBaselineDays: 3, webhooks: [{ name: 'oncall', url: hookUrl, kind: 'json' }] },
+    });
+    await tickAndSettle(r, `${today}T11:40:00Z`);
+    const windowRow = z.object({ alert_id: z.string(), last_day: z.string(), window_hours: z.number(), requests: z.coerce.number() });
+    const windows = (): Promise<z.infer<typeof windowRow>[]> =>
+      w.query('SELECT alert_id, toString(last_day) AS last_day, window_hours, requests FROM cpp_alerts FINAL ORDER BY alert_id', {}, windowRow);
+    const [early, ...others] = await windows();
+    expect(others).toEqual([]);
+    expect(early).toMatchObject({ last_day: today, window_hours: 10, requests: 20 });
+    expect(received).toEqual([{ dedupe_key: `${early?.alert_id ?? ''}:opened`, model_id: 'm1', status: 'open' }]);
+    // Judged, not evaluated: the day is still owed its complete evaluation.
+    expect(Object.keys(await evaluations())).not.toContain(today);
+    const notes = (await r.queue(QUEUES.alerts).getJobs(['completed'])).map((j) => (j.returnvalue as { note?: string } | null)?.note ?? '');
+    expect(notes.some((note) => note.includes(`${today} judged on its first 10 hours`))).toBe(true);
+
+    // The rest of the day arrives; once it is complete, the same episode is refreshed as a whole day, without a second notification.
+    await hours(today, 10, 24);
+    await tickAndSettle(r, '2026-11-02T08:40:00Z');
+    expect(await windows()).toEqual([{ alert_id: early?.alert_id, last_day: today, window_hours: 24, requests: 48 }]);
+    expect(Object.keys(await evaluations())).toEqual(days);
+    expect(received).toHaveLength(1);
+  });
 });
 
 describe('report-chargeback', () => {
