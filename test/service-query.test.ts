@@ -5,7 +5,8 @@
  * its discovery file (and ignoring a stale one); the queue dashboard.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main, EXIT } from '../src/cli/main.js';
@@ -14,6 +15,8 @@ import { startQueryEndpoint, unescapeParam, type QueryEndpoint } from '../src/se
 import { runService } from '../src/service/run-service.js';
 import { discoveryPath, findRunningService, writeDiscovery } from '../src/service/service-discovery.js';
 import { openWarehouse, type Warehouse } from '../src/warehouse/warehouse.js';
+import { billingLine, insertBilling, insertRequests } from './helpers/data.js';
+import { tempDir } from './helpers/files.js';
 import { freePort } from './helpers/ports.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from './helpers/redis.js';
 import { waitFor } from './helpers/wait.js';
@@ -183,6 +186,11 @@ describe('inferledger sql and a running service', () => {
   it('goes through the service while it holds the data directory, and opens it directly once it stopped', async () => {
     const direct = await cli(['sql', query, '--param', 'pool=llm-h100', '--format', 'csv'], w.database);
     expect(direct).toEqual({ code: EXIT.ok, out: expected, err: '' });
+    // A billed hour with two requests, attributed, for the chargeback pack read through the service below.
+    const hour = Date.UTC(2026, 10, 10, 10);
+    await insertBilling(w, [billingLine({ start: hour, billed_cost: '10', effective_cost: '10' })], 'aws-cost-explorer');
+    await insertRequests(w, [{ id: 'svc-a', ts: hour + 1_000, team: 'search' }, { id: 'svc-b', ts: hour + 2_000, team: 'chat' }]);
+    expect((await cli(['attribute', '--from', '2026-11-10', '--to', '2026-11-11'], w.database)).code).toBe(EXIT.ok);
 
     const [queryPort, dashboardPort] = [await freePort(), await freePort()];
     const config = configSchema.parse({
@@ -205,6 +213,21 @@ describe('inferledger sql and a running service', () => {
       const refused = await cli(['sql', "SELECT * FROM file('/etc/passwd', 'LineAsString')"], w.database);
       expect(refused.code).toBe(EXIT.failed);
       expect(refused.err).toMatch(/^inferledger: table function file\(\) is not allowed: it reaches outside the warehouse/);
+      // Commands that only read go through the service too: alerts list, and a chargeback pack built from its answers.
+      expect(await cli(['alerts', 'list', '--open'], w.database)).toEqual({ code: EXIT.ok, out: 'no open alerts', err: '' });
+      const out = tempDir();
+      const report = await cli(['report', 'chargeback', '--month', '2026-11', '--by', 'team', '--out', out], w.database);
+      expect(report).toMatchObject({ code: EXIT.ok, err: '' });
+      expect(report.out).toBe([
+        `2026-11: final pack written to ${out}/2026-11/team-spread-effective-final (chargeback.csv, focus-allocated.csv, report.html, summary.json)`,
+        '  USD: billed 10.000000000000 = allocated 10.000000000000 + idle 0.000000000000 + unallocated 0.000000000000',
+      ].join('\n'));
+      expect(readFileSync(join(out, '2026-11', 'team-spread-effective-final', 'chargeback.csv'), 'utf8')).toBe([
+        'month,owner,model_id,feature_id,requests,input_tokens,output_tokens,gpu_hours,used_cost,idle_cost,cost,cpp,cost_per_1k_tokens,currency,status',
+        '2026-11,chat,m1,f1,1,0,0,0.000028,0.000277777777,4.999722222223,5.000000000000,5.000000000000,,USD,final',
+        '2026-11,search,m1,f1,1,0,0,0.000028,0.000277777778,4.999722222222,5.000000000000,5.000000000000,,USD,final',
+        '',
+      ].join('\n'));
       const write = await cli(['sql', 'DROP TABLE spend', '--write'], w.database);
       expect(write.code).toBe(EXIT.usage);
       expect(write.err).toBe(`inferledger: --write is refused: the data directory ${TEST_DATA_DIR} is held by a running \`inferledger run\` (pid ${process.pid}), which answers read-only queries only; stop it to write`);

@@ -24,7 +24,7 @@ import { dlqTopicOf, requireTopic, setupTopics } from '../kafka/topics.js';
 import { listMigrations, migrate } from '../warehouse/migrate.js';
 import { JobRuntime } from '../scheduler/runtime.js';
 import { ROLES, runService, type Role } from '../service/run-service.js';
-import { pingService, queryService } from '../service/query-client.js';
+import { pingService, queryService, serviceUrl } from '../service/query-client.js';
 import { findRunningService, type ServiceInfo } from '../service/service-discovery.js';
 import { evaluateAlerts } from '../alerts/evaluate.js';
 import { windowLabel } from '../alerts/explain.js';
@@ -33,7 +33,7 @@ import { IDLE_POLICIES, type IdlePolicy } from '../report/idle-policy.js';
 import { parseMonth } from '../report/month-data.js';
 import { fixed } from '../report/exact.js';
 import { runChargebackReport } from '../report/run-report.js';
-import { openWarehouse, type Warehouse } from '../warehouse/warehouse.js';
+import { openServiceReader, openWarehouse, type Warehouse } from '../warehouse/warehouse.js';
 
 /** Exit codes: 0 ok, 1 the work failed (e.g. nothing could be read), 2 bad usage or configuration. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -119,6 +119,28 @@ async function withWarehouse<T>(config: Config, work: (warehouse: Warehouse) => 
   } finally {
     await warehouse.close();
   }
+}
+
+/**
+ * A command that only reads: through the query endpoint of a running service
+ * when one holds the embedded data directory (the service migrated it when it
+ * started), else the warehouse directly, its schema made current.
+ */
+async function withReader<T>(config: Config, log: (line: string) => void, work: (warehouse: Warehouse) => Promise<T>): Promise<T> {
+  const service = runningService(config);
+  const url = service ? serviceUrl(service) : undefined;
+  if (service && url !== undefined && await pingService(service)) {
+    const reader = openServiceReader(url, config.warehouse.database, config.service.queryPassword ?? '', config.warehouse.requestTimeoutMs);
+    try {
+      return await work(reader);
+    } finally {
+      await reader.close();
+    }
+  }
+  return withWarehouse(config, async (warehouse) => {
+    await ensureSchema(warehouse, log);
+    return work(warehouse);
+  });
 }
 
 /**
@@ -378,10 +400,8 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
     .addOption(new Option('--basis <basis>', 'bill column the month was attributed on (default: attribution.costBasis)').choices(['effective', 'billed']))
     .action(async (opts: { month: NonNullable<ReturnType<typeof parseMonth>>; by: 'team' | 'tenant'; out: string; idle: IdlePolicy; basis?: 'effective' | 'billed' }) => {
       const config = configFrom(globals());
-      const run = await withWarehouse(config, async (warehouse) => {
-        await ensureSchema(warehouse, io.err);
-        return runChargebackReport(warehouse, config, { month: opts.month, by: opts.by, idle: opts.idle, outDir: opts.out, ...(opts.basis ? { basis: opts.basis } : {}) });
-      });
+      const run = await withReader(config, io.err, (warehouse) =>
+        runChargebackReport(warehouse, config, { month: opts.month, by: opts.by, idle: opts.idle, outDir: opts.out, ...(opts.basis ? { basis: opts.basis } : {}) }));
       const { report, pack } = run;
       io.out(pack.written ? `${report.options.month.label}: ${report.status} pack written to ${pack.dir} (${pack.files.join(', ')})` : `${report.options.month.label}: ${pack.dir} already exists; packs are never overwritten`);
       for (const t of report.totals) io.out(`  ${t.currency}: billed ${fixed(t.billed)} = allocated ${fixed(t.allocated)} + idle ${fixed(t.idle)} + unallocated ${fixed(t.unallocated)}`);
@@ -577,10 +597,7 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
     .option('--open', 'only open alerts')
     .option('--json', 'one JSON line per alert')
     .action(async (opts: { open?: boolean; json?: boolean }) => {
-      const rows = await withWarehouse(configFrom(globals()), async (warehouse) => {
-        await ensureSchema(warehouse, io.err);
-        return listAlerts(warehouse, opts.open === true);
-      });
+      const rows = await withReader(configFrom(globals()), io.err, (warehouse) => listAlerts(warehouse, opts.open === true));
       for (const r of rows) {
         if (opts.json === true) io.out(JSON.stringify(r));
         else {

@@ -101,6 +101,12 @@ export const PINNED_SETTINGS: ClickHouseSettings = {
   date_time_input_format: 'best_effort',
 };
 
+/**
+ * Over HTTP, progress headers keep a long query's connection from looking
+ * idle to a proxy or load balancer in between (the client warns without them).
+ */
+const SERVER_SETTINGS: ClickHouseSettings = { ...PINNED_SETTINGS, send_progress_in_http_headers: 1, http_headers_progress_interval_ms: '60000' };
+
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Column types a body table may use: plain names, e.g. String, UInt32, Nullable(String). */
 const PLAIN_TYPE = /^[A-Za-z][A-Za-z0-9_(), ]*$/;
@@ -131,13 +137,25 @@ async function openEmbedded(dataDir: string, database: string): Promise<Warehous
   return new ClientWarehouse('chdb', database, client, connection, undefined, path);
 }
 
+/**
+ * Read through the query endpoint of a running `inferledger run` (the
+ * ClickHouse HTTP interface it serves while it holds the embedded data
+ * directory): a server-mode warehouse without the bootstrap, since the
+ * endpoint answers read-only queries only and the database exists.
+ */
+export function openServiceReader(url: string, database: string, password: string, timeoutMs: number): Warehouse {
+  const db = assertIdentifier(database);
+  const client = createClient({ url, username: 'default', password, request_timeout: timeoutMs, clickhouse_settings: SERVER_SETTINGS, database: db });
+  return new ClientWarehouse('server', db, client, undefined, { url, user: 'default', password, timeoutMs }, undefined);
+}
+
 async function openServer(config: Config['warehouse'], database: string): Promise<Warehouse> {
   const common = {
     url: config.url,
     username: config.user,
     password: config.password,
     request_timeout: config.requestTimeoutMs,
-    clickhouse_settings: PINNED_SETTINGS,
+    clickhouse_settings: SERVER_SETTINGS,
   };
   const bootstrap = createClient(common);
   try {
