@@ -15,7 +15,7 @@ import { evaluateAlerts, type EvaluationResult } from '../src/alerts/evaluate.js
 import { formatDate } from '../src/util/time.js';
 import { JOBS, QUEUES, alertsEvaluatePayload } from '../src/scheduler/contract.js';
 import { LockBusyError, withLock } from '../src/scheduler/day-lock.js';
-import { defineJob } from '../src/scheduler/job.js';
+import { defineJob, runInstant } from '../src/scheduler/job.js';
 import { DAY_MS, dayStart } from '../src/scheduler/watermarks.js';
 
 /** How long a run waits before trying again while another evaluation holds the lock. */
@@ -27,7 +27,7 @@ export const alertsEvaluateJob = defineJob({
   schedule: '40 * * * *',
   payload: alertsEvaluatePayload,
   handler: async (ctx, payload, job) => {
-    const now = payload.now === undefined ? ctx.clock() : Date.parse(payload.now);
+    const now = runInstant(ctx, payload);
     const settings = ctx.config.alerts;
     try {
       // One evaluation at a time: episodes move day by day, oldest first, and two runs would race on them.

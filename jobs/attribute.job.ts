@@ -8,7 +8,7 @@
 import { dropStaleStagingTables } from '../src/attribution/attribute.js';
 import { formatDate } from '../src/util/time.js';
 import { JOBS, QUEUES, fingerprint, jobId, tickPayload } from '../src/scheduler/contract.js';
-import { defineJob } from '../src/scheduler/job.js';
+import { defineJob, runInstant } from '../src/scheduler/job.js';
 import { DAY_MS, attributionInputs, billingStartDay, dayStart } from '../src/scheduler/watermarks.js';
 
 export const attributeJob = defineJob({
@@ -17,7 +17,7 @@ export const attributeJob = defineJob({
   schedule: '15 * * * *',
   payload: tickPayload,
   handler: async (ctx, payload, job) => {
-    const now = payload.now === undefined ? ctx.clock() : Date.parse(payload.now);
+    const now = runInstant(ctx, payload);
     const forced = payload.from !== undefined && payload.to !== undefined;
     const from = forced ? Date.parse(`${payload.from}T00:00:00Z`) : billingStartDay(ctx.config, now);
     const to = forced ? Date.parse(`${payload.to}T00:00:00Z`) : dayStart(now) + DAY_MS;

@@ -8,7 +8,7 @@ import { UnrecoverableError } from 'bullmq';
 import { CollectError, collectBilling } from '../src/cost-explorer/collect-billing.js';
 import { formatDate } from '../src/util/time.js';
 import { JOBS, QUEUES, jobId, tickPayload } from '../src/scheduler/contract.js';
-import { defineJob } from '../src/scheduler/job.js';
+import { defineJob, runInstant } from '../src/scheduler/job.js';
 import { DAY_MS, billingPullOwedDays, contiguousRanges } from '../src/scheduler/watermarks.js';
 
 export const billingPullJob = defineJob({
@@ -17,7 +17,7 @@ export const billingPullJob = defineJob({
   schedule: '5 * * * *',
   payload: tickPayload,
   handler: async (ctx, payload, job) => {
-    const now = payload.now === undefined ? ctx.clock() : Date.parse(payload.now);
+    const now = runInstant(ctx, payload);
     if (!ctx.config.jobs.billingPull) return { windows: [], rowsWritten: 0, note: 'jobs.billingPull is off' };
     let days: number[];
     if (payload.from !== undefined && payload.to !== undefined) {

@@ -15,7 +15,7 @@ import { parseMonth } from '../src/report/month-data.js';
 import { runChargebackReport } from '../src/report/run-report.js';
 import { JOBS, QUEUES, tickPayload } from '../src/scheduler/contract.js';
 import { LockBusyError, withLock } from '../src/scheduler/day-lock.js';
-import { defineJob } from '../src/scheduler/job.js';
+import { defineJob, runInstant } from '../src/scheduler/job.js';
 import { attributionInputs, billingStartDay, monthStart, recordReportRun, reportMonthsOwed } from '../src/scheduler/watermarks.js';
 
 export const reportChargebackJob = defineJob({
@@ -24,7 +24,7 @@ export const reportChargebackJob = defineJob({
   schedule: '0 6 * * *',
   payload: tickPayload,
   handler: async (ctx, payload, job) => {
-    const now = payload.now === undefined ? ctx.clock() : Date.parse(payload.now);
+    const now = runInstant(ctx, payload);
     const forced = payload.from !== undefined && payload.to !== undefined;
     // Only months that are over: the current month never has a pack built by the schedule.
     const from = monthStart(forced ? Date.parse(`${payload.from}T00:00:00Z`) : billingStartDay(ctx.config, now));

@@ -52,6 +52,11 @@ export interface JobDefinition<P extends z.ZodType = z.ZodType> {
   handler: (ctx: JobContext, payload: z.infer<P>, job: Job) => Promise<JobOutcome>;
 }
 
+/** The instant a run judges by: the time its tick stands for, else the worker's clock (cron-fired ticks carry none). */
+export function runInstant(ctx: Pick<JobContext, 'clock'>, payload: { now?: string | undefined }): number {
+  return payload.now === undefined ? ctx.clock() : Date.parse(payload.now);
+}
+
 /** Typed constructor: the handler's payload type follows from the schema. */
 export function defineJob<P extends z.ZodType>(definition: JobDefinition<P>): JobDefinition<P> {
   return definition;
