@@ -2,7 +2,8 @@
  * AWS CUR 2.0 in Parquet (how Data Exports deliver it) read by the engine:
  * the same rows, totals and rejects as the same export in CSV. The Parquet
  * files are written by the engine itself from CSV, typed as CUR 2.0 types
- * them (timestamps, doubles, resource_tags as a map) or all as text.
+ * them (timestamps, doubles, resource_tags and product as maps) or all as
+ * text.
  */
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
@@ -72,16 +73,17 @@ afterEach(async () => {
  * it (timestamps, doubles, resource_tags a map or JSON text; an empty cell
  * is a null), or every column as text.
  */
-async function toParquet(csv: string, name: string, typing: 'cur' | 'cur-json-tags' | 'text'): Promise<string> {
+async function toParquet(csv: string, name: string, typing: 'cur' | 'cur-json-tags' | 'text', header: readonly string[] = HEADER): Promise<string> {
   const out = join(dir, name);
+  const maps = typing === 'cur' ? ['resource_tags', 'product'].filter((c) => header.includes(c)) : [];
   const replace = [
     ...DATES.map((c) => `parseDateTime64BestEffortOrNull(nullIf(${c}, ''), 3, 'UTC') AS ${c}`),
     ...NUMBERS.map((c) => `toFloat64OrNull(nullIf(${c}, '')) AS ${c}`),
-    ...(typing === 'cur' ? ["JSONExtract(if(resource_tags = '', '{}', resource_tags), 'Map(String, String)') AS resource_tags"] : []),
+    ...maps.map((c) => `JSONExtract(if(${c} = '', '{}', ${c}), 'Map(String, String)') AS ${c}`),
   ];
-  const asText = HEADER.map((c) => `nullIf(${c}, '') AS ${c}`);
+  const asText = header.map((c) => `nullIf(${c}, '') AS ${c}`);
   const select = `SELECT * REPLACE (${(typing === 'text' ? asText : replace).join(', ')})`;
-  const structure = HEADER.map((h) => `\`${h}\` String`).join(', ');
+  const structure = header.map((h) => `\`${h}\` String`).join(', ');
   await w.command(
     `INSERT INTO FUNCTION file({out:String}, 'Parquet') ${select} FROM file({csv:String}, 'CSVWithNames', {structure:String})`,
     { out, csv, structure },
@@ -141,13 +143,104 @@ describe.each([['cur'], ['cur-json-tags']] as const)('AWS CUR 2.0 Parquet (%s)',
     );
     expect(lines.map((l) => [l.charge_category, l.charge_frequency, l.effective])).toEqual([
       ['Usage', 'Usage-Based', '98.32'], ['Usage', 'Usage-Based', '61.5'], ['Usage', 'Usage-Based', '0'], ['Usage', 'Usage-Based', '40.125'],
-      ['Purchase', 'Recurring', '0'], ['Tax', 'Usage-Based', '12.34'], ['Usage', 'Usage-Based', '-25.000000123456'], ['Usage', 'Usage-Based', '0.00000012'],
+      ['Purchase', 'Recurring', '0'], ['Tax', 'Usage-Based', '12.34'], ['Credit', 'Usage-Based', '-25.000000123456'], ['Usage', 'Usage-Based', '0.00000012'],
     ]);
     expect(JSON.parse(lines[7]?.tags ?? '')).toEqual({ 'user_inference-pool': 'llm-h100', user_team: 'search' });
     const scopes = z.object({ rows: z.coerce.number(), billed: z.string(), effective: z.string(), days: z.array(z.string()) });
     const scopeOf = (v: string) => w.query('SELECT rows, toJSONString(billed_cost) AS billed, toJSONString(effective_cost) AS effective, arrayMap(d -> toString(d), record_days) AS days FROM billing_scopes WHERE billing_version = {v:DateTime64(6)}', { v }, scopes);
     expect(await scopeOf(fromParquet.billingVersion)).toEqual([{ rows: 8, billed: '{"USD":"1286.159999996544"}', effective: '{"USD":"187.284999996544"}', days: ['2026-10-01'] }]);
     expect(await scopeOf(fromCsv.billingVersion)).toEqual(await scopeOf(fromParquet.billingVersion));
+  });
+});
+
+/** Every CUR line item type with the FOCUS ChargeCategory it maps to (two types not listed: a fee and anything else). */
+const LINE_ITEM_TYPES = [
+  ['Usage', 'Usage'], ['DiscountedUsage', 'Usage'], ['SavingsPlanCoveredUsage', 'Usage'], ['SavingsPlanNegation', 'Usage'],
+  ['Discount', 'Usage'], ['BundledDiscount', 'Usage'], ['EdpDiscount', 'Usage'], ['PrivateRateDiscount', 'Usage'],
+  ['Fee', 'Purchase'], ['RIFee', 'Purchase'], ['SavingsPlanUpfrontFee', 'Purchase'], ['SavingsPlanRecurringFee', 'Purchase'],
+  ['Tax', 'Tax'], ['Credit', 'Credit'], ['Refund', 'Adjustment'], ['MarketplaceFee', 'Purchase'], ['SomethingNew', 'Usage'],
+] as const;
+
+const categoryRow = z.object({ category: z.string(), class: z.string(), billed: z.string() });
+const categoriesOf = (version: string) => w.query(
+  'SELECT charge_category AS category, charge_class AS class, toString(billed_cost) AS billed FROM billing_line_items WHERE billing_version = {v:DateTime64(6)} ORDER BY source_line',
+  { v: version }, categoryRow,
+);
+
+describe.each([['cur'], ['text']] as const)('AWS CUR 2.0 Parquet (%s): charge category and class', (typing) => {
+  it('maps every line item type as the CSV path does; a refund or credit of an earlier billing period is a Correction', async () => {
+    const rows = [
+      ...LINE_ITEM_TYPES.map(([type], i) => curRow({ line_item_line_item_type: type, line_item_unblended_cost: `-${i + 1}` })),
+      // Billed in November for October: corrections of a period already invoiced.
+      curRow({ line_item_line_item_type: 'Refund', line_item_unblended_cost: '-2', bill_billing_period_start_date: '2026-11-01T00:00:00Z', bill_billing_period_end_date: '2026-12-01T00:00:00Z' }),
+      curRow({ line_item_line_item_type: 'Credit', line_item_unblended_cost: '-1', bill_billing_period_start_date: '2026-11-01T00:00:00Z', bill_billing_period_end_date: '2026-12-01T00:00:00Z' }),
+      // No billing period: the month of the charge stands in, so nothing is a correction.
+      curRow({ line_item_line_item_type: 'Refund', line_item_unblended_cost: '-4', bill_billing_period_start_date: '', bill_billing_period_end_date: '' }),
+    ];
+    const csv = writeTemp(dir, 'types.csv', stringify([HEADER, ...rows]));
+    const parquet = await toParquet(csv, 'types.parquet', typing);
+    const fromCsv = await ingestBillingFiles(w, [csv], options());
+    const fromParquet = await ingestBillingFiles(w, [parquet], options());
+    expect(fromParquet.files[0]?.error).toBeUndefined();
+    expect(fromCsv).toMatchObject({ accepted: rows.length, rejected: 0, recorded: true });
+    expect(fromParquet).toMatchObject({ accepted: rows.length, rejected: 0, recorded: true, billedByFile: fromCsv.billedByFile });
+
+    const expected = [
+      ...LINE_ITEM_TYPES.map(([, category], i) => ({ category, class: '', billed: `-${i + 1}` })),
+      { category: 'Adjustment', class: 'Correction', billed: '-2' },
+      { category: 'Credit', class: 'Correction', billed: '-1' },
+      { category: 'Adjustment', class: '', billed: '-4' },
+    ];
+    expect(await categoriesOf(fromCsv.billingVersion)).toEqual(expected);
+    expect(await categoriesOf(fromParquet.billingVersion)).toEqual(expected);
+    expect(await rowsOf(fromParquet.billingVersion, 1)).toEqual(await rowsOf(fromCsv.billingVersion, 2));
+    // The November scope holds only the corrections: it claims no day as the record of its usage.
+    const days = await w.query(
+      "SELECT toString(scope_start) AS scope, arrayMap(d -> toString(d), record_days) AS days FROM billing_scopes WHERE billing_version = {v:DateTime64(6)} ORDER BY scope",
+      { v: fromParquet.billingVersion }, z.object({ scope: z.string(), days: z.array(z.string()) }),
+    );
+    expect(days).toEqual([{ scope: '2026-10-01 00:00:00', days: ['2026-10-01'] }, { scope: '2026-11-01 00:00:00', days: [] }]);
+  });
+});
+
+describe.each([['cur'], ['cur-json-tags'], ['text']] as const)('AWS CUR 2.0 product map (%s)', (typing) => {
+  it('reads instance type and region from the product map where the flat column is empty or absent, in CSV and Parquet alike', async () => {
+    const WITH_MAP = [...HEADER, 'product'] as const;
+    const withMap = (overrides: Partial<Record<Column, string>>, product: string) => [...curRow(overrides), product];
+    const empty = { product_instance_type: '', product_region_code: '' };
+    const rows = [
+      withMap({}, '{"instance_type":"g6.xlarge","region_code":"eu-west-1"}'),
+      withMap(empty, '{"instance_type":"p5.48xlarge","region_code":"us-west-2","region":"us-east-2"}'),
+      withMap(empty, '{"instance_type":" g6e.12xlarge ","region":"eu-central-1","vcpu":"48"}'),
+      withMap(empty, ''),
+      withMap(empty, 'not json'),
+    ];
+    // An export of the same lines without the flat columns at all.
+    const FLATLESS = WITH_MAP.filter((c) => c !== 'product_instance_type' && c !== 'product_region_code');
+    const flatless = rows.map((r) => FLATLESS.map((c) => r[WITH_MAP.indexOf(c)] ?? ''));
+    const files = [
+      writeTemp(dir, 'map.csv', stringify([WITH_MAP, ...rows])),
+      writeTemp(dir, 'flatless.csv', stringify([FLATLESS, ...flatless])),
+    ];
+    files.push(await toParquet(files[0] ?? '', 'map.parquet', typing, WITH_MAP), await toParquet(files[1] ?? '', 'flatless.parquet', typing, FLATLESS));
+    const expected = [
+      { instance_type: 'p5.48xlarge', region: 'us-east-1' },
+      { instance_type: 'p5.48xlarge', region: 'us-west-2' },
+      { instance_type: 'g6e.12xlarge', region: 'eu-central-1' },
+      { instance_type: '', region: '' },
+      { instance_type: '', region: '' },
+    ];
+    for (const [i, file] of files.entries()) {
+      const summary = await ingestBillingFiles(w, [file], options());
+      expect(summary.files[0]?.error).toBeUndefined();
+      expect(summary).toMatchObject({ accepted: rows.length, rejected: 0 });
+      const stored = await w.query(
+        'SELECT instance_type, region FROM billing_line_items WHERE billing_version = {v:DateTime64(6)} ORDER BY source_line',
+        { v: summary.billingVersion }, z.object({ instance_type: z.string(), region: z.string() }),
+      );
+      // The flatless files have no flat value to prefer: the first line reads its map too.
+      expect(stored).toEqual(i % 2 === 1 ? [{ instance_type: 'g6.xlarge', region: 'eu-west-1' }, ...expected.slice(1)] : expected);
+    }
   });
 });
 

@@ -10,10 +10,11 @@
 -- the bad ones (`problems`: (column, reason), the first one is reported) and
 -- total them.
 --
--- CUR 2.0 Parquet types its columns (timestamps, doubles, resource_tags as a
--- map); the raw table reads each as Nullable(String) (resource_tags:
--- Map(String, Nullable(String)) when the file holds a map), so an absent
--- column reads as null and a double arrives as its shortest exact text.
+-- CUR 2.0 Parquet types its columns (timestamps, doubles, resource_tags and
+-- product as maps); the raw table reads each as Nullable(String)
+-- (resource_tags, product: Map(String, Nullable(String)) when the file holds a
+-- map), so an absent column reads as null and a double arrives as its
+-- shortest exact text.
 CREATE TABLE {staging:Identifier}
 ENGINE = MergeTree ORDER BY line
 AS SELECT
@@ -38,12 +39,22 @@ AS SELECT
     v_line_item_usage_account_id AS sub_account_id,
     v_line_item_resource_id AS resource_id,
     '' AS resource_type,
-    v_product_instance_type AS instance_type,
+    -- An export that leaves a flat product column out or empty may still carry the attribute in the product map.
+    if(v_product_instance_type != '', v_product_instance_type, trimBoth(JSONExtractString(product_text, 'instance_type'))) AS instance_type,
     v_line_item_product_code AS service_name,
-    multiIf(v_line_item_line_item_type = 'Tax', 'Tax', endsWith(v_line_item_line_item_type, 'Fee'), 'Purchase', 'Usage') AS charge_category,
-    '' AS charge_class,
+    -- FOCUS ChargeCategory per line item type, as in curChargeCategory (src/billing/file-formats.ts).
+    multiIf(v_line_item_line_item_type = 'Tax', 'Tax',
+            v_line_item_line_item_type = 'Credit', 'Credit',
+            v_line_item_line_item_type = 'Refund', 'Adjustment',
+            v_line_item_line_item_type IN ('Usage', 'DiscountedUsage', 'SavingsPlanCoveredUsage', 'SavingsPlanNegation',
+                                           'Discount', 'BundledDiscount', 'EdpDiscount', 'PrivateRateDiscount'), 'Usage',
+            endsWith(v_line_item_line_item_type, 'Fee'), 'Purchase', 'Usage') AS charge_category,
+    -- FOCUS: a line billed in a later period than its charge corrects a period already invoiced.
+    if(charge_period_start_v < billing_period_start, 'Correction', '') AS charge_class,
     v_product_sku AS sku_id,
-    v_product_region_code AS region,
+    multiIf(v_product_region_code != '', v_product_region_code,
+            trimBoth(JSONExtractString(product_text, 'region_code')) != '', trimBoth(JSONExtractString(product_text, 'region_code')),
+            trimBoth(JSONExtractString(product_text, 'region'))) AS region,
     tags,
     trimBoth(multiIf(
         mapContains(tags, {pool_tag_key:String}), tags[{pool_tag_key:String}],
@@ -130,7 +141,10 @@ FROM
                 trimBoth(ifNull(product_region_code, '')) AS v_product_region_code,
                 trimBoth(ifNull(product_sku, '')) AS v_product_sku,
                 toJSONString(resource_tags) AS tags_any,
-                if(startsWith(tags_any, '"'), JSONExtractString(tags_any), tags_any) AS tags_text
+                if(startsWith(tags_any, '"'), JSONExtractString(tags_any), tags_any) AS tags_text,
+                -- product as JSON text whether the file holds a map or a JSON string; null or not an object holds no attributes.
+                toJSONString(product) AS product_any,
+                if(startsWith(product_any, '"'), JSONExtractString(product_any), product_any) AS product_text
             FROM {raw:Identifier}
         )
     )

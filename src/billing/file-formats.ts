@@ -194,6 +194,57 @@ function curEffectiveCost(r: { line_item_line_item_type: string; line_item_unble
   }
 }
 
+/**
+ * FOCUS ChargeCategory of each CUR line item type, as the FOCUS work group's
+ * AWS mappings give it: usage, the discounts on it and the savings-plan
+ * negation that offsets covered usage are Usage; commitment and other fees
+ * are Purchase. A provider credit is Credit (FOCUS 1.0 added the value for
+ * exactly these); a refund does not say what it refunds, so it is Adjustment.
+ */
+const CUR_CHARGE_CATEGORY: Readonly<Record<string, string>> = {
+  Usage: 'Usage',
+  DiscountedUsage: 'Usage',
+  SavingsPlanCoveredUsage: 'Usage',
+  SavingsPlanNegation: 'Usage',
+  Discount: 'Usage',
+  BundledDiscount: 'Usage',
+  EdpDiscount: 'Usage',
+  PrivateRateDiscount: 'Usage',
+  Fee: 'Purchase',
+  RIFee: 'Purchase',
+  SavingsPlanUpfrontFee: 'Purchase',
+  SavingsPlanRecurringFee: 'Purchase',
+  Tax: 'Tax',
+  Credit: 'Credit',
+  Refund: 'Adjustment',
+};
+
+/** ChargeCategory of a CUR line item type; a type not listed is Purchase when it is a fee, else Usage. */
+function curChargeCategory(type: string): string {
+  return CUR_CHARGE_CATEGORY[type] ?? (type.endsWith('Fee') ? 'Purchase' : 'Usage');
+}
+
+/**
+ * CUR 2.0's `product` column (a map; JSON text in CSV): its string
+ * attributes. It only stands in for empty flat product columns, so text that
+ * is not a JSON object holds no attributes rather than failing the line.
+ */
+const productAttributes = z
+  .string()
+  .optional()
+  .transform((text): Record<string, string> => {
+    let value: unknown;
+    try {
+      value = JSON.parse(text ?? '');
+    } catch {
+      return {};
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return {};
+    const attributes: Record<string, string> = {};
+    for (const [k, v] of Object.entries(value)) if (typeof v === 'string') attributes[k] = v.trim();
+    return attributes;
+  });
+
 /** FOCUS ChargeFrequency of a CUR line type: reservation and savings-plan fees recur, other fees are one-off. */
 function curChargeFrequency(type: string): string {
   if (type === 'RIFee' || type === 'SavingsPlanRecurringFee') return 'Recurring';
@@ -228,19 +279,21 @@ const awsCur: BillingFileFormat = {
       product_region_code: optionalText,
       product_sku: optionalText,
       resource_tags: tagsJson,
+      product: productAttributes,
     })
     .transform((r, ctx): BillingRow => {
+      const period = billingPeriod(
+        { start: r.bill_billing_period_start_date, end: r.bill_billing_period_end_date, startField: 'bill_billing_period_start_date', endField: 'bill_billing_period_end_date' },
+        r.line_item_usage_start_date,
+        ctx,
+      );
       const row: BillingRow = {
         provider: 'AWS',
         billing_account_id: r.bill_payer_account_id,
         sub_account_id: r.line_item_usage_account_id,
         charge_period_start: r.line_item_usage_start_date,
         charge_period_end: r.line_item_usage_end_date,
-        ...billingPeriod(
-          { start: r.bill_billing_period_start_date, end: r.bill_billing_period_end_date, startField: 'bill_billing_period_start_date', endField: 'bill_billing_period_end_date' },
-          r.line_item_usage_start_date,
-          ctx,
-        ),
+        ...period,
         charge_frequency: curChargeFrequency(r.line_item_line_item_type),
         billed_cost: r.line_item_unblended_cost,
         effective_cost: curEffectiveCost(r),
@@ -250,12 +303,14 @@ const awsCur: BillingFileFormat = {
         consumed_unit: r.pricing_unit,
         resource_id: r.line_item_resource_id,
         resource_type: '',
-        instance_type: r.product_instance_type,
+        // An export that leaves a flat product column out or empty may still carry the attribute in the product map.
+        instance_type: r.product_instance_type || (r.product['instance_type'] ?? ''),
         service_name: r.line_item_product_code,
-        charge_category: r.line_item_line_item_type === 'Tax' ? 'Tax' : r.line_item_line_item_type.endsWith('Fee') ? 'Purchase' : 'Usage',
-        charge_class: '',
+        charge_category: curChargeCategory(r.line_item_line_item_type),
+        // FOCUS: a line billed in a later period than its charge corrects a period already invoiced.
+        charge_class: r.line_item_usage_start_date < period.billing_period_start ? 'Correction' : '',
         sku_id: r.product_sku,
-        region: r.product_region_code,
+        region: r.product_region_code || r.product['region_code'] || (r.product['region'] ?? ''),
         tags: r.resource_tags,
         is_estimated: false,
       };

@@ -25,10 +25,10 @@ import type { FileSummary, Reject } from './ingest-run.js';
 
 /** How the Parquet form of a billing format is staged. */
 interface ParquetShape {
-  /** The columns the staging SQL reads as text, the tags column aside. */
+  /** The columns the staging SQL reads as text, the map columns aside. */
   textColumns: readonly string[];
-  /** The tags column: a map, or a JSON object as text. */
-  tagsColumn: string;
+  /** Columns that are a map, or a JSON object as text (the tags, CUR's product attributes). */
+  mapColumns: readonly string[];
   /** The staging statement, under sql/. */
   stageSql: string;
   /** Its parameters that depend on which columns the file has. */
@@ -42,7 +42,7 @@ const PARQUET_SHAPES: Readonly<Record<string, ParquetShape>> = {
       'ListCost', 'BillingCurrency', 'ConsumedQuantity', 'ConsumedUnit', 'ProviderName', 'BillingAccountId', 'SubAccountId', 'ResourceId',
       'ResourceType', 'x_InstanceType', 'ServiceName', 'ChargeCategory', 'ChargeClass', 'SkuId', 'RegionId',
     ],
-    tagsColumn: 'Tags',
+    mapColumns: ['Tags'],
     stageSql: 'billing/stage-focus-parquet',
     stageParams: (columns) => ({
       has_billing_period: columns.has('BillingPeriodStart') || columns.has('BillingPeriodEnd') ? 1 : 0,
@@ -56,7 +56,7 @@ const PARQUET_SHAPES: Readonly<Record<string, ParquetShape>> = {
       'line_item_usage_amount', 'line_item_currency_code', 'line_item_line_item_type', 'pricing_unit', 'bill_payer_account_id',
       'line_item_usage_account_id', 'line_item_resource_id', 'product_instance_type', 'line_item_product_code', 'product_region_code', 'product_sku',
     ],
-    tagsColumn: 'resource_tags',
+    mapColumns: ['resource_tags', 'product'],
     stageSql: 'billing/stage-cur-parquet',
     stageParams: () => ({}),
   },
@@ -137,11 +137,11 @@ export async function ingestBillingParquet(
     summary.error = `not a ${format.name} file: missing column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`;
     return;
   }
-  const tagsType = columns.find((c) => c.name === shape.tagsColumn)?.type ?? '';
-  // Column names come from the shape's fixed list, never from the file.
+  const typeOf = (name: string): string => columns.find((c) => c.name === name)?.type ?? '';
+  // Column names come from the shape's fixed lists, never from the file.
   const structure = [
     ...shape.textColumns.map((c) => `\`${c}\` Nullable(String)`),
-    `\`${shape.tagsColumn}\` ${tagsType.startsWith('Map(') ? 'Map(String, Nullable(String))' : 'Nullable(String)'}`,
+    ...shape.mapColumns.map((c) => `\`${c}\` ${typeOf(c).startsWith('Map(') ? 'Map(String, Nullable(String))' : 'Nullable(String)'}`),
   ].join(', ');
   const raw = claimStageTable();
   const staging = claimStageTable();
