@@ -13,9 +13,16 @@ import { notify } from '../src/alerts/notify.js';
 import { latestAlerts } from '../src/alerts/store.js';
 import { main } from '../src/cli/main.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
-import { START, writeScenario } from './helpers/alerts-data.js';
+import { START, writeScenario, type Scenario } from './helpers/alerts-data.js';
 import { discardWarehouse, freshWarehouse } from './helpers/warehouse.js';
 import { receiver, type Receiver } from './helpers/webhook.js';
+
+/** 30 days of one key whose GPU-ms per request doubles on the last two: one alert to notify. */
+const REGRESSION: Scenario = {
+  days: 30,
+  pools: [{ id: 'gpu', pricePerGpuHour: () => 2, gpus: () => 16 }],
+  keys: [{ model: 'llm', feature: 'chat', requests: () => ({ gpu: 400_000 }), gpuMsPerRequest: (d) => (d >= 28 ? 200 : 100) }],
+};
 
 describe('alert notifications', () => {
   let w: Warehouse;
@@ -27,11 +34,7 @@ describe('alert notifications', () => {
   });
 
   it('a webhook that fails twice then succeeds delivers exactly once, and is not sent again', { timeout: 60_000 }, async () => {
-    await writeScenario(w, {
-      days: 30,
-      pools: [{ id: 'gpu', pricePerGpuHour: () => 2, gpus: () => 16 }],
-      keys: [{ model: 'llm', feature: 'chat', requests: () => ({ gpu: 400_000 }), gpuMsPerRequest: (d) => (d >= 28 ? 200 : 100) }],
-    });
+    await writeScenario(w, REGRESSION);
     const alerts = configSchema.shape.alerts.parse({ webhooks: [{ name: 'oncall', url: peer.url, kind: 'slack' }], retryMinMs: 5, retries: 4 });
     const result = await evaluateAlerts(w, { alerts }, { day: '2026-09-29', now: new Date(START + 40 * 86_400_000) });
     expect(result.transitions.map((t) => t.transition)).toEqual(['opened']);
@@ -52,11 +55,7 @@ describe('alert notifications', () => {
   });
 
   it('a run with no day left to evaluate still sends what an earlier run failed to deliver', { timeout: 60_000 }, async () => {
-    await writeScenario(w, {
-      days: 30,
-      pools: [{ id: 'gpu', pricePerGpuHour: () => 2, gpus: () => 16 }],
-      keys: [{ model: 'llm', feature: 'chat', requests: () => ({ gpu: 400_000 }), gpuMsPerRequest: (d) => (d >= 28 ? 200 : 100) }],
-    });
+    await writeScenario(w, REGRESSION);
     const alerts = configSchema.shape.alerts.parse({ webhooks: [{ name: 'oncall', url: peer.url, kind: 'json' }], retryMinMs: 5, retries: 1 });
     const now = new Date(START + 40 * 86_400_000);
     const first = await evaluateAlerts(w, { alerts }, { now });
@@ -69,11 +68,7 @@ describe('alert notifications', () => {
   });
 
   it('a delivery that failed in one run is sent by the next', { timeout: 60_000 }, async () => {
-    await writeScenario(w, {
-      days: 30,
-      pools: [{ id: 'gpu', pricePerGpuHour: () => 2, gpus: () => 16 }],
-      keys: [{ model: 'llm', feature: 'chat', requests: () => ({ gpu: 400_000 }), gpuMsPerRequest: (d) => (d >= 28 ? 200 : 100) }],
-    });
+    await writeScenario(w, REGRESSION);
     const alerts = configSchema.shape.alerts.parse({ webhooks: [{ name: 'oncall', url: peer.url, kind: 'json' }], retryMinMs: 5, retries: 1 });
     const now = new Date(START + 40 * 86_400_000);
     const first = await evaluateAlerts(w, { alerts }, { day: '2026-09-29', now });
