@@ -2,8 +2,10 @@
  * The request batch writer on the real embedded engine: rows the engine
  * refuses are isolated and the rest stored once; a request id seen again in
  * another hour or pool is a duplicate (same event) or a conflict (different
- * event) within the horizon; the id lookup carries its ids in the request
- * body, on chDB and (transport only) to a server.
+ * event) within the horizon; past `maxTrackedIds` the oldest hours are
+ * forgotten and a copy of one of their ids is found in storage instead; the
+ * id lookup carries its ids in the request body, on chDB and (transport
+ * only) to a server.
  */
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -127,6 +129,64 @@ describe('a request id seen again within the horizon', () => {
     expect(summary).toMatchObject({ accepted: 2, duplicates: 1, rejected: 1 });
     const rejects = await w.query('SELECT line, field, reason FROM ingest_rejects', {}, z.object({ line: z.coerce.number(), field: z.string(), reason: z.string() }));
     expect(rejects).toEqual([{ line: 3, field: 'ts', reason: 'conflicting duplicate of request_id "f-1": ts differs from the copy stored first' }]);
+  });
+});
+
+describe('the memory bound (maxTrackedIds)', () => {
+  it('forgets the oldest hours; a re-sent id is still caught: from a forgotten hour by looking the whole batch up, from a remembered one by looking up only it', async () => {
+    // Every id the writer looks up in storage, one list per lookup.
+    const lookups: string[][] = [];
+    const watched = new Proxy(w, {
+      get(target, property, receiver) {
+        if (property === 'queryWithTable') {
+          const lookup: Warehouse['queryWithTable'] = (sql, params, table, row) => {
+            lookups.push(table.body.toString().trimEnd().split('\n').map((line) => (JSON.parse(line) as string[])[0] as string));
+            return target.queryWithTable(sql, params, table, row);
+          };
+          return lookup;
+        }
+        return Reflect.get(target, property, receiver) as unknown;
+      },
+    });
+    const writer = new RequestBatchWriter(watched, { maxTrackedIds: 1000, horizonHours: 48 });
+    // Five batches of 500 ids, each in an hour of its own 100 h from the next (beyond the horizon of one another).
+    const hourOf = (k: number): number => T0 + k * 100 * HOUR;
+    for (let k = 0; k < 5; k++) {
+      const events = Array.from({ length: 500 }, (_, i) => event({ request_id: `m-${k}-${i}`, ts: hourOf(k) + i }));
+      expect(await writeEvents(writer, events)).toEqual({ written: 500, duplicates: 0, refused: [] });
+    }
+    // 2,500 ids against a bound of 1,000: hours 0 to 3 are forgotten (oldest first, down to half the bound), hour 4 remembered. New ids needed no lookup.
+    expect(lookups).toEqual([]);
+
+    // Hour 1 is forgotten: an identical copy is a duplicate and a copy in another pool a conflict, found by looking up every id of the batch.
+    const forgottenHour = await writeEvents(writer, [
+      event({ request_id: 'm-1-7', ts: hourOf(1) + 7 }),
+      event({ request_id: 'm-1-8', ts: hourOf(1) + 8, pool_id: 'other-pool' }),
+      event({ request_id: 'm-1-new-a', ts: hourOf(1) }),
+      event({ request_id: 'm-1-new-b', ts: hourOf(1) }),
+    ]);
+    expect(forgottenHour.written).toBe(2);
+    expect(forgottenHour.duplicates).toBe(1);
+    expect(forgottenHour.refused.map((r) => [r.origin, r.id, r.field])).toEqual([[2, 'm-1-8', 'pool_id']]);
+    expect(lookups).toEqual([['m-1-7', 'm-1-8', 'm-1-new-a', 'm-1-new-b']]);
+
+    // Hour 4 is remembered: the re-sent ids are caught in memory and only they are confirmed in storage, not the new ids beside them.
+    lookups.length = 0;
+    const rememberedHour = await writeEvents(writer, [
+      event({ request_id: 'm-4-new-a', ts: hourOf(4) }),
+      event({ request_id: 'm-4-7', ts: hourOf(4) + 7 }),
+      event({ request_id: 'm-4-8', ts: hourOf(4) + 8, pool_id: 'other-pool' }),
+      event({ request_id: 'm-4-new-b', ts: hourOf(4) }),
+    ]);
+    expect(rememberedHour.written).toBe(2);
+    expect(rememberedHour.duplicates).toBe(1);
+    expect(rememberedHour.refused.map((r) => [r.origin, r.id, r.field])).toEqual([[3, 'm-4-8', 'pool_id']]);
+    expect(lookups).toEqual([['m-4-7', 'm-4-8']]);
+
+    // Nothing stored twice (the conflicting copies would sit in another pool, out of reach of merges), nothing lost.
+    expect(await scalar(w, 'SELECT count() AS n FROM inference_requests')).toBe(2504);
+    expect(await scalar(w, 'SELECT uniqExact(request_id) AS n FROM inference_requests')).toBe(2504);
+    expect(await scalar(w, "SELECT count() AS n FROM inference_requests WHERE pool_id = 'other-pool'")).toBe(0);
   });
 });
 

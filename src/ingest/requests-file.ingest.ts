@@ -10,7 +10,8 @@ import { IngestRun, readErrorMessage, WarehouseWriteError, type RunSummary } fro
 import { openText, readSegments } from './line-reader.js';
 import type { ParsedRecords } from './parse-records.js';
 import { ParserFailure, ParserPool } from './parser-pool.js';
-import { RequestBatchWriter, type RequestBatch } from './request-batch-writer.js';
+import type { RequestBatch } from './request-batch.js';
+import { RequestBatchWriter } from './request-batch-writer.js';
 
 export interface IngestRequestsOptions {
   /** Rows per insert. */
