@@ -28,6 +28,7 @@ import { readMonth, type Month } from '../report/month-data.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import type { Transition } from './notify.js';
 import { nextVersion, nowText, type AlertRow } from './store.js';
+import { formatDate as dayText, parseDate as dayMs } from '../util/time.js';
 
 export type Budget = Config['alerts']['budgets'][number];
 
@@ -69,8 +70,6 @@ export async function spendOf(warehouse: Warehouse, by: Budget['by'], start: num
   return out;
 }
 
-const dayMs = (day: string): number => Date.parse(`${day}T00:00:00Z`);
-const dayText = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
 
 export function monthOf(day: string): { start: number; end: number; label: string; days: number } {
   const d = new Date(dayMs(day));

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import type { Config } from '../config/config.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
+import { parseDate as dayMs, parseDateTime as instantMs } from '../util/time.js';
 
 type AlertSettings = Config['alerts'];
 const DAY_MS = 86_400_000;
@@ -24,9 +25,6 @@ export type DayStatus = z.infer<typeof dayStatusRow>;
 const poolHoursRow = z.object({ pool_id: z.string(), hours: z.array(z.number().int()) });
 const hourIngestRow = z.object({ hour: z.number().int(), last_ingested_at: z.string() });
 
-const dayMs = (day: string): number => Date.parse(`${day}T00:00:00Z`);
-/** 'YYYY-MM-DD hh:mm:ss.sss' (UTC, as the warehouse writes DateTime64(3)) to epoch ms. */
-const instantMs = (text: string): number => Date.parse(`${text.replace(' ', 'T')}Z`);
 
 /** Why a day cannot be judged yet, or undefined when it is complete. */
 export function incompleteReason(status: DayStatus | undefined, settings: AlertSettings, now: number): string | undefined {

@@ -10,6 +10,7 @@ import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import type { Cell } from './decompose.js';
 import type { FactorContext } from './explain.js';
+import { formatDate, parseDate } from '../util/time.js';
 
 const DAY_MS = 86_400_000;
 
@@ -37,8 +38,7 @@ type PoolDay = z.infer<typeof poolDayRow>;
 
 export const keyOf = (r: { model_id: string; feature_id: string; tenant: string; currency: string }): string => [r.model_id, r.feature_id, r.tenant, r.currency].join('/');
 const pairOf = (day: string, key: string): string => `${day}\n${key}`;
-const dayText = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
-const nextDay = (day: string): string => dayText(Date.parse(`${day}T00:00:00Z`) + DAY_MS);
+const nextDay = (day: string): string => formatDate(parseDate(day) + DAY_MS);
 
 /** The (day, key) pairs a run's alerts need, gathered while judging. */
 export class AskedPairs {

@@ -19,8 +19,9 @@ import { completeHours, dayStatusRow, incompleteReason, type DayStatus } from '.
 import { atDailyPace, decompose, lowerMedianIndex, robustSpread, type Decomposition, type Metric } from './decompose.js';
 import { AlertDetails, AskedPairs, keyOf, type KeyName } from './details.js';
 import { explain } from './explain.js';
-import { notify, type DeliveryResult, type Transition } from './notify.js';
+import { dedupeKey, notify, type DeliveryResult, type Transition } from './notify.js';
 import { latestAlerts, nextVersion, NO_BUDGET, nowText, writeAlerts, type AlertRow } from './store.js';
+import { formatDate as dayText, parseDate as dayMs, parseDateTime } from '../util/time.js';
 
 export { incompleteReason } from './completeness.js';
 export type AlertSettings = Config['alerts'];
@@ -96,8 +97,6 @@ export interface EvaluateOptions {
   notify?: boolean | undefined;
 }
 
-const dayMs = (day: string): number => Date.parse(`${day}T00:00:00Z`);
-const dayText = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
 const isWeekend = (day: string): boolean => [0, 6].includes(new Date(dayMs(day)).getUTCDay());
 
 function comparable(mode: AlertSettings['comparable'], a: string, b: string): boolean {
@@ -412,11 +411,11 @@ async function deliverOwed(
   // Owed from earlier runs: the opening of open alerts (and the escalation of an open budget alert
   // that opened at warning and is now over), and resolutions of the last week.
   const owed = new Map<string, [AlertRow, Transition]>();
-  for (const t of transitions) if (t.transition !== 'updated') owed.set(`${t.alert.alert_id}:${t.transition}`, [t.alert, t.transition]);
+  for (const t of transitions) if (t.transition !== 'updated') owed.set(dedupeKey(t.alert.alert_id, t.transition), [t.alert, t.transition]);
   for (const a of latest.values()) {
-    if (a.status === 'open') owed.set(`${a.alert_id}:opened`, [a, 'opened']);
-    else if (a.resolved_at !== null && now - Date.parse(`${a.resolved_at.replace(' ', 'T')}Z`) < 7 * DAY_MS) owed.set(`${a.alert_id}:resolved`, [a, 'resolved']);
-    if (a.status === 'open' && a.metric === 'budget' && a.level === 'over' && a.opened_level === 'warning') owed.set(`${a.alert_id}:escalated`, [a, 'escalated']);
+    if (a.status === 'open') owed.set(dedupeKey(a.alert_id, 'opened'), [a, 'opened']);
+    else if (a.resolved_at !== null && now - parseDateTime(a.resolved_at) < 7 * DAY_MS) owed.set(dedupeKey(a.alert_id, 'resolved'), [a, 'resolved']);
+    if (a.status === 'open' && a.metric === 'budget' && a.level === 'over' && a.opened_level === 'warning') owed.set(dedupeKey(a.alert_id, 'escalated'), [a, 'escalated']);
   }
   // Openings first, resolutions last: an escalation owed by this run never reaches a webhook before
   // the opening an earlier run failed to deliver.

@@ -27,6 +27,16 @@ export function formatDate(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
 }
 
+/** Epoch ms of a UTC day 'YYYY-MM-DD' (its midnight). */
+export function parseDate(day: string): number {
+  return Date.parse(`${day}T00:00:00Z`);
+}
+
+/** Epoch ms of 'YYYY-MM-DD hh:mm:ss[.sss]' in UTC, as the warehouse writes DateTime and DateTime64 values. */
+export function parseDateTime(text: string): number {
+  return Date.parse(`${text.replace(' ', 'T')}Z`);
+}
+
 /** Resolves after `ms`; the timer is unref'd, so a pending wait never keeps the process alive. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
