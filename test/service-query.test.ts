@@ -48,7 +48,7 @@ beforeAll(async () => {
   await w.insertObjects('spend', SPEND);
   // The endpoint's own session, as the service opens it.
   session = await openWarehouse(testWarehouseConfig(w.database));
-  endpoint = await startQueryEndpoint({ warehouse: session, host: '127.0.0.1', port: 0, log: (l) => { log.push(l); } });
+  endpoint = await startQueryEndpoint({ warehouse: session, host: '127.0.0.1', port: 0, queries: configSchema.shape.queries.parse(undefined), log: (l) => { log.push(l); } });
   base = `http://127.0.0.1:${endpoint.port}`;
   client = createClient({ url: base, database: w.database });
 });
@@ -96,7 +96,7 @@ describe('the query endpoint, read by @clickhouse/client', () => {
   it('refuses writes, table functions that reach files and settings changes, with the engine-style error', async () => {
     await expect(client.command({ query: "INSERT INTO spend (tenant) VALUES ('x')" })).rejects.toMatchObject({ code: '164', type: 'READONLY', message: expect.stringMatching(/^only queries that read may run without --write \(this is InsertQuery\)/) as unknown });
     await expect(client.query({ query: "SELECT * FROM file('/etc/passwd', 'LineAsString')", format: 'JSONEachRow' })).rejects.toMatchObject({ code: '164', type: 'READONLY', message: expect.stringMatching(/^table function file\(\) is not allowed: it reaches outside the warehouse/) as unknown });
-    await expect(client.query({ query: 'SELECT 1 SETTINGS max_memory_usage = 1', format: 'JSONEachRow' })).rejects.toMatchObject({ code: '164', message: expect.stringMatching(/^changing the setting max_memory_usage is not allowed/) as unknown });
+    await expect(client.query({ query: 'SELECT 1 SETTINGS max_memory_usage = 0', format: 'JSONEachRow' })).rejects.toMatchObject({ code: '164', message: expect.stringMatching(/^setting max_memory_usage may only tighten its limit/) as unknown });
     await expect(client.query({ query: 'SELECT 1', format: 'JSONEachRow', clickhouse_settings: { allow_introspection_functions: 1 } })).rejects.toMatchObject({ code: '164', message: expect.stringMatching(/^changing the setting allow_introspection_functions is not allowed/) as unknown });
     await expect(client.query({ query: 'SELECT * FROM no_such_table', format: 'JSONEachRow' })).rejects.toMatchObject({ code: '60', type: 'UNKNOWN_TABLE' });
     // Nothing was written, and the service's own session still writes: the read-only state stays in the endpoint's session.
@@ -159,7 +159,7 @@ describe('the query endpoint, read by plain HTTP', () => {
   });
 
   it('asks for the password when one is set', async () => {
-    const locked = await startQueryEndpoint({ warehouse: session, host: '127.0.0.1', port: 0, password: 's3cret', log: () => undefined });
+    const locked = await startQueryEndpoint({ warehouse: session, host: '127.0.0.1', port: 0, password: 's3cret', queries: configSchema.shape.queries.parse(undefined), log: () => undefined });
     try {
       const url = `http://127.0.0.1:${locked.port}/?query=SELECT%201`;
       const denied = await fetch(url);

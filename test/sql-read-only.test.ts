@@ -12,6 +12,7 @@ import { main, EXIT } from '../src/cli/main.js';
 import { assertReadOnlyAst, ReadOnlyQueryError } from '../src/warehouse/read-only-query.js';
 import { tempDir } from './helpers/files.js';
 import { TEST_DATA_DIR, uniqueDatabase } from './helpers/warehouse.js';
+import { DEFAULT_ANALYST_LIMITS } from '../src/warehouse/warehouse.js';
 
 async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
@@ -57,7 +58,8 @@ describe('inferledger sql without --write', () => {
     ['a process', "SELECT * FROM executable('cat /etc/hostname', 'LineAsString', 'line String')", /table function executable\(\)/],
     ['DESCRIBE of a table function', `DESCRIBE file('${secret}', 'LineAsString')`, /table function file\(\)/],
     ['EXPLAIN of an insert', "EXPLAIN INSERT INTO ingest_runs SELECT * FROM ingest_runs", /EXPLAIN of InsertQuery/],
-    ['a setting beyond the query-shaping ones', 'SELECT 1 SETTINGS max_memory_usage = 1', /setting max_memory_usage/],
+    ['a setting beyond the query-shaping ones', 'SELECT 1 SETTINGS max_bytes_before_external_sort = 1', /setting max_bytes_before_external_sort/],
+    ['a limit lifted', 'SELECT 1 SETTINGS max_memory_usage = 0', /setting max_memory_usage may only tighten its limit/],
     ['such a setting in a subquery', "SELECT * FROM (SELECT 1 SETTINGS allow_introspection_functions = 1) SETTINGS join_use_nulls = 1", /setting allow_introspection_functions/],
     ['a SET statement', 'SET max_threads = 1', /only queries that read/],
     ['USE of another database', 'USE system', /only queries that read/],
@@ -119,9 +121,14 @@ describe('the read-only rules on a syntax tree', () => {
     const tree = (fn: string): string[] => [
       'SelectWithUnionQuery (children 1)', ' ExpressionList (children 1)', '  SelectQuery (children 2)', '   ExpressionList (children 1)', '    Asterisk',
       '   TablesInSelectQuery (children 1)', '    TablesInSelectQueryElement (children 1)', '     TableExpression (children 1)', `      Function ${fn} (children 1)`,
+      '       ExpressionList (children 1)', '        Literal UInt64_10',
     ];
-    expect(() => { assertReadOnlyAst(tree('numbers')); }).not.toThrow();
-    expect(() => { assertReadOnlyAst(tree('hdfs')); }).toThrow(ReadOnlyQueryError);
-    expect(() => { assertReadOnlyAst(tree('azureBlobStorage')); }).toThrow(/azureBlobStorage/);
+    const context = { database: 'inferledger', limits: DEFAULT_ANALYST_LIMITS };
+    const formatted = 'SELECT *\nFROM f(10)';
+    expect(() => { assertReadOnlyAst(tree('numbers'), formatted, context); }).not.toThrow();
+    expect(() => { assertReadOnlyAst(tree('hdfs'), formatted, context); }).toThrow(ReadOnlyQueryError);
+    expect(() => { assertReadOnlyAst(tree('azureBlobStorage'), formatted, context); }).toThrow(/azureBlobStorage/);
+    // A tree whose lines do not add up (a name that printed a line of its own) is refused, whatever it says.
+    expect(() => { assertReadOnlyAst([...tree('numbers'), '       Function file'], formatted, context); }).toThrow(/could not read the syntax tree/);
   });
 });

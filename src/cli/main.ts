@@ -544,7 +544,7 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
         return;
       }
       await withWarehouse(config, async (warehouse) => {
-        const stream = await warehouse.queryText(sql, opts.param ?? {}, formats[opts.format], opts.write === true);
+        const { stream } = await warehouse.analystQuery(sql, opts.param ?? {}, { format: formats[opts.format], allowWrites: opts.write === true, limits: config.queries });
         let text = '';
         for await (const chunk of stream) text += String(chunk);
         print(text);

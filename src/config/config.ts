@@ -5,6 +5,7 @@
  * variables, then command-line flags. Every problem is reported at once.
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { reservedOwnerReason } from '../util/reserved-owners.js';
 
@@ -158,6 +159,29 @@ export const configSchema = z.object({
     dashboardPort: z.coerce.number().int().min(0).max(65_535).default(0),
     /** Address the dashboard listens on: loopback unless asked (it can retry and delete jobs). */
     dashboardHost: z.union([z.ipv4(), z.ipv6(), z.hostname()], { error: 'must be an IP address or a host name' }).default('127.0.0.1'),
+  }).strict().prefault({}),
+  // Analysts' read-only queries (`inferledger sql` and the query endpoint of `run`): the limits each runs under, and who may send them.
+  queries: z.object({
+    /** Memory one query may use (bytes); the engine stops it beyond. */
+    maxMemoryBytes: z.coerce.number().int().positive().default(2 * 1024 ** 3),
+    /** Time one query may run (seconds); the engine stops it beyond. */
+    maxExecutionSeconds: z.coerce.number().int().positive().default(120),
+    /** Threads one query may use; default half the machine's cores, at least 1, so ingestion and jobs keep theirs. */
+    maxThreads: z.coerce.number().int().positive().default(() => Math.max(1, Math.floor(availableParallelism() / 2))),
+    /** Rows a result may have; 0: no limit (results are streamed, not held). */
+    maxResultRows: z.coerce.number().int().min(0).default(0),
+    /** Bytes a result may have before the engine stops it (4 GiB); 0: no limit. */
+    maxResultBytes: z.coerce.number().int().min(0).default(4 * 1024 ** 3),
+    /** Bytes a result held whole may have (512 MiB): formats that do not stream (JSON, *WithNames, Pretty, Parquet) and queries with bound values. */
+    maxBufferedResultBytes: z.coerce.number().int().positive().default(512 * 1024 ** 2),
+    /** Queries the endpoint runs at once; more wait in line. */
+    concurrency: positiveInt.max(64).default(4),
+    /** How long a query may wait in line before it is refused (ms). */
+    queueTimeoutMs: positiveInt.default(30_000),
+    /** Browser origins (e.g. https://grafana.example.com) whose pages may send queries; requests from any other page are refused. */
+    allowedOrigins: z.array(z.url()).default([]),
+    /** Host names the endpoint answers to besides IP addresses and localhost (DNS rebinding protection). */
+    allowedHosts: z.array(z.hostname()).default([]),
   }).strict().prefault({}),
   // Chargeback packs the scheduled report-chargeback job builds (src/report).
   report: z.object({

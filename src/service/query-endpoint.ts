@@ -14,13 +14,23 @@
  * and errors in the server's own text (`Code: N. DB::Exception: ...`).
  * Not supported: writes, sessions (`session_id` is ignored: each request is
  * one query), external data tables, progress headers.
+ *
+ * No request can knock it over: each is answered inside one error boundary;
+ * header values are checked before use; queries run up to
+ * `queries.concurrency` at once, the rest wait in line up to
+ * `queries.queueTimeoutMs`; output is streamed, and a client that goes away
+ * (or the service stopping) stops its query in the engine. Requests from a
+ * browser page are refused unless its origin is allowed, and the Host header
+ * must name this machine (DNS rebinding).
  */
 import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { isIP } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Readable } from 'node:stream';
-import { createBrotliDecompress, createGunzip, createInflate, gzipSync } from 'node:zlib';
+import type { Readable } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createGzip, createInflate } from 'node:zlib';
 import { z } from 'zod';
+import type { Config } from '../config/config.js';
 import { ReadOnlyQueryError } from '../warehouse/read-only-query.js';
 import type { QueryParams, Warehouse } from '../warehouse/warehouse.js';
 
@@ -32,6 +42,8 @@ export interface QueryEndpointOptions {
   port: number;
   /** When set, every query must carry it (basic auth, X-ClickHouse-Key or `password`). */
   password?: string | undefined;
+  /** Limits, concurrency and browser rules (configuration `queries`). */
+  queries: Config['queries'];
   log: (line: string) => void;
 }
 
@@ -40,6 +52,10 @@ export interface QueryEndpoint {
   readonly port: number;
   /** Queries answered (successfully or not) since start. */
   readonly queries: number;
+  /** Queries running now, and waiting in line. */
+  readonly running: number;
+  readonly waiting: number;
+  /** Stop listening, stop every running query in the engine, and wait for them to end. */
   close(): Promise<void>;
 }
 
@@ -74,7 +90,7 @@ class EndpointError extends Error {
 const STATUS_OF_CODE: Readonly<Record<number, number>> = {
   6: 400, 27: 400, 36: 400, 43: 400, 46: 400, 47: 400, 62: 400, 73: 400, 115: 400, 456: 400, 457: 400,
   60: 404, 81: 404,
-  516: 403,
+  516: 403, 202: 503,
 };
 
 function asEndpointError(err: unknown): EndpointError {
@@ -85,6 +101,7 @@ function asEndpointError(err: unknown): EndpointError {
     if (/^Syntax error/.test(message)) return new EndpointError(62, 'SYNTAX_ERROR', 400, message);
     return new EndpointError(164, 'READONLY', 500, message);
   }
+  if ((err as Error).name === 'AbortError') return new EndpointError(394, 'QUERY_WAS_CANCELLED', 500, 'Query was cancelled');
   const { code, type } = err as { code?: unknown; type?: unknown };
   const n = Number(code);
   if (Number.isInteger(n) && n > 0) return new EndpointError(n, typeof type === 'string' && type !== '' ? type : 'UNKNOWN_EXCEPTION', STATUS_OF_CODE[n] ?? 500, message);
@@ -141,17 +158,73 @@ function samePassword(given: string | undefined, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/** A query id as a client may give it: printable ASCII, no spaces (it is echoed in a response header). */
+const QUERY_ID = /^[\x21-\x7e]{1,128}$/;
+
+/**
+ * A semaphore with a line: `acquire` resolves once a slot is free, or rejects
+ * after `timeoutMs` in line (or when the request is gone).
+ */
+class QuerySlots {
+  private active = 0;
+  private readonly line: { grant: () => void }[] = [];
+  constructor(private readonly size: number, private readonly timeoutMs: number) {}
+
+  get running(): number { return this.active; }
+  get waiting(): number { return this.line.length; }
+
+  async acquire(signal: AbortSignal): Promise<() => void> {
+    const release = (): void => {
+      const next = this.line.shift();
+      if (next) next.grant();
+      else this.active--;
+    };
+    if (this.active < this.size) {
+      this.active++;
+      return release;
+    }
+    return new Promise((resolve, reject) => {
+      const entry = { grant: () => { clearTimeout(timer); signal.removeEventListener('abort', gone); resolve(release); } };
+      const leave = (err: Error): void => {
+        const i = this.line.indexOf(entry);
+        if (i >= 0) this.line.splice(i, 1);
+        reject(err);
+      };
+      const gone = (): void => { clearTimeout(timer); leave(new EndpointError(394, 'QUERY_WAS_CANCELLED', 500, 'Query was cancelled while it waited')); };
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', gone);
+        leave(new EndpointError(202, 'TOO_MANY_SIMULTANEOUS_QUERIES', 503, `Too many simultaneous queries: ${this.size} run at once and this one waited ${this.timeoutMs} ms in line (queries.concurrency, queries.queueTimeoutMs)`));
+      }, this.timeoutMs);
+      signal.addEventListener('abort', gone, { once: true });
+      this.line.push(entry);
+    });
+  }
+}
+
+/** The host part of a Host header (`127.0.0.1:8124`, `[::1]:8124`, `localhost`). */
+function hostOf(header: string): string {
+  if (header.startsWith('[')) return header.slice(1, header.indexOf(']'));
+  const colon = header.lastIndexOf(':');
+  return colon < 0 ? header : header.slice(0, colon);
+}
+
 export async function startQueryEndpoint(options: QueryEndpointOptions): Promise<QueryEndpoint> {
-  const { warehouse } = options;
+  const { warehouse, queries: limits } = options;
   const [row] = await warehouse.query('SELECT version() AS version', {}, z.object({ version: z.string() }));
   const version = row?.version ?? 'unknown';
   let queries = 0;
+  const slots = new QuerySlots(limits.concurrency, limits.queueTimeoutMs);
+  const inFlight = new Set<{ controller: AbortController; done: Promise<void> }>();
+  const allowedHosts = new Set(['localhost', options.host.toLowerCase(), ...limits.allowedHosts.map((h) => h.toLowerCase())]);
+  const allowedOrigins = new Set(limits.allowedOrigins.map((o) => new URL(o).origin));
+
+  const errorText = (e: EndpointError): string => `Code: ${e.code}. DB::Exception: ${e.message.trim().replace(/\.$/, '')}. (${e.type}) (version ${version})\n`;
 
   const fail = (res: ServerResponse, queryId: string, err: unknown): void => {
     const e = asEndpointError(err);
-    const message = e.message.trim().replace(/\.$/, '');
     if (res.headersSent) {
-      res.destroy();
+      // The status is gone already: the error goes in the body, as a server does, and the response is cut short so no client takes it for complete.
+      if (!res.destroyed) res.write(errorText(e), () => { res.destroy(); });
       return;
     }
     res.writeHead(e.status, {
@@ -159,13 +232,41 @@ export async function startQueryEndpoint(options: QueryEndpointOptions): Promise
       'X-ClickHouse-Query-Id': queryId,
       'X-ClickHouse-Exception-Code': String(e.code),
       'X-ClickHouse-Timezone': 'UTC',
-    }).end(`Code: ${e.code}. DB::Exception: ${message}. (${e.type}) (version ${version})\n`);
+    }).end(errorText(e));
   };
 
-  const answer = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const queryId = url.searchParams.get('query_id') || randomUUID();
+  /** Refuse what a browser page or a rebound DNS name sends; answer CORS for allowed origins. */
+  const checkCaller = (req: IncomingMessage, res: ServerResponse): void => {
+    const host = req.headers.host;
+    if (host === undefined || host === '') throw new EndpointError(36, 'BAD_ARGUMENTS', 400, 'The request has no Host header');
+    const name = hostOf(host).toLowerCase();
+    if (isIP(name) === 0 && !allowedHosts.has(name)) {
+      throw new EndpointError(36, 'BAD_ARGUMENTS', 403, `Host ${host} is not this endpoint's: use its IP address or localhost, or list the name in queries.allowedHosts`);
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined) {
+      if (!allowedOrigins.has(origin)) throw new EndpointError(36, 'BAD_ARGUMENTS', 403, `Requests from web pages are refused (Origin ${origin}); list the origin in queries.allowedOrigins to allow it`);
+      res.setHeader('Access-Control-Allow-Origin', origin);
+      res.setHeader('Vary', 'Origin');
+      return;
+    }
+    // A page's request that carries no Origin (an <img>, a form GET) still says where it comes from.
+    const site = req.headers['sec-fetch-site'];
+    if (site !== undefined && site !== 'none' && site !== 'same-origin') throw new EndpointError(36, 'BAD_ARGUMENTS', 403, `Requests from web pages are refused (Sec-Fetch-Site ${Array.isArray(site) ? site.join(', ') : site})`);
+  };
+
+  const answer = async (req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> => {
+    let queryId: string = randomUUID();
     try {
+      checkCaller(req, res);
+      const target = req.url ?? '/';
+      // Parsed as a path on this host only: `//x:99999` is a path, never another host.
+      const url = new URL(`http://localhost${target.startsWith('/') ? target : `/${target}`}`);
+      const givenId = url.searchParams.get('query_id');
+      if (givenId !== null && givenId !== '') {
+        if (!QUERY_ID.test(givenId)) throw new EndpointError(36, 'BAD_ARGUMENTS', 400, 'query_id must be 1-128 printable ASCII characters without spaces');
+        queryId = givenId;
+      }
       if (url.pathname === '/ping') {
         res.writeHead(200, { 'Content-Type': 'text/plain; charset=UTF-8' }).end('Ok.\n');
         return;
@@ -173,6 +274,10 @@ export async function startQueryEndpoint(options: QueryEndpointOptions): Promise
       if (url.pathname !== '/') throw new EndpointError(0, 'UNKNOWN_EXCEPTION', 404, `There is no handle ${url.pathname}: use / (queries) or /ping`);
       if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'HEAD') {
         throw new EndpointError(36, 'BAD_ARGUMENTS', 400, `HTTP method ${req.method ?? ''} is not supported: use GET or POST`);
+      }
+      if (options.password !== undefined && !samePassword(passwordOf(req, url), options.password)) {
+        if (req.method === 'POST') req.resume();
+        throw new EndpointError(516, 'AUTHENTICATION_FAILED', 403, 'Authentication failed: password is incorrect (set it as the client\'s password)');
       }
       const body = req.method === 'POST' ? await readBody(req) : '';
       const sql = [url.searchParams.get('query') ?? '', body].filter((part) => part.trim() !== '').join('\n');
@@ -182,9 +287,6 @@ export async function startQueryEndpoint(options: QueryEndpointOptions): Promise
         return;
       }
       queries++;
-      if (options.password !== undefined && !samePassword(passwordOf(req, url), options.password)) {
-        throw new EndpointError(516, 'AUTHENTICATION_FAILED', 403, 'Authentication failed: password is incorrect (set it as the client\'s password)');
-      }
       const database = url.searchParams.get('database');
       if (database !== null && database !== '' && database !== warehouse.database) {
         throw new EndpointError(81, 'UNKNOWN_DATABASE', 404, `Database ${database} is not served here: this endpoint answers in database ${warehouse.database} (name other tables with their database, e.g. system.tables)`);
@@ -197,30 +299,65 @@ export async function startQueryEndpoint(options: QueryEndpointOptions): Promise
         if (name.startsWith('param_')) params[name.slice('param_'.length)] = unescapeParam(value);
         else if (!NOT_SETTINGS.has(name) && !IGNORED_PREFIXES.some((p) => name.startsWith(p))) settings[name] = value;
       }
-      const result = await warehouse.analystQuery(sql, params, { format: formatParam.data, settings, queryId });
-      // The engine hands over its whole result at once, so the summary can go in the headers.
-      const output = Buffer.concat(await result.stream.toArray() as Buffer[]);
-      const summary = { read_rows: '0', read_bytes: '0', written_rows: '0', written_bytes: '0', total_rows_to_read: '0', result_rows: '0', result_bytes: String(output.length), elapsed_ns: '0', ...result.summary };
-      const gzip = url.searchParams.get('enable_http_compression') === '1' && /\bgzip\b/.test(req.headers['accept-encoding'] ?? '');
-      const payload = gzip ? gzipSync(output) : output;
-      res.writeHead(200, {
-        'Content-Type': contentType(result.format),
-        'X-ClickHouse-Query-Id': result.queryId,
-        'X-ClickHouse-Format': result.format,
-        'X-ClickHouse-Timezone': 'UTC',
-        'X-ClickHouse-Server-Display-Name': 'inferledger',
-        'X-ClickHouse-Summary': JSON.stringify(summary),
-        'Content-Length': String(payload.length),
-        ...(gzip ? { 'Content-Encoding': 'gzip' } : {}),
-      });
-      if (req.method === 'HEAD') res.end();
-      else Readable.from([payload]).pipe(res);
+      const release = await slots.acquire(signal);
+      try {
+        const result = await warehouse.analystQuery(sql, params, { format: formatParam.data, settings, queryId, limits, signal });
+        await send(req, res, url, result);
+      } finally {
+        release();
+      }
     } catch (err) {
       fail(res, queryId, err);
     }
   };
 
-  const server: Server = createServer((req, res) => { void answer(req, res); });
+  /** Stream a result: headers first (the first chunk is already in), then the rest as the engine makes it. */
+  const send = async (req: IncomingMessage, res: ServerResponse, url: URL, result: { stream: Readable; format: string; queryId: string; summary: Readonly<Record<string, string>> | undefined }): Promise<void> => {
+    const summary = { read_rows: '0', read_bytes: '0', written_rows: '0', written_bytes: '0', total_rows_to_read: '0', result_rows: '0', result_bytes: '0', elapsed_ns: '0', ...result.summary };
+    const gzip = url.searchParams.get('enable_http_compression') === '1' && /\bgzip\b/.test(req.headers['accept-encoding'] ?? '');
+    res.writeHead(200, {
+      'Content-Type': contentType(result.format),
+      'X-ClickHouse-Query-Id': result.queryId,
+      'X-ClickHouse-Format': result.format,
+      'X-ClickHouse-Timezone': 'UTC',
+      'X-ClickHouse-Server-Display-Name': 'inferledger',
+      'X-ClickHouse-Summary': JSON.stringify(summary),
+      ...(gzip ? { 'Content-Encoding': 'gzip' } : {}),
+    });
+    if (req.method === 'HEAD') {
+      result.stream.destroy();
+      res.end();
+      return;
+    }
+    const source: AsyncIterable<Buffer> = gzip ? result.stream.pipe(createGzip()) : result.stream;
+    try {
+      for await (const chunk of source) {
+        if (res.destroyed) break;
+        // Backpressure: a slow client slows the engine down instead of filling memory.
+        if (!res.write(chunk)) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+      }
+    } finally {
+      if (res.destroyed) result.stream.destroy();
+    }
+    res.end();
+  };
+
+  const server: Server = createServer((req, res) => {
+    const controller = new AbortController();
+    // A client that goes away before its answer is complete stops its query.
+    res.once('close', () => { if (!res.writableFinished) controller.abort(); });
+    const entry = {
+      controller,
+      done: answer(req, res, controller.signal).catch((err: unknown) => {
+        // The last line of defence: whatever escaped is logged, the request ends, the service goes on.
+        options.log(`queries: request failed unexpectedly: ${(err as Error).message}`);
+        res.destroy();
+      }),
+    };
+    inFlight.add(entry);
+    void entry.done.finally(() => { inFlight.delete(entry); });
+  });
+  server.on('clientError', (_err, socket) => { socket.destroy(); });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => { server.off('error', reject); resolve(); });
@@ -230,9 +367,14 @@ export async function startQueryEndpoint(options: QueryEndpointOptions): Promise
     host: options.host,
     port,
     get queries() { return queries; },
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => { resolve(); });
+    get running() { return slots.running; },
+    get waiting() { return slots.waiting; },
+    close: async () => {
+      const closed = new Promise<void>((resolve) => { server.close(() => { resolve(); }); });
+      for (const entry of inFlight) entry.controller.abort();
       server.closeAllConnections();
-    }),
+      await Promise.all([...inFlight].map((e) => e.done));
+      await closed;
+    },
   };
 }

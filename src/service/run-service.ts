@@ -64,7 +64,7 @@ async function serveQueries(config: Config, dataDir: string, database: string, l
   if (queryPort !== 0) {
     try {
       session = await openWarehouse({ ...config.warehouse, dataDir, database });
-      endpoint = await startQueryEndpoint({ warehouse: session, host: queryHost, port: queryPort, password: queryPassword, log });
+      endpoint = await startQueryEndpoint({ warehouse: session, host: queryHost, port: queryPort, password: queryPassword, queries: config.queries, log });
       log(`queries: read-only ClickHouse HTTP interface at http://${queryHost}:${endpoint.port} (database ${database}${queryPassword === undefined ? ', no password' : ', password required'})`);
     } catch (err) {
       log(`queries: not served on ${queryHost}:${queryPort}: ${(err as Error).message} (service.queryPort / INFERLEDGER_QUERY_PORT; 0 turns it off)`);
@@ -190,14 +190,16 @@ export async function runService(options: ServiceOptions): Promise<ServiceRun> {
   stopping.now = true;
   log(`${role}: stopping (${reason}); grace ${config.jobs.shutdownGraceMs} ms`);
   const grace = config.jobs.shutdownGraceMs;
-  // Collector and worker drain at once: both are bounded by the same grace period.
+  // Collector and worker drain at once: both are bounded by the same grace period. Analysts' running queries are
+  // stopped in the engine at once: nothing of theirs is worth keeping the process for.
   const [collectorClean, jobsClean] = await Promise.all([
     collector ? Promise.race([collector.stop(), sleep(grace).then(() => false)]) : Promise.resolve(true),
     runtime ? runtime.close(Math.max(0, grace - 2_000)) : Promise.resolve(true),
+    queries?.close(),
   ]);
   server?.close();
   server?.closeAllConnections();
-  await Promise.all([queries?.close(), dashboard?.close()]);
+  await dashboard?.close();
   const clean = collectorClean && jobsClean && !reason.startsWith('collector crashed');
   log(`${role}: stopped${clean ? '' : ' (not everything finished in time: running work was handed back, unwritten messages stay uncommitted)'}`);
   return { clean, reason };

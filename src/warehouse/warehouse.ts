@@ -6,13 +6,17 @@
  * a zod schema on the way out.
  */
 import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import type { Session } from 'chdb';
 import type { ChdbConnection } from 'chdb/connection';
 import type { z } from 'zod';
-import type { Config } from '../config/config.js';
+import { configSchema, type Config } from '../config/config.js';
+import { analystSessionSettings, type AnalystLimits } from './analyst-allow-lists.js';
+import { runAnalystStatement, STREAMED_FORMATS } from './analyst-session.js';
 import { formatClauseOf, readOnlyStatement, withSettingsClause } from './read-only-query.js';
 import { checkParams } from './sql-files.js';
 
@@ -42,7 +46,14 @@ export interface AnalystQueryOptions {
   /** Settings given beside the query: added as its SETTINGS clause, so the read-only rules judge them too. */
   settings?: Readonly<Record<string, string>>;
   queryId?: string;
+  /** Limits a read-only query runs under (configuration `queries`); default: that section's defaults. */
+  limits?: AnalystLimits;
+  /** Aborting stops the query in the engine. */
+  signal?: AbortSignal;
 }
+
+/** The `queries` defaults, for callers without a configuration of their own (the demo's printouts). */
+export const DEFAULT_ANALYST_LIMITS: AnalystLimits = configSchema.shape.queries.parse(undefined);
 
 export interface AnalystQueryResult {
   stream: Readable;
@@ -129,12 +140,19 @@ async function openEmbedded(dataDir: string, database: string): Promise<Warehous
   mkdirSync(path, { recursive: true });
   // Loaded only here: the native engine is ~200 MB resident before any query, and server mode needs none of it.
   const { createChdbConnection } = await import('chdb/connection');
+  // The first connection to a directory starts the engine with its server settings: the paths a query could read
+  // user files, format schemas (and their cache) or scripts from point at an empty directory of ours, never the
+  // working directory. Later connections share the engine; this one lives as long as the warehouse.
+  const sandbox = join(path, 'sandbox');
+  mkdirSync(sandbox, { recursive: true });
+  const { Session } = await import('chdb');
+  const engine = new Session(path, { connectionArgs: [`--user_files_path=${sandbox}/`, `--format_schema_path=${sandbox}/`, `--user_scripts_path=${sandbox}/`, `--user_defined_executable_functions_config=${sandbox}/none.xml`] });
   const connection = createChdbConnection({ path });
   const client = createClient({ connection, clickhouse_settings: PINNED_SETTINGS } as Parameters<typeof createClient>[0]);
   await client.command({ query: 'CREATE DATABASE IF NOT EXISTS {db:Identifier}', query_params: { db: database } });
   // A chDB session keeps its current database, so every later statement runs in it.
   await client.command({ query: `USE ${database}` });
-  return new ClientWarehouse('chdb', database, client, connection, undefined, path);
+  return new ClientWarehouse('chdb', database, client, connection, undefined, path, engine);
 }
 
 /**
@@ -182,6 +200,7 @@ class ClientWarehouse implements Warehouse {
     private readonly chdb: ChdbConnection | undefined,
     private readonly server: ServerAccess | undefined,
     readonly dataDir: string | undefined,
+    private readonly engine?: Session,
   ) {}
 
   async query<S extends z.ZodType>(sql: string, params: QueryParams, row: S): Promise<z.infer<S>[]> {
@@ -244,24 +263,38 @@ class ClientWarehouse implements Warehouse {
   }
 
   async analystQuery(sql: string, params: QueryParams, options: AnalystQueryOptions): Promise<AnalystQueryResult> {
-    const { format, allowWrites = false } = options;
+    const { format, allowWrites = false, limits = DEFAULT_ANALYST_LIMITS } = options;
     assertIdentifier(format);
     const text = options.settings ? withSettingsClause(sql, options.settings) : sql;
-    const statement = allowWrites ? text : await readOnlyStatement({ query: this.query.bind(this), explainAst: this.explainAst.bind(this) }, text, params);
+    const reader = { query: this.query.bind(this), explainAst: this.explainAst.bind(this) };
+    const statement = allowWrites ? text : await readOnlyStatement(reader, text, params, { database: this.database, limits });
+    // Pretty formats otherwise annotate a lone large number ("-- 1.25 million") inside the table.
+    const shaping: Record<string, number> = format.startsWith('Pretty') ? { output_format_pretty_single_large_number_tip_threshold: 0 } : {};
+    const queryId = options.queryId ?? randomUUID();
+    const outputFormat = (allowWrites ? undefined : formatClauseOf(statement)) ?? format;
+    if (!allowWrites && this.dataDir !== undefined) {
+      // Embedded: a connection of its own, its output streamed, stopped in the engine when the reader goes away.
+      const stream = await runAnalystStatement({
+        path: this.dataDir, database: this.database, statement, params, format: outputFormat, signal: options.signal,
+        settings: { ...PINNED_SETTINGS as Record<string, string | number>, ...shaping, ...analystSessionSettings(limits, Object.keys(params).length > 0 || !STREAMED_FORMATS.has(outputFormat)) },
+      });
+      return { stream, format: outputFormat, queryId, summary: undefined };
+    }
     const result = await this.client.exec({
       query: statement,
       query_params: params,
-      ...(options.queryId ? { query_id: options.queryId } : {}),
+      query_id: queryId,
+      ...(options.signal ? { abort_signal: options.signal } : {}),
       // Any ClickHouse output format, not only the ones the client can decode: we pass the text through.
       clickhouse_settings: {
         default_format: format as ClickHouseSettings['default_format'],
-        // Pretty formats otherwise annotate a lone large number ("-- 1.25 million") inside the table.
-        ...(format.startsWith('Pretty') ? { output_format_pretty_single_large_number_tip_threshold: '0' } : {}),
-        ...(allowWrites ? {} : { readonly: '2' }),
+        ...shaping,
+        // A server stops a read-only query whose client went away only when asked to.
+        ...(allowWrites ? {} : { ...analystSessionSettings(limits), cancel_http_readonly_queries_on_client_close: 1 }),
       },
     });
     const summary = 'summary' in result ? (result as { summary?: Record<string, string> }).summary : undefined;
-    return { stream: result.stream, format: (allowWrites ? undefined : formatClauseOf(statement)) ?? format, queryId: result.query_id, summary };
+    return { stream: result.stream, format: outputFormat, queryId: result.query_id, summary };
   }
 
   /**
@@ -345,6 +378,7 @@ class ClientWarehouse implements Warehouse {
 
   async close(): Promise<void> {
     await this.client.close();
+    this.engine?.close();
   }
 }
 
