@@ -185,7 +185,8 @@ function assertTable(name: string, context: ReadOnlyContext): void {
   throw new ReadOnlyQueryError(`table ${name} is not readable here: only tables of the database ${context.database}, information_schema and some system tables are`);
 }
 
-function assertFormat(name: string): void {
+/** Throw unless the output format is on the allow-list. */
+export function assertFormat(name: string): void {
   if (!OUTPUT_FORMATS.has(name)) throw new ReadOnlyQueryError(`format ${name} is not allowed (allowed: ${[...OUTPUT_FORMATS].join(', ')})`);
 }
 

@@ -17,7 +17,7 @@ import type { z } from 'zod';
 import { configSchema, type Config } from '../config/config.js';
 import { analystSessionSettings, type AnalystLimits } from './analyst-allow-lists.js';
 import { runAnalystStatement, STREAMED_FORMATS } from './analyst-session.js';
-import { formatClauseOf, readOnlyStatement, withSettingsClause } from './read-only-query.js';
+import { assertFormat, formatClauseOf, readOnlyStatement, withSettingsClause } from './read-only-query.js';
 import { checkParams } from './sql-files.js';
 
 export type QueryParams = Record<string, unknown>;
@@ -272,6 +272,7 @@ class ClientWarehouse implements Warehouse {
     const shaping: Record<string, number> = format.startsWith('Pretty') ? { output_format_pretty_single_large_number_tip_threshold: 0 } : {};
     const queryId = options.queryId ?? randomUUID();
     const outputFormat = (allowWrites ? undefined : formatClauseOf(statement)) ?? format;
+    if (!allowWrites) assertFormat(outputFormat);
     if (!allowWrites && this.dataDir !== undefined) {
       // Embedded: a connection of its own, its output streamed, stopped in the engine when the reader goes away.
       const stream = await runAnalystStatement({
