@@ -196,3 +196,20 @@ export function analystSessionSettings(limits: AnalystLimits, held = false): Rec
   settings['readonly'] = 2;
   return settings;
 }
+
+/** The read-only rules as a Markdown table, for README (a test keeps README's copy current). */
+export function allowListsMarkdown(): string {
+  const code = (names: Iterable<string>): string => [...names].map((n) => `\`${n}\``).join(', ');
+  const limits = [...QUERY_SETTINGS].filter(([, rule]) => rule.kind === 'limit').map(([name]) => name);
+  const shaping = [...QUERY_SETTINGS].filter(([, rule]) => rule.kind !== 'limit').map(([name]) => name);
+  return [
+    '| may | may not (refused, the rule named; nothing runs) |',
+    '| --- | --- |',
+    '| one `SELECT` (CTEs, joins, unions, subqueries), `SHOW TABLES`, `SHOW DATABASES`, `SHOW COLUMNS`, `SHOW CREATE`, `DESCRIBE`, `EXISTS`, `EXPLAIN` of a `SELECT` | a second statement; `INSERT`, `CREATE`, `ALTER`, `DROP`, `TRUNCATE`, `OPTIMIZE`, `SYSTEM`, `USE`, `SET`, `KILL`, `SHOW PROCESSLIST`, `SHOW GRANTS`, ... |',
+    `| tables and views of the warehouse's database, \`information_schema\`, and of \`system\` only ${code(SYSTEM_TABLES)} | any other database; \`system.processes\`, \`system.stack_trace\`, \`system.disks\`, \`system.build_options\`, logs, users, ... (also behind \`IN\`) |`,
+    `| the table functions ${code(TABLE_FUNCTIONS)} | every other table function (files, URLs, other servers, processes), anywhere in the query |`,
+    `| every function of the engine except those refused (${ALLOWED_FUNCTIONS.length} names, listed in \`src/warehouse/analyst-functions.generated.ts\`) | the categories ${code(REFUSED_FUNCTION_CATEGORIES)}, and ${code(REFUSED_FUNCTIONS)} |`,
+    `| the output formats ${code(OUTPUT_FORMATS)} | any other format: those that read a schema or template from a file, a registry or a query (\`Template\`, \`Protobuf\`, \`CapnProto\`, \`Avro\`, \`AvroConfluent\`, ...), other servers' wire formats |`,
+    `| the settings ${code(shaping)}; and ${code(limits)} below their configured limit (\`queries.*\`) | any other setting, by exact name: nothing that names a path or a URL, turns on introspection or lifts a limit; \`INTO OUTFILE\` under any statement |`,
+  ].join('\n');
+}

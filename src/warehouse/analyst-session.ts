@@ -127,7 +127,9 @@ export async function runAnalystStatement(options: AnalystRunOptions): Promise<R
     const settings = Object.entries(options.settings).map(([name, value]) => assignment(name, value));
     if (settings.length > 0) await session.queryAsync(`SET ${settings.join(', ')}`, { format: 'TSV' });
     const text = `${marker}\n${options.statement}`;
-    if (Object.keys(options.params).length > 0 || !STREAMED_FORMATS.has(options.format)) {
+    // The engine streams queries only (not EXPLAIN, SHOW, DESCRIBE, EXISTS).
+    const isQuery = /^(SELECT|WITH)\b/.test(options.statement);
+    if (Object.keys(options.params).length > 0 || !STREAMED_FORMATS.has(options.format) || !isQuery) {
       const whole = await oneShot(session, text, options, stop);
       finish();
       return Readable.from([whole]);

@@ -307,7 +307,9 @@ class ClientWarehouse implements Warehouse {
     const result = await this.client.exec({
       query: `EXPLAIN AST ${statement}`,
       query_params: params,
-      clickhouse_settings: { default_format: 'TabSeparatedRaw', readonly: '2' },
+      // On a server the setting lasts for this request; chDB's connection would keep it for every later statement, and
+      // EXPLAIN AST runs nothing there anyway.
+      clickhouse_settings: { default_format: 'TabSeparatedRaw', ...(this.chdb ? {} : { readonly: '2' }) },
     });
     let text = '';
     for await (const chunk of result.stream) text += String(chunk);
