@@ -68,6 +68,19 @@ async function killMarked(Session: SessionClass, path: string, marker: string): 
   }
 }
 
+const cancelled = (): EngineError => new EngineError('Query was cancelled', '394', 'QUERY_WAS_CANCELLED');
+
+/** Rejects with the engine's "cancelled" error once the signal aborts (at once if it has), after `onAbort`; never resolves. */
+function whenAborted(signal: AbortSignal | undefined, onAbort: () => void = () => undefined): Promise<never> {
+  const aborted = new Promise<never>((_, reject) => {
+    const abort = (): void => { onAbort(); reject(cancelled()); };
+    if (signal?.aborted) abort();
+    else signal?.addEventListener('abort', abort, { once: true });
+  });
+  aborted.catch(() => undefined);
+  return aborted;
+}
+
 /**
  * Formats whose output, written block by block as the engine streams it,
  * reads as one output: rows only, no header or footer. Any other format
@@ -88,13 +101,7 @@ async function oneShot(session: Session, text: string, options: AnalystRunOption
   const run = Object.keys(options.params).length > 0
     ? session.queryBindAsync(text, options.params, { format: options.format })
     : session.queryAsync(text, { format: options.format });
-  const aborted = new Promise<never>((_, reject) => {
-    const onAbort = (): void => { void stop(); reject(new EngineError('Query was cancelled', '394', 'QUERY_WAS_CANCELLED')); };
-    if (options.signal?.aborted) onAbort();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-  });
-  aborted.catch(() => undefined);
-  const result = await Promise.race([run, aborted]);
+  const result = await Promise.race([run, whenAborted(options.signal, () => { void stop(); })]);
   const bytes = result.bytes();
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
@@ -146,12 +153,8 @@ export async function runAnalystStatement(options: AnalystRunOptions): Promise<R
     return step.done === true ? null : Buffer.from(step.value.raw());
   };
   let first: Buffer | null;
-  const aborted = new Promise<never>((_, reject) => {
-    options.signal?.addEventListener('abort', () => { reject(new EngineError('Query was cancelled', '394', 'QUERY_WAS_CANCELLED')); }, { once: true });
-  });
-  aborted.catch(() => undefined);
   try {
-    first = await Promise.race([next(), aborted]);
+    first = await Promise.race([next(), whenAborted(options.signal)]);
   } catch (err) {
     await stop();
     throw engineError(err);
@@ -174,6 +177,6 @@ export async function runAnalystStatement(options: AnalystRunOptions): Promise<R
       stop().then(() => { callback(err); }, () => { callback(err); });
     },
   });
-  options.signal?.addEventListener('abort', () => { readable.destroy(new EngineError('Query was cancelled', '394', 'QUERY_WAS_CANCELLED')); }, { once: true });
+  options.signal?.addEventListener('abort', () => { readable.destroy(cancelled()); }, { once: true });
   return readable;
 }
