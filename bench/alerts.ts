@@ -18,6 +18,7 @@ import { configSchema } from '../src/config/config.js';
 import { migrate } from '../src/warehouse/migrate.js';
 import { placeholders, splitStatements } from '../src/warehouse/sql-files.js';
 import { openWarehouse } from '../src/warehouse/warehouse.js';
+import { DAY_MS } from '../src/util/time.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({ options: { keys: { type: 'string', default: '10000' }, days: { type: 'string', default: '30' } } });
@@ -25,7 +26,6 @@ const keys = Number(args.keys);
 const days = Number(args.days);
 const regressed = Math.round(keys / 100);
 const START = Date.UTC(2026, 9, 1);
-const DAY_MS = 86_400_000;
 const day = (i: number): string => new Date(START + i * DAY_MS).toISOString().slice(0, 10);
 
 async function main(): Promise<void> {

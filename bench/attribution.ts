@@ -16,6 +16,7 @@ import { attributeDay } from '../src/attribution/attribute.js';
 import { configSchema } from '../src/config/config.js';
 import { migrate } from '../src/warehouse/migrate.js';
 import { openWarehouse, type Warehouse } from '../src/warehouse/warehouse.js';
+import { DAY_MS } from '../src/util/time.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
@@ -29,7 +30,6 @@ const { values: args } = parseArgs({
   },
 });
 const DAY = Date.UTC(2026, 9, 1);
-const DAY_MS = 86_400_000;
 const settings = configSchema.shape.attribution.parse({});
 const benchSql = (name: string): string => readFileSync(join(here, 'sql', `${name}.sql`), 'utf8');
 const dt = (ms: number): string => new Date(ms).toISOString().slice(0, 19).replace('T', ' ');

@@ -20,13 +20,12 @@ import { configSchema } from '../src/config/config.js';
 import { QUEUES, jobId } from '../src/scheduler/contract.js';
 import { JobRuntime } from '../src/scheduler/runtime.js';
 import { attributionInputs } from '../src/scheduler/watermarks.js';
-import { formatDateTime } from '../src/util/time.js';
+import { DAY_MS, formatDateTime } from '../src/util/time.js';
 import { migrate } from '../src/warehouse/migrate.js';
 import { openWarehouse } from '../src/warehouse/warehouse.js';
 import { sqlFile } from '../src/warehouse/sql-files.js';
 
 const here = import.meta.dirname;
-const DAY = 86_400_000;
 const DAYS = 1_000;
 
 async function freePort(): Promise<number> {
@@ -55,7 +54,7 @@ try {
   await migrate(w);
   const first = Date.UTC(2024, 0, 1);
   await w.command(sqlFile('../bench/sql/requests-per-day'), { from: formatDateTime(first), days: DAYS, per_day: 100 });
-  const now = first + DAYS * DAY - 1;
+  const now = first + DAYS * DAY_MS - 1;
   const config = configSchema.parse({ redis: { url: `redis://127.0.0.1:${port}` }, jobs: { prefix: 'bench', billingPull: false, billingStart: '2024-01-01' }, report: { scheduled: [] } });
   const clock = { now };
 
@@ -82,12 +81,12 @@ try {
   await cleanup.close(0);
 
   // 2. Latency of late data: three days attributed, then a late request for the first.
-  const recent = first + 10 * DAY;
+  const recent = first + 10 * DAY_MS;
   await w.command(sqlFile('../bench/sql/requests-per-day'), { from: formatDateTime(recent), days: 3, per_day: 10_000 });
   const latencyConfig = configSchema.parse({ ...config, jobs: { ...config.jobs, billingStart: '2024-01-11' } });
   const r = new JobRuntime({ config: latencyConfig, log: () => undefined, clock: () => clock.now });
   r.startWorkers(w);
-  clock.now = recent + 3 * DAY - 1;
+  clock.now = recent + 3 * DAY_MS - 1;
   const runs = z.object({ n: z.coerce.number() });
   const runCount = async (): Promise<number> => (await w.query("SELECT count() AS n FROM attribution_runs WHERE day = '2024-01-11'", {}, runs))[0]?.n ?? 0;
   await r.tick();

@@ -12,11 +12,10 @@
  */
 import { DelayedError } from 'bullmq';
 import { evaluateAlerts, type EvaluationResult } from '../src/alerts/evaluate.js';
-import { formatDate } from '../src/util/time.js';
+import { DAY_MS, dayStart, formatDate, parseDate } from '../src/util/time.js';
 import { JOBS, QUEUES, alertsEvaluatePayload } from '../src/scheduler/contract.js';
 import { LockBusyError, withLock } from '../src/scheduler/day-lock.js';
 import { defineJob, runInstant } from '../src/scheduler/job.js';
-import { DAY_MS, dayStart } from '../src/scheduler/watermarks.js';
 
 /** How long a run waits before trying again while another evaluation holds the lock. */
 const LOCKED_RETRY_MS = 2_000;
@@ -34,13 +33,13 @@ export const alertsEvaluateJob = defineJob({
       return await withLock(ctx.redis, `${ctx.config.jobs.prefix}:lock:alerts-evaluate`, ctx.config.jobs.dayLockMs, async () => {
         const results: EvaluationResult[] = [];
         if (payload.from !== undefined && payload.to !== undefined) {
-          for (let d = Date.parse(`${payload.from}T00:00:00Z`); d < Date.parse(`${payload.to}T00:00:00Z`); d += DAY_MS) {
+          for (let d = parseDate(payload.from); d < parseDate(payload.to); d += DAY_MS) {
             results.push(await evaluateAlerts(ctx.warehouse, ctx.config, { day: formatDate(d), now: new Date(now) }));
           }
         } else {
           // The evaluator looks back alerts.lookbackDays; a pass that touched older days stretches that to reach them.
           const oldest = [...(payload.days ?? [])].sort()[0];
-          const reach = oldest === undefined ? 0 : Math.ceil((dayStart(now) - Date.parse(`${oldest}T00:00:00Z`)) / DAY_MS);
+          const reach = oldest === undefined ? 0 : Math.ceil((dayStart(now) - parseDate(oldest)) / DAY_MS);
           const lookbackDays = Math.max(settings.lookbackDays, reach);
           results.push(await evaluateAlerts(ctx.warehouse, { alerts: { ...settings, lookbackDays } }, { now: new Date(now) }));
         }

@@ -10,6 +10,7 @@ import { JOBS, QUEUES, attributeDayPayload } from '../src/scheduler/contract.js'
 import { LockBusyError, withLock } from '../src/scheduler/day-lock.js';
 import { defineJob } from '../src/scheduler/job.js';
 import { dayInputs, recordAttributionRun } from '../src/scheduler/watermarks.js';
+import { parseDate } from '../src/util/time.js';
 
 /** How long a run waits before trying a locked day again. */
 const LOCKED_RETRY_MS = 2_000;
@@ -19,7 +20,7 @@ export const attributeDayJob = defineJob({
   queue: QUEUES.attribute,
   payload: attributeDayPayload,
   handler: async (ctx, payload, job, ) => {
-    const day = Date.parse(`${payload.day}T00:00:00Z`);
+    const day = parseDate(payload.day);
     const settings = ctx.config.attribution;
     try {
       return await withLock(ctx.redis, `${ctx.config.jobs.prefix}:lock:attribute-day:${payload.day}`, ctx.config.jobs.dayLockMs, async (lost) => {

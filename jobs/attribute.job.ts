@@ -6,10 +6,10 @@
  * flow. An unchanged day is never recomputed; a changed one always is.
  */
 import { dropStaleStagingTables } from '../src/attribution/attribute.js';
-import { formatDate } from '../src/util/time.js';
+import { DAY_MS, dayStart, formatDate, parseDate } from '../src/util/time.js';
 import { JOBS, QUEUES, fingerprint, jobId, tickPayload } from '../src/scheduler/contract.js';
 import { defineJob, runInstant } from '../src/scheduler/job.js';
-import { DAY_MS, attributionInputs, billingStartDay, dayStart } from '../src/scheduler/watermarks.js';
+import { attributionInputs, billingStartDay } from '../src/scheduler/watermarks.js';
 
 export const attributeJob = defineJob({
   name: JOBS.attribute,
@@ -18,9 +18,10 @@ export const attributeJob = defineJob({
   payload: tickPayload,
   handler: async (ctx, payload, job) => {
     const now = runInstant(ctx, payload);
-    const forced = payload.from !== undefined && payload.to !== undefined;
-    const from = forced ? Date.parse(`${payload.from}T00:00:00Z`) : billingStartDay(ctx.config, now);
-    const to = forced ? Date.parse(`${payload.to}T00:00:00Z`) : dayStart(now) + DAY_MS;
+    const window = payload.from !== undefined && payload.to !== undefined ? { from: parseDate(payload.from), to: parseDate(payload.to) } : undefined;
+    const forced = window !== undefined;
+    const from = window?.from ?? billingStartDay(ctx.config, now);
+    const to = window?.to ?? dayStart(now) + DAY_MS;
     await dropStaleStagingTables(ctx.warehouse);
     // A forced window recomputes every day of it that has inputs or a past run; a tick only what changed.
     const days = await attributionInputs(ctx.warehouse, ctx.config.attribution, from, to, !forced);

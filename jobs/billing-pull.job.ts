@@ -6,10 +6,10 @@
  */
 import { UnrecoverableError } from 'bullmq';
 import { CollectError, collectBilling } from '../src/cost-explorer/collect-billing.js';
-import { formatDate } from '../src/util/time.js';
+import { DAY_MS, formatDate, parseDate } from '../src/util/time.js';
 import { JOBS, QUEUES, jobId, tickPayload } from '../src/scheduler/contract.js';
 import { defineJob, runInstant } from '../src/scheduler/job.js';
-import { DAY_MS, billingPullOwedDays, contiguousRanges } from '../src/scheduler/watermarks.js';
+import { billingPullOwedDays, contiguousRanges } from '../src/scheduler/watermarks.js';
 
 export const billingPullJob = defineJob({
   name: JOBS.billingPull,
@@ -22,7 +22,7 @@ export const billingPullJob = defineJob({
     let days: number[];
     if (payload.from !== undefined && payload.to !== undefined) {
       days = [];
-      for (let d = Date.parse(`${payload.from}T00:00:00Z`); d < Date.parse(`${payload.to}T00:00:00Z`); d += DAY_MS) days.push(d);
+      for (let d = parseDate(payload.from); d < parseDate(payload.to); d += DAY_MS) days.push(d);
     } else {
       days = await billingPullOwedDays(ctx.warehouse, ctx.config, now);
     }

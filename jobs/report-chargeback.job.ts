@@ -16,7 +16,8 @@ import { runChargebackReport } from '../src/report/run-report.js';
 import { JOBS, QUEUES, tickPayload } from '../src/scheduler/contract.js';
 import { LockBusyError, withLock } from '../src/scheduler/day-lock.js';
 import { defineJob, runInstant } from '../src/scheduler/job.js';
-import { attributionInputs, billingStartDay, monthStart, recordReportRun, reportMonthsOwed } from '../src/scheduler/watermarks.js';
+import { attributionInputs, billingStartDay, recordReportRun, reportMonthsOwed } from '../src/scheduler/watermarks.js';
+import { monthStart, parseDate } from '../src/util/time.js';
 
 export const reportChargebackJob = defineJob({
   name: JOBS.reportChargeback,
@@ -25,10 +26,10 @@ export const reportChargebackJob = defineJob({
   payload: tickPayload,
   handler: async (ctx, payload, job) => {
     const now = runInstant(ctx, payload);
-    const forced = payload.from !== undefined && payload.to !== undefined;
+    const forced = payload.from !== undefined && payload.to !== undefined ? { from: parseDate(payload.from), to: parseDate(payload.to) } : undefined;
     // Only months that are over: the current month never has a pack built by the schedule.
-    const from = monthStart(forced ? Date.parse(`${payload.from}T00:00:00Z`) : billingStartDay(ctx.config, now));
-    const to = Math.min(monthStart(now), forced ? Date.parse(`${payload.to}T00:00:00Z`) : Infinity);
+    const from = monthStart(forced ? forced.from : billingStartDay(ctx.config, now));
+    const to = Math.min(monthStart(now), forced ? forced.to : Infinity);
     const owed = await reportMonthsOwed(ctx.warehouse, ctx.config, from, to);
     ctx.reportOwed(JOBS.reportChargeback, owed.length);
     const built: string[] = [];

@@ -10,12 +10,12 @@ import { evaluateAlerts } from '../src/alerts/evaluate.js';
 import { forecastOf, moneyText } from '../src/alerts/budgets.js';
 import { acknowledge, latestAlerts, listAlerts } from '../src/alerts/store.js';
 import { configSchema, type Config, type ConfigInput } from '../src/config/config.js';
-import { units } from '../src/report/exact.js';
+import { units } from '../src/util/decimal.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { discardWarehouse, freshWarehouse } from './helpers/warehouse.js';
 import { receiver, type Receiver } from './helpers/webhook.js';
+import { DAY_MS, parseDate } from '../src/util/time.js';
 
-const DAY_MS = 86_400_000;
 const NOV = Date.UTC(2026, 10, 1);
 /** 'YYYY-MM-DD' of day n of November 2026 (1-based; 31 is December 1st). */
 const nov = (n: number): string => new Date(NOV + (n - 1) * DAY_MS).toISOString().slice(0, 10);
@@ -30,7 +30,7 @@ interface Idle { pool: string; currency: string; billed: string }
  * a last hour (23-24) billed without any request, all idle.
  */
 async function writeDay(w: Warehouse, day: string, traffic: Traffic[], idle: Idle[] = [], pending = 0): Promise<void> {
-  const at = (h: number): string => new Date(Date.parse(`${day}T00:00:00Z`) + h * 3_600_000).toISOString().slice(0, 19).replace('T', ' ');
+  const at = (h: number): string => new Date(parseDate(day) + h * 3_600_000).toISOString().slice(0, 19).replace('T', ' ');
   const pools = new Map<string, { pool: string; currency: string; billed: bigint; requests: number }>();
   for (const t of traffic) {
     const k = `${t.pool}|${t.currency}`;

@@ -16,11 +16,12 @@ import { sqlFile } from '../src/warehouse/sql-files.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { START, dayOf, writeScenario, type Scenario } from './helpers/alerts-data.js';
 import { discardWarehouse, freshWarehouse } from './helpers/warehouse.js';
+import { DAY_MS } from '../src/util/time.js';
 
 const DAYS = 22;
 const TODAY = DAYS - 1; // a Tuesday, the regression's first day
 const HOUR_MS = 3_600_000;
-const at = (day: number, hours: number, minutes = 0): Date => new Date(START + day * 86_400_000 + hours * HOUR_MS + minutes * 60_000);
+const at = (day: number, hours: number, minutes = 0): Date => new Date(START + day * DAY_MS + hours * HOUR_MS + minutes * 60_000);
 const config = (alerts: Partial<Config['alerts']> = {}): Pick<Config, 'alerts'> => ({ alerts: configSchema.shape.alerts.parse(alerts) });
 /** Night hours carry a quarter of the day hours' traffic. */
 const profile = (h: number): number => (h >= 8 && h < 20 ? 1.3 : 0.3);

@@ -16,6 +16,7 @@ import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { START, writeScenario, type Scenario } from './helpers/alerts-data.js';
 import { discardWarehouse, freshWarehouse } from './helpers/warehouse.js';
 import { receiver, type Receiver } from './helpers/webhook.js';
+import { DAY_MS } from '../src/util/time.js';
 
 /** 30 days of one key whose GPU-ms per request doubles on the last two: one alert to notify. */
 const REGRESSION: Scenario = {
@@ -36,7 +37,7 @@ describe('alert notifications', () => {
   it('a webhook that fails twice then succeeds delivers exactly once, and is not sent again', { timeout: 60_000 }, async () => {
     await writeScenario(w, REGRESSION);
     const alerts = configSchema.shape.alerts.parse({ webhooks: [{ name: 'oncall', url: peer.url, kind: 'slack' }], retryMinMs: 5, retries: 4 });
-    const result = await evaluateAlerts(w, { alerts }, { day: '2026-09-29', now: new Date(START + 40 * 86_400_000) });
+    const result = await evaluateAlerts(w, { alerts }, { day: '2026-09-29', now: new Date(START + 40 * DAY_MS) });
     expect(result.transitions.map((t) => t.transition)).toEqual(['opened']);
     expect(result.deliveries).toEqual([expect.objectContaining({ webhook: 'oncall', outcome: 'delivered', attempts: 3 })]);
     expect(peer.received).toHaveLength(3);
@@ -57,7 +58,7 @@ describe('alert notifications', () => {
   it('a run with no day left to evaluate still sends what an earlier run failed to deliver', { timeout: 60_000 }, async () => {
     await writeScenario(w, REGRESSION);
     const alerts = configSchema.shape.alerts.parse({ webhooks: [{ name: 'oncall', url: peer.url, kind: 'json' }], retryMinMs: 5, retries: 1 });
-    const now = new Date(START + 40 * 86_400_000);
+    const now = new Date(START + 40 * DAY_MS);
     const first = await evaluateAlerts(w, { alerts }, { now });
     expect(first.transitions.map((t) => t.transition)).toEqual(['opened', 'updated']);
     expect(first.deliveries).toEqual([expect.objectContaining({ outcome: 'failed', attempts: 2 })]);
@@ -70,7 +71,7 @@ describe('alert notifications', () => {
   it('a delivery that failed in one run is sent by the next', { timeout: 60_000 }, async () => {
     await writeScenario(w, REGRESSION);
     const alerts = configSchema.shape.alerts.parse({ webhooks: [{ name: 'oncall', url: peer.url, kind: 'json' }], retryMinMs: 5, retries: 1 });
-    const now = new Date(START + 40 * 86_400_000);
+    const now = new Date(START + 40 * DAY_MS);
     const first = await evaluateAlerts(w, { alerts }, { day: '2026-09-29', now });
     expect(first.deliveries).toEqual([expect.objectContaining({ outcome: 'failed', attempts: 2, error: 'HTTP 503' })]);
     expect(peer.shown.size).toBe(0);

@@ -11,12 +11,13 @@ import { latestAlerts } from '../src/alerts/store.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { START, dayOf, reattribute, writeScenario, type KeySpec, type PoolSpec, type Scenario } from './helpers/alerts-data.js';
 import { discardWarehouse, freshWarehouse } from './helpers/warehouse.js';
+import { DAY_MS } from '../src/util/time.js';
 
 const INJECT = 35; // a Tuesday
 const DAYS = 42;
 const after = (d: number, before: number, then: number): number => (d >= INJECT ? then : before);
 const config = (alerts: Partial<Config['alerts']> = {}): Pick<Config, 'alerts'> => ({ alerts: configSchema.shape.alerts.parse({ lookbackDays: 14, ...alerts }) });
-const NOW = new Date(START + (DAYS + 1) * 86_400_000 + 3_600_000);
+const NOW = new Date(START + (DAYS + 1) * DAY_MS + 3_600_000);
 
 function scenario(): { s: Scenario; expected: Map<string, string> } {
   const pools: PoolSpec[] = [];
@@ -27,12 +28,12 @@ function scenario(): { s: Scenario; expected: Map<string, string> } {
     pools.push({ id: `stable-${p}`, pricePerGpuHour: () => 1 + p * 0.2, gpus: () => 16 });
     for (let k = 0; k < 10; k++) {
       const e = 20 + 10 * k;
-      keys.push({ model: `model-${p}`, feature: `feature-${k}`, requests: () => ({ [`stable-${p}`]: Math.round((0.6 * 16 * 86_400_000) / 10 / e) }), gpuMsPerRequest: () => e });
+      keys.push({ model: `model-${p}`, feature: `feature-${k}`, requests: () => ({ [`stable-${p}`]: Math.round((0.6 * 16 * DAY_MS) / 10 / e) }), gpuMsPerRequest: () => e });
     }
   }
   // GPU-ms per request doubles with a new version on a pool with idle headroom (30%).
   pools.push({ id: 'headroom', pricePerGpuHour: () => 2, gpus: () => 16 });
-  keys.push({ model: 'llm', feature: 'chat', requests: () => ({ headroom: Math.round((0.3 * 16 * 86_400_000) / 100) }), gpuMsPerRequest: (d) => after(d, 100, 200), version: (d) => (d >= INJECT ? 'v8' : 'v7') });
+  keys.push({ model: 'llm', feature: 'chat', requests: () => ({ headroom: Math.round((0.3 * 16 * DAY_MS) / 100) }), gpuMsPerRequest: (d) => after(d, 100, 200), version: (d) => (d >= INJECT ? 'v8' : 'v7') });
   expected.set('llm/chat', 'gpu_ms_per_request');
   // ...and on a saturated pool, where capacity is added to carry it.
   pools.push({ id: 'saturated', pricePerGpuHour: () => 2, targetUtil: 0.9 });

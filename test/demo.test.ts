@@ -12,6 +12,7 @@ import { DEMO_DATABASE, lastFullMonth } from '../src/demo/demo.js';
 import { openWarehouse } from '../src/warehouse/warehouse.js';
 import { toScaled } from '../src/util/decimal.js';
 import { TEST_DATA_DIR, testWarehouseConfig } from './helpers/warehouse.js';
+import { DAY_MS } from '../src/util/time.js';
 
 describe('inferledger demo', () => {
   it('picks the last whole month, in the past', () => {
@@ -97,7 +98,7 @@ describe('inferledger demo', () => {
     const alerts: string[] = [];
     const alertCode = await main(['--database', DEMO_DATABASE, 'alerts', 'evaluate', '--no-notify'], { out: (l) => alerts.push(l), err: (l) => alerts.push(l), env: { INFERLEDGER_DATA_DIR: TEST_DATA_DIR } });
     const window = lastFullMonth();
-    const rollout = new Date(window.start + window.rolloutDay * 86_400_000).toISOString().slice(0, 10);
+    const rollout = new Date(window.start + window.rolloutDay * DAY_MS).toISOString().slice(0, 10);
     expect(alertCode).toBe(EXIT.ok);
     const alertText = alerts.join('\n');
     expect(alertText).toMatch(new RegExp(`OPENED alert [0-9a-f]{12} \\(used CPP, dominant factor: gpu_ms_per_request\\)\\nllama-3-8b / chat \\(USD\\): used CPP \\+\\d+% on ${rollout}`));

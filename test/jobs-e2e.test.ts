@@ -19,10 +19,10 @@ import { FIXTURES, tempDir, writeTemp } from './helpers/files.js';
 import { brokers, freshTopic, uniqueGroup, withAdmin } from './helpers/kafka.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from './helpers/redis.js';
 import { waitFor } from './helpers/wait.js';
+import { DAY_MS } from '../src/util/time.js';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'inferledger.js');
 const execFileAsync = promisify(execFile);
-const DAY_MS = 86_400_000;
 const REQUESTS = 5_000;
 
 let redis: TestRedis;

@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { attributeDay } from '../src/attribution/attribute.js';
 import { configSchema, type Config } from '../src/config/config.js';
-import { attributionInputs, billingPullOwedDays, contiguousRanges, dayInputs, recordAttributionRun, DAY_MS } from '../src/scheduler/watermarks.js';
-import { formatDate } from '../src/util/time.js';
+import { attributionInputs, billingPullOwedDays, contiguousRanges, dayInputs, recordAttributionRun } from '../src/scheduler/watermarks.js';
+import { DAY_MS, formatDate } from '../src/util/time.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { settings } from './helpers/attribution.js';
 import { billingLine, DAY0, HOUR, insertBilling, insertRequests } from './helpers/data.js';

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { matching } from './helpers/matchers.js';
 import { formatDateTime64, serializeRequestRow, validateRequestEvent, REQUEST_COLUMNS } from '../src/events/request-event.js';
 import { event } from './helpers/files.js';
+import { DAY_MS } from '../src/util/time.js';
 
 function rejected(value: unknown): { field: string; reason: string } {
   const outcome = validateRequestEvent(value);
@@ -70,7 +71,7 @@ describe('request event v1', () => {
     expect(rejected(event({ ts: '2026-10-01T10:15:00' }))).toMatchObject({ field: 'ts', reason: matching(/zone/) });
     expect(rejected(event({ ts: '1999-12-31T23:59:59Z' }))).toMatchObject({ field: 'ts', reason: matching(/2000/) });
     expect(rejected(event({ ts: 1_790_000_000 }))).toMatchObject({ field: 'ts', reason: matching(/seconds instead of milliseconds/) });
-    expect(rejected(event({ ts: new Date(Date.now() + 3 * 86_400_000).toISOString() }))).toMatchObject({ field: 'ts', reason: matching(/future/) });
+    expect(rejected(event({ ts: new Date(Date.now() + 3 * DAY_MS).toISOString() }))).toMatchObject({ field: 'ts', reason: matching(/future/) });
     expect(rejected(event({ ts: '2026-02-30T10:00:00Z' }))).toMatchObject({ field: 'ts' });
   });
 

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { costLinesFromFocus } from '../src/cost-explorer/fixture.js';
 import { LocalCostExplorer } from '../src/cost-explorer/local-endpoint.js';
 import { FIXTURES, tempDir } from './helpers/files.js';
+import { DAY_MS } from '../src/util/time.js';
 
 const run = promisify(execFile);
 const BIN = join(import.meta.dirname, '..', 'bin', 'inferledger.js');
@@ -20,7 +21,7 @@ let endpoint: LocalCostExplorer;
 let url: string;
 beforeAll(async () => {
   const day = Date.UTC(2026, 9, 1);
-  endpoint = new LocalCostExplorer(costLinesFromFocus(join(FIXTURES, 'billing-focus.csv')), { pageSize: 50, now: () => day + 2 * 86_400_000 });
+  endpoint = new LocalCostExplorer(costLinesFromFocus(join(FIXTURES, 'billing-focus.csv')), { pageSize: 50, now: () => day + 2 * DAY_MS });
   url = await endpoint.listen();
 });
 afterAll(async () => { await endpoint.close(); });

@@ -4,6 +4,7 @@
  */
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
+import { DAY_MS } from '../../src/util/time.js';
 
 const MODELS = [
   { model: 'llama-3-70b', version: 'v3', feature: 'chat', pool: 'llm-h100', gpu: 'H100', gpuMs: 900 },
@@ -18,7 +19,7 @@ export async function writeSyntheticRequests(path: string, count: number, daySta
   let chunk = '';
   for (let i = 0; i < count; i++) {
     const m = MODELS[i % 3] ?? MODELS[0];
-    const ts = dayStartMs + Math.floor((i / count) * 86_400_000);
+    const ts = dayStartMs + Math.floor((i / count) * DAY_MS);
     chunk += `${JSON.stringify({
       request_id: `bench-${i.toString(36).padStart(8, '0')}-${(i * 2654435761) % 1e9}`,
       ts: new Date(ts).toISOString(),

@@ -23,16 +23,15 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/config.js';
 import { applyIdlePolicy, TieOutError } from '../report/idle-policy.js';
-import { divideHalfEven, fixed, UNIT, units } from '../report/exact.js';
+import { divideHalfEven, fixed, UNIT, units } from '../util/decimal.js';
 import { readMonth, type Month } from '../report/month-data.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import type { Transition } from './notify.js';
 import { nextVersion, nowText, type AlertRow } from './store.js';
-import { formatDate as dayText, parseDate as dayMs } from '../util/time.js';
+import { DAY_MS, formatDate as dayText, parseDate as dayMs } from '../util/time.js';
 
 export type Budget = Config['alerts']['budgets'][number];
 
-const DAY_MS = 86_400_000;
 const RUN_RATE_DAYS = 7;
 /** Shares (warnAt, resolveBelow) are compared in millionths, so the test on money stays integer. */
 const SHARE_SCALE = 1_000_000n;
@@ -69,7 +68,6 @@ export async function spendOf(warehouse: Warehouse, by: Budget['by'], start: num
   }
   return out;
 }
-
 
 export function monthOf(day: string): { start: number; end: number; label: string; days: number } {
   const d = new Date(dayMs(day));

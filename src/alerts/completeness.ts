@@ -10,10 +10,9 @@ import { z } from 'zod';
 import type { Config } from '../config/config.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
-import { parseDate as dayMs, parseDateTime as instantMs } from '../util/time.js';
+import { DAY_MS, parseDate as dayMs, parseDateTime as instantMs } from '../util/time.js';
 
 type AlertSettings = Config['alerts'];
-const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
 
 export const dayStatusRow = z.object({
@@ -24,7 +23,6 @@ export type DayStatus = z.infer<typeof dayStatusRow>;
 
 const poolHoursRow = z.object({ pool_id: z.string(), hours: z.array(z.number().int()) });
 const hourIngestRow = z.object({ hour: z.number().int(), last_ingested_at: z.string() });
-
 
 /** Why a day cannot be judged yet, or undefined when it is complete. */
 export function incompleteReason(status: DayStatus | undefined, settings: AlertSettings, now: number): string | undefined {

@@ -10,9 +10,7 @@ import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import type { Cell } from './decompose.js';
 import type { FactorContext } from './explain.js';
-import { formatDate, parseDate } from '../util/time.js';
-
-const DAY_MS = 86_400_000;
+import { DAY_MS, formatDate, parseDate } from '../util/time.js';
 
 /** One alert key: (model, feature, tenant or '', currency). */
 export interface KeyName {

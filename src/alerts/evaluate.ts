@@ -21,11 +21,10 @@ import { AlertDetails, AskedPairs, keyOf, type KeyName } from './details.js';
 import { explain } from './explain.js';
 import { dedupeKey, notify, type DeliveryResult, type Transition } from './notify.js';
 import { latestAlerts, nextVersion, NO_BUDGET, nowText, writeAlerts, type AlertRow } from './store.js';
-import { formatDate as dayText, parseDate as dayMs, parseDateTime } from '../util/time.js';
+import { DAY_MS, dayStart, formatDate as dayText, parseDate as dayMs, parseDateTime } from '../util/time.js';
 
 export { incompleteReason } from './completeness.js';
 export type AlertSettings = Config['alerts'];
-const DAY_MS = 86_400_000;
 const WHOLE_DAY = 24;
 
 /** A key's days as parallel arrays; a day is its offset from the window's first day. */
@@ -293,7 +292,7 @@ function describeAlert(alert: AlertRow, details: AlertDetails, info: KeyInfo, w:
 export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 'alerts'>, options: EvaluateOptions = {}): Promise<EvaluationResult> {
   const settings = config.alerts;
   const now = (options.now ?? new Date()).getTime();
-  const today = dayText(Math.floor(now / DAY_MS) * DAY_MS);
+  const today = dayText(dayStart(now));
   const windowFrom = options.day ?? dayText(dayMs(today) - settings.lookbackDays * DAY_MS);
   const windowTo = options.day ? dayText(dayMs(options.day) + DAY_MS) : dayText(dayMs(today) + DAY_MS);
   // Back far enough for the baseline, and for the 7 days of a budget's run rate.

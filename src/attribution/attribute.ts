@@ -16,11 +16,9 @@ import type { Config } from '../config/config.js';
 import { placeholders, sqlFile } from '../warehouse/sql-files.js';
 import type { QueryParams, Warehouse } from '../warehouse/warehouse.js';
 import { GPU_CATALOG } from './gpu-catalog.js';
-import { formatDate, formatDateTime } from '../util/time.js';
+import { DAY_MS, dayStart, formatDate, formatDateTime } from '../util/time.js';
 
 export type AttributionSettings = Config['attribution'];
-
-const DAY_MS = 86_400_000;
 
 /** The public tables and the statement that fills each from the staged day. */
 const OUTPUTS = [
@@ -41,7 +39,7 @@ export interface DayResult {
 export function daysOf(from: Date, to: Date): number[] {
   if (!(to.getTime() > from.getTime())) throw new Error('--to must be after --from');
   const days: number[] = [];
-  for (let day = Math.floor(from.getTime() / DAY_MS) * DAY_MS; day < to.getTime(); day += DAY_MS) days.push(day);
+  for (let day = dayStart(from.getTime()); day < to.getTime(); day += DAY_MS) days.push(day);
   return days;
 }
 

@@ -10,8 +10,8 @@ import { formatScaled, toScaled } from '../util/decimal.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { scopeStartOf, type BillingRow, type ScopeKind } from './billing-row.js';
+import { DAY_MS } from '../util/time.js';
 
-const DAY_MS = 86_400_000;
 const msOf = (dateTime: string): number => Date.parse(`${dateTime.replace(' ', 'T')}Z`);
 const dateTimeOf = (ms: number): string => new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
 

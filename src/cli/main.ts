@@ -31,9 +31,10 @@ import { windowLabel } from '../alerts/explain.js';
 import { ACK_REASONS, acknowledge, listAlerts, type AckReason } from '../alerts/store.js';
 import { IDLE_POLICIES, type IdlePolicy } from '../report/idle-policy.js';
 import { parseMonth } from '../report/month-data.js';
-import { fixed } from '../report/exact.js';
+import { fixed } from '../util/decimal.js';
 import { runChargebackReport } from '../report/run-report.js';
 import { openServiceReader, openWarehouse, type Warehouse } from '../warehouse/warehouse.js';
+import { DAY_MS, dayStart, parseDate } from '../util/time.js';
 
 /** Exit codes: 0 ok, 1 the work failed (e.g. nothing could be read), 2 bad usage or configuration. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -81,7 +82,7 @@ async function requireTopics(client: StreamClient, topics: readonly string[], br
 const isoInstant = (name: string) => (value: string): Date => {
   const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(value);
   const withZone = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i.test(value);
-  const ms = dateOnly ? Date.parse(`${value}T00:00:00Z`) : withZone ? Date.parse(value) : NaN;
+  const ms = dateOnly ? parseDate(value) : withZone ? Date.parse(value) : NaN;
   if (!Number.isFinite(ms)) throw new InvalidArgumentError(`${name} must be an ISO-8601 date (2026-10-01) or date-time with a zone (2026-10-01T00:00:00Z)`);
   return new Date(ms);
 };
@@ -300,9 +301,9 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
     .option('--json', 'print the summary as JSON')
     .action(async (opts: { from?: Date; to?: Date; refresh?: boolean; json?: boolean }) => {
       const config = configFrom(globals());
-      const today = Math.floor(Date.now() / 86_400_000) * 86_400_000;
-      const to = opts.to ?? new Date(today + 86_400_000);
-      const from = opts.from ?? new Date(to.getTime() - config.aws.trailingDays * 86_400_000);
+      const today = dayStart(Date.now());
+      const to = opts.to ?? new Date(today + DAY_MS);
+      const from = opts.from ?? new Date(to.getTime() - config.aws.trailingDays * DAY_MS);
       if (to.getTime() <= from.getTime()) throw new InvalidArgumentError('--to must be after --from');
       const summary = await withWarehouse(config, async (warehouse) => {
         await ensureSchema(warehouse, io.err);
@@ -505,7 +506,7 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
       if ((opts.from === undefined) !== (opts.to === undefined)) throw new InvalidArgumentError('--from and --to go together');
       if (opts.from && opts.to && opts.to.getTime() <= opts.from.getTime()) throw new InvalidArgumentError('--to must be after --from');
       const day = (d: Date): string => d.toISOString().slice(0, 10);
-      const window = opts.from && opts.to ? { from: day(opts.from), to: day(new Date(Math.ceil(opts.to.getTime() / 86_400_000) * 86_400_000)) } : {};
+      const window = opts.from && opts.to ? { from: day(opts.from), to: day(new Date(Math.ceil(opts.to.getTime() / DAY_MS) * DAY_MS)) } : {};
       await withRuntime(async (runtime) => {
         const id = await runtime.runNow(name, window).catch((err: unknown) => { throw new InvalidArgumentError((err as Error).message); });
         io.out(`enqueued ${name} as job ${id}; a running worker takes it (see \`inferledger jobs list\`)`);

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { reservedOwnerReason } from '../util/reserved-owners.js';
+import { isUtcDay, UTC_DAY } from '../util/time.js';
 
 const nonEmpty = z.string().trim().min(1);
 /** A team name: not the owner name of a report's idle or untagged line. */
@@ -122,7 +123,7 @@ export const configSchema = z.object({
     /** Key prefix of every queue in Redis, so two deployments (or tests) can share one Redis. */
     prefix: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . or -').default('inferledger'),
     /** First UTC day the billing pull and attribution look at (YYYY-MM-DD); default: the first day of the previous month. */
-    billingStart: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a UTC day, YYYY-MM-DD').refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)), 'is not a date').optional(),
+    billingStart: z.string().regex(UTC_DAY, 'must be a UTC day, YYYY-MM-DD').refine(isUtcDay, 'is not a calendar day').optional(),
     /** Pull Cost Explorer on schedule; turn off when the bill arrives as files only. */
     billingPull: z.boolean().default(true),
     /** Jobs one worker runs at once. */

@@ -22,9 +22,8 @@ import { formatDateTime64 } from '../events/request-event.js';
 import { moneyOverflow, normalizeDecimal } from '../util/decimal.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
-import { formatDate, formatDateTime } from '../util/time.js';
+import { DAY_MS, dayStart, formatDate, formatDateTime, parseDate, parseDateTime } from '../util/time.js';
 
-const DAY = 86_400_000;
 const HOURLY_DAYS = 14;
 const MAX_WINDOW_DAYS = { HOURLY: 14, DAILY: 90 } as const;
 const PAGE_COST_USD = '0.01';
@@ -74,7 +73,7 @@ const pullRow = z.object({ pulled_day: z.string(), estimated: z.boolean(), conte
 
 /** Split the days to pull into request windows of one granularity each. */
 export function planWindows(days: readonly number[], granularity: Config['aws']['granularity'], now: number): Window[] {
-  const hourlyFrom = Math.floor(now / DAY) * DAY - (HOURLY_DAYS - 1) * DAY;
+  const hourlyFrom = dayStart(now) - (HOURLY_DAYS - 1) * DAY_MS;
   const windows: Window[] = [];
   for (const day of [...days].sort((a, b) => a - b)) {
     const g: Granularity = granularity === 'auto' ? (day >= hourlyFrom ? 'HOURLY' : 'DAILY') : granularity;
@@ -82,8 +81,8 @@ export function planWindows(days: readonly number[], granularity: Config['aws'][
       throw new CollectError(`${formatDate(day)} is older than the ${HOURLY_DAYS} days Cost Explorer keeps hourly data for: collect it with granularity DAILY or auto`);
     }
     const last = windows.at(-1);
-    if (last && last.granularity === g && last.end === day && (last.end - last.start) / DAY < MAX_WINDOW_DAYS[g]) last.end = day + DAY;
-    else windows.push({ granularity: g, start: day, end: day + DAY });
+    if (last && last.granularity === g && last.end === day && (last.end - last.start) / DAY_MS < MAX_WINDOW_DAYS[g]) last.end = day + DAY_MS;
+    else windows.push({ granularity: g, start: day, end: day + DAY_MS });
   }
   return windows;
 }
@@ -94,7 +93,7 @@ function timePeriod(window: Window): { Start: string; End: string } {
 }
 
 function parseBoundary(text: string | undefined): number {
-  const ms = text ? Date.parse(text.length === 10 ? `${text}T00:00:00Z` : text) : NaN;
+  const ms = text ? (text.length === 10 ? parseDate(text) : Date.parse(text)) : NaN;
   if (!Number.isFinite(ms)) throw new CollectError(`Cost Explorer returned a time period that is not a date: ${String(text)}`);
   return ms;
 }
@@ -171,7 +170,7 @@ export async function collectBilling(warehouse: Warehouse, config: Config, optio
   // The version is when the pull happened (wall clock, to the microsecond), whatever `now` the window was planned with.
   const version = `${formatDateTime64(Date.now())}${String(Math.floor((performance.now() % 1) * 1000)).padStart(3, '0')}`;
   const days: number[] = [];
-  for (let d = Math.floor(options.from.getTime() / DAY) * DAY; d < options.to.getTime(); d += DAY) days.push(d);
+  for (let d = dayStart(options.from.getTime()); d < options.to.getTime(); d += DAY_MS) days.push(d);
   if (days.length === 0) throw new CollectError('--to must be after --from');
   // Refuse an impossible window before spending anything.
   planWindows(days, config.aws.granularity, now);
@@ -209,7 +208,7 @@ async function collectAccount(
   const previous = new Map(
     (await warehouse.query(
       sqlFile('queries/billing-pulls-of-days'),
-      { account, from: formatDate(days[0] ?? 0), to: formatDate((days.at(-1) ?? 0) + DAY) },
+      { account, from: formatDate(days[0] ?? 0), to: formatDate((days.at(-1) ?? 0) + DAY_MS) },
       pullRow,
     )).map((r) => [r.pulled_day, r]),
   );
@@ -283,10 +282,10 @@ async function collectAccount(
         );
         summary.pages++;
         for (const result of response.ResultsByTime ?? []) {
-          if (result.Estimated === true) estimatedDays.add(Math.floor(parseBoundary(result.TimePeriod?.Start) / DAY) * DAY);
+          if (result.Estimated === true) estimatedDays.add(dayStart(parseBoundary(result.TimePeriod?.Start)));
         }
         for (const row of rowsOfPage(response, account, config.aws, tagKey)) {
-          const day = Math.floor(Date.parse(`${row.charge_period_start.replace(' ', 'T')}Z`) / DAY) * DAY;
+          const day = dayStart(parseDateTime(row.charge_period_start));
           rowsByDay.get(day)?.push(row);
         }
         token = response.NextPageToken;
@@ -295,7 +294,7 @@ async function collectAccount(
           seenTokens.add(token);
         }
       } while (token !== undefined);
-      for (let day = window.start; day < window.end; day += DAY) complete.push(day);
+      for (let day = window.start; day < window.end; day += DAY_MS) complete.push(day);
       current = undefined;
     }
   } catch (err) {
@@ -303,7 +302,7 @@ async function collectAccount(
     // Pages come in time order: in the window that failed, days before the last one seen are whole.
     if (current) {
       const last = lastFetchedDay(rowsByDay, current);
-      for (let day = current.start; day < last; day += DAY) complete.push(day);
+      for (let day = current.start; day < last; day += DAY_MS) complete.push(day);
     }
   }
   const pull = { account, tagKey, version: run.version, runId: run.runId, granularity: config.aws.granularity, now: run.now, accounts: run.accounts };
@@ -368,14 +367,14 @@ async function writeDays(
       scopes.add(r);
     }
     // A day now without cost is restated to nothing, not left holding an older version.
-    if (rows.length === 0) scopes.addEmpty(account, formatDateTime(day), formatDateTime(day + DAY));
+    if (rows.length === 0) scopes.addEmpty(account, formatDateTime(day), formatDateTime(day + DAY_MS));
     pulls.push({ account, day: formatDate(day), billing_version: version, content_hash: hash, estimated, granularity, rows: rows.length, pulled_at: pulledAt });
   }
   // Accounts no longer configured (e.g. `default` before a list of accounts, or the other way round)
   // are restated to nothing for the days pulled, so old rows never sit beside new ones.
   if (days.length > 0) {
     const from = formatDateTime(Math.min(...days));
-    const to = formatDateTime(Math.max(...days) + DAY);
+    const to = formatDateTime(Math.max(...days) + DAY_MS);
     const whole = new Set(days.map((d) => formatDateTime(d)));
     for (const other of await currentScopes(warehouse, COST_EXPLORER_SOURCE, from, to)) {
       if (other.rows === 0 || pull.accounts.includes(other.account) || !whole.has(other.start)) continue;

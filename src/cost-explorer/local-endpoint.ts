@@ -12,6 +12,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { formatScaled, toScaled } from '../util/decimal.js';
+import { parseDate } from '../util/time.js';
 
 /** One hourly cost line of the fixture. */
 export interface CostLine {
@@ -102,7 +103,7 @@ function matches(line: CostLine, e: Expression): boolean {
 }
 
 function parseBoundary(text: string | undefined, field: string): number {
-  const ms = text && /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}Z)?$/.test(text) ? Date.parse(text.length === 10 ? `${text}T00:00:00Z` : text) : NaN;
+  const ms = text && /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}Z)?$/.test(text) ? (text.length === 10 ? parseDate(text) : Date.parse(text)) : NaN;
   if (!Number.isFinite(ms)) throw new ApiError('ValidationException', `Invalid ${field}: ${String(text)}`);
   return ms;
 }

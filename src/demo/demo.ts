@@ -15,13 +15,11 @@ import { migrate } from '../warehouse/migrate.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import { openWarehouse, type QueryParams, type Warehouse } from '../warehouse/warehouse.js';
 import { DEMO_TEAMS, writeDemoBill, writeDemoRequests, type DemoWindow } from './demo-data.js';
-import { formatDate } from '../util/time.js';
+import { DAY_MS, formatDate } from '../util/time.js';
 import { parseMonth } from '../report/month-data.js';
 import { runChargebackReport } from '../report/run-report.js';
 
 export const DEMO_DATABASE = 'inferledger_demo';
-const DAY_MS = 86_400_000;
-
 /** The last whole calendar month (UTC) before `now`: in the past, so no event is refused as future. */
 export function lastFullMonth(now = new Date()): DemoWindow {
   const start = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1);

@@ -9,7 +9,7 @@ import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { reservedOwner } from '../util/reserved-owners.js';
 import { formatDateTime } from '../util/time.js';
-import { divideHalfEven, fixed, units } from './exact.js';
+import { divideHalfEven, fixed, units } from '../util/decimal.js';
 import { applyIdlePolicy, IDLE_OWNER, UNALLOCATED_OWNER, type ChargebackLine, type IdlePolicy, type PolicyResult } from './idle-policy.js';
 import { readMonth, type Month, type MonthData, type PoolRow, type ReportBy } from './month-data.js';
 

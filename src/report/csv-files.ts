@@ -5,7 +5,7 @@
 import { parse } from 'csv-parse/sync';
 import { z } from 'zod';
 import { csvText, formulaSafe } from './csv-text.js';
-import { divideHalfEven, fixed, units } from './exact.js';
+import { divideHalfEven, fixed, units } from '../util/decimal.js';
 import type { ChargebackReport } from './chargeback.js';
 import type { ChargebackLine } from './idle-policy.js';
 

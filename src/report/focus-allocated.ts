@@ -11,7 +11,7 @@ import { formatDateTime } from '../util/time.js';
 import type { ChargebackReport } from './chargeback.js';
 import { gpuHours } from './csv-files.js';
 import { csvText } from './csv-text.js';
-import { divideHalfEven, fixed } from './exact.js';
+import { divideHalfEven, fixed } from '../util/decimal.js';
 
 export const FOCUS_COLUMNS = [
   'BillingPeriodStart', 'BillingPeriodEnd', 'ChargePeriodStart', 'ChargePeriodEnd', 'BillingCurrency', 'BilledCost', 'EffectiveCost',

@@ -5,11 +5,12 @@
  * used only for the SVG ECharts rendered (which escapes its own text).
  */
 import { Eta } from 'eta';
-import { cents, divideHalfEven, fixed } from './exact.js';
+import { cents, divideHalfEven, fixed } from '../util/decimal.js';
 import { share, type ChargebackReport, type CurrencyTotals } from './chargeback.js';
 import { dailyLines, stackedBars, type Chart } from './charts.js';
 import { IDLE_OWNER, UNALLOCATED_OWNER, type ChargebackLine } from './idle-policy.js';
 import { REPORT_TEMPLATE } from './report-template.js';
+import { DAY_MS } from '../util/time.js';
 
 const eta = new Eta({ autoEscape: true, autoTrim: false, useWith: false, varName: 'it' });
 
@@ -70,7 +71,7 @@ function currencyView(report: ChargebackReport, t: CurrencyTotals) {
 
   const daily = report.data.dailyModels.filter((d) => d.currency === t.currency);
   const days: string[] = [];
-  for (let ms = report.options.month.start; ms < report.options.month.end; ms += 86_400_000) days.push(new Date(ms).toISOString().slice(0, 10));
+  for (let ms = report.options.month.start; ms < report.options.month.end; ms += DAY_MS) days.push(new Date(ms).toISOString().slice(0, 10));
   const biggest = models.slice(0, TOP_MODELS).map((m) => m.name);
   const cppSeries = biggest.map((model) => ({
     name: model,

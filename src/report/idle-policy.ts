@@ -18,7 +18,7 @@
  * Untagged cost is always one `(unallocated)` line per currency.
  */
 import { IDLE_OWNER, UNALLOCATED_OWNER } from '../util/reserved-owners.js';
-import { splitExact } from './exact.js';
+import { splitExact } from '../util/decimal.js';
 import type { MonthData, TrafficRow } from './month-data.js';
 
 export const IDLE_POLICIES = ['spread', 'separate', 'owner'] as const;

@@ -5,11 +5,10 @@
  * back as Decimal(38, 12) text and is held as bigint units from here on.
  */
 import { z } from 'zod';
-import { toScaled } from '../util/decimal.js';
-import { formatDate, formatDateTime } from '../util/time.js';
+import { toScaled, units } from '../util/decimal.js';
+import { DAY_MS, formatDate, formatDateTime } from '../util/time.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
-import { units } from './exact.js';
 
 export type ReportBy = 'team' | 'tenant';
 
@@ -30,7 +29,7 @@ export function parseMonth(text: string): Month | undefined {
   if (!m) return undefined;
   const start = Date.UTC(Number(m[1]), Number(m[2]) - 1, 1);
   const end = Date.UTC(Number(m[1]), Number(m[2]), 1);
-  return { label: text, start, end, days: Math.round((end - start) / 86_400_000) };
+  return { label: text, start, end, days: Math.round((end - start) / DAY_MS) };
 }
 
 const money = z.string().transform(units);

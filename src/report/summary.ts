@@ -1,5 +1,5 @@
 /** summary.json: the pack's totals, method, provenance and reconciliation, in exact decimal text. */
-import { fixed } from './exact.js';
+import { fixed } from '../util/decimal.js';
 import { share, type ChargebackReport } from './chargeback.js';
 import { IDLE_OWNER, UNALLOCATED_OWNER } from './idle-policy.js';
 

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { isUtcDay, UTC_DAY } from '../util/time.js';
 
 /** One queue per kind of work: a worker can be scaled per queue, and one queue's backlog does not hold up another. */
 export const QUEUES = {
@@ -27,7 +28,7 @@ export const JOBS = {
 } as const;
 export type JobName = (typeof JOBS)[keyof typeof JOBS];
 
-const isoDay = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a UTC day, YYYY-MM-DD').refine((d) => Number.isFinite(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d), 'is not a calendar day');
+const isoDay = z.string().regex(UTC_DAY, 'must be a UTC day, YYYY-MM-DD').refine(isUtcDay, 'is not a calendar day');
 const isoInstant = z.iso.datetime({ offset: true });
 
 const tickFields = {

@@ -13,6 +13,7 @@ import type { Warehouse } from '../warehouse/warehouse.js';
 import { JOBS, QUEUES, hourWindow, jobId, type JobName, type QueueName } from './contract.js';
 import type { JobContext, JobOutcome } from './job.js';
 import { JOB_REGISTRY, jobDefinition } from '../../jobs/registry.js';
+import { DAY_MS, parseDate } from '../util/time.js';
 
 const EPOCH_2000_DAYS = 10_957;
 
@@ -182,7 +183,7 @@ export class JobRuntime {
           queueName: QUEUES.attribute,
           data: { day: c.day, inputVersion: c.inputVersion, force: c.force },
           // Oldest first: a lower priority number runs earlier, and days since 2000 grow with the day.
-          opts: { ...this.jobOptions(def?.attempts), jobId: c.id, priority: Math.max(1, Date.parse(`${c.day}T00:00:00Z`) / 86_400_000 - EPOCH_2000_DAYS), ignoreDependencyOnFailure: true },
+          opts: { ...this.jobOptions(def?.attempts), jobId: c.id, priority: Math.max(1, parseDate(c.day) / DAY_MS - EPOCH_2000_DAYS), ignoreDependencyOnFailure: true },
         })),
       });
     } catch (err) {

@@ -10,10 +10,8 @@ import type { Config } from '../config/config.js';
 import type { DayResult } from '../attribution/attribute.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
-import { formatDate, formatDateTime } from '../util/time.js';
+import { DAY_MS, dayStart, formatDate, formatDateTime, parseDate } from '../util/time.js';
 import { fingerprint } from './contract.js';
-
-export const DAY_MS = 86_400_000;
 
 const inputsRow = z.object({
   day: z.string(),
@@ -43,11 +41,6 @@ function stableJson(value: unknown): string {
 
 export function settingsHash(settings: Config['attribution']): string {
   return fingerprint(stableJson(settings));
-}
-
-/** UTC midnight of the day holding `ms`. */
-export function dayStart(ms: number): number {
-  return Math.floor(ms / DAY_MS) * DAY_MS;
 }
 
 /**
@@ -108,7 +101,7 @@ export function billingAccounts(config: Config): string[] {
 
 /** First day the billing pull owes: the configured start, else the first day of the previous month. */
 export function billingStartDay(config: Config, now: number): number {
-  if (config.jobs.billingStart !== undefined) return Date.parse(`${config.jobs.billingStart}T00:00:00Z`);
+  if (config.jobs.billingStart !== undefined) return parseDate(config.jobs.billingStart);
   const d = new Date(now);
   return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - 1, 1);
 }
@@ -127,7 +120,7 @@ export async function billingPullOwedDays(warehouse: Warehouse, config: Config, 
     },
     dayRow,
   );
-  return rows.map((r) => Date.parse(`${r.day}T00:00:00Z`));
+  return rows.map((r) => parseDate(r.day));
 }
 
 /** Consecutive days as [from, to) ranges, so a pull asks for each run of days in as few calls as it can. */
@@ -158,12 +151,6 @@ export interface OwedMonth {
 }
 
 const reportMonthRow = z.object({ month: z.string(), estimated: z.boolean(), attributed_at: z.string(), built: z.array(z.string()) });
-
-/** First day (UTC midnight) of the month holding `ms`. */
-export function monthStart(ms: number): number {
-  const d = new Date(ms);
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
-}
 
 /**
  * Months in [from, to) (first days of months) with attributed billing that

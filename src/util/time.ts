@@ -1,5 +1,32 @@
+/**
+ * Dates and days, in one place. Every day is a UTC day: 'YYYY-MM-DD' in text,
+ * its midnight in epoch milliseconds as a number.
+ */
+
 /** Milliseconds in an hour: request rows are grouped by epoch hour (hour of the event since 1970). */
 export const HOUR_MS = 3_600_000;
+
+/** Milliseconds in a UTC day (no leap seconds in epoch time). */
+export const DAY_MS = 86_400_000;
+
+/** 'YYYY-MM-DD', the form of a UTC day in flags, payloads and configuration. */
+export const UTC_DAY = /^\d{4}-\d{2}-\d{2}$/;
+
+/** UTC midnight of the day holding `ms`. */
+export function dayStart(ms: number): number {
+  return Math.floor(ms / DAY_MS) * DAY_MS;
+}
+
+/** First day (UTC midnight) of the month holding `ms`. */
+export function monthStart(ms: number): number {
+  const d = new Date(ms);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+}
+
+/** Whether `text` is a UTC day, YYYY-MM-DD, that exists in the calendar. */
+export function isUtcDay(text: string): boolean {
+  return UTC_DAY.test(text) && isRealDate(text);
+}
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
 

@@ -197,7 +197,7 @@ export function analystSessionSettings(limits: AnalystLimits, held = false): Rec
   return settings;
 }
 
-/** The read-only rules as a Markdown table, for README (a test keeps README's copy current). */
+/** The read-only rules as a Markdown table, for docs/querying.md (a test keeps that page's copy current). */
 export function allowListsMarkdown(): string {
   const code = (names: Iterable<string>): string => [...names].map((n) => `\`${n}\``).join(', ');
   const limits = [...QUERY_SETTINGS].filter(([, rule]) => rule.kind === 'limit').map(([name]) => name);

@@ -6,10 +6,9 @@
  */
 import { seededRandom } from '../../src/util/random.js';
 import type { Warehouse } from '../../src/warehouse/warehouse.js';
+import { DAY_MS } from '../../src/util/time.js';
 
 export const START = Date.UTC(2026, 8, 1); // a Tuesday
-const DAY_MS = 86_400_000;
-
 export const dayOf = (i: number): string => new Date(START + i * DAY_MS).toISOString().slice(0, 10);
 const isWeekend = (i: number): boolean => [0, 6].includes(new Date(START + i * DAY_MS).getUTCDay());
 

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { csvText } from '../src/report/csv-text.js';
-import { cents, divideHalfEven, fixed, splitExact } from '../src/report/exact.js';
+import { cents, divideHalfEven, fixed, splitExact } from '../src/util/decimal.js';
 import { pct } from '../src/report/html.js';
 
 describe('report arithmetic', () => {
