@@ -29,7 +29,7 @@ import { parseArgs } from 'node:util';
 import { decodeRequestMessage } from '../src/events/decode-message.js';
 import { fetchBytesPerPartition, RequestCollector } from '../src/collector/request-collector.js';
 import { configSchema } from '../src/config/config.js';
-import { openText, readLines } from '../src/ingest/line-reader.js';
+import { openText, readLines } from '../src/files/line-reader.js';
 import { kafkajsClient } from '../src/kafka/kafkajs-client.js';
 import { produceRequestFiles } from '../src/kafka/produce-requests.js';
 import { setupTopics } from '../src/kafka/topics.js';

@@ -14,7 +14,7 @@ import { EXIT, main } from '../src/cli/main.js';
 import { loadConfig } from '../src/config/config.js';
 import { collectBilling } from '../src/cost-explorer/collect-billing.js';
 import { LocalCostExplorer, type CostLine } from '../src/cost-explorer/local-endpoint.js';
-import { ingestBillingFiles } from '../src/ingest/billing-file.ingest.js';
+import { ingestBillingFiles } from '../src/billing/billing-file.ingest.js';
 import { formatScaled, toScaled } from '../src/util/decimal.js';
 import { sqlFile } from '../src/warehouse/sql-files.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';

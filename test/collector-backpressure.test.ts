@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ageCheckMs, FailurePause, fetchBytesPerPartition, heartbeatMs, isAged, isFull, waitForRoom } from '../src/collector/backpressure.js';
 import { CollectorMetrics } from '../src/collector/collector-metrics.js';
 import { PartitionState } from '../src/collector/partition-state.js';
-import { RequestBatch } from '../src/ingest/request-batch.js';
+import { RequestBatch } from '../src/request-writer/request-batch.js';
 import type { TopicPartitions } from '../src/kafka/stream.js';
 import { freshTopic, produce, testClient, uniqueGroup, until } from './helpers/kafka.js';
 

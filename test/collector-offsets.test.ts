@@ -9,7 +9,7 @@ import { CollectorMetrics } from '../src/collector/collector-metrics.js';
 import { emptyStats } from '../src/collector/collector-options.js';
 import { caughtUp, consumerLag, markWritten, OffsetCommits, offsetToCommit } from '../src/collector/offset-commits.js';
 import { PartitionState, PartitionStates } from '../src/collector/partition-state.js';
-import { RequestBatch } from '../src/ingest/request-batch.js';
+import { RequestBatch } from '../src/request-writer/request-batch.js';
 import type { StreamConsumer, TopicPartitions } from '../src/kafka/stream.js';
 import { freshTopic, produce, testClient, uniqueGroup, until, withAdmin } from './helpers/kafka.js';
 

@@ -6,7 +6,7 @@
 import { expect, it } from 'vitest';
 import { PartitionStates } from '../src/collector/partition-state.js';
 import { WriteQueue } from '../src/collector/write-queue.js';
-import { RequestBatch } from '../src/ingest/request-batch.js';
+import { RequestBatch } from '../src/request-writer/request-batch.js';
 
 /** Empty batches, as the collector's writer makes them (a batch needs no warehouse until it is written). */
 const newBatch = (): RequestBatch => new RequestBatch();

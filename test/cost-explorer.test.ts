@@ -12,7 +12,7 @@ import { collectBilling, CollectError, tagValue, type CollectOptions } from '../
 import { costLinesFromFocus } from '../src/cost-explorer/fixture.js';
 import { LocalCostExplorer, type CostLine } from '../src/cost-explorer/local-endpoint.js';
 import { BILLING_FILE_FORMATS, type BillingFileFormat } from '../src/billing/file-formats.js';
-import { ingestBillingFiles } from '../src/ingest/billing-file.ingest.js';
+import { ingestBillingFiles } from '../src/billing/billing-file.ingest.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { settings, snapshot } from './helpers/attribution.js';
 import { insertRequests } from './helpers/data.js';

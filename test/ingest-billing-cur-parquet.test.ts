@@ -10,7 +10,7 @@ import { stringify } from 'csv-stringify/sync';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { BILLING_FILE_FORMATS, type BillingFileFormat } from '../src/billing/file-formats.js';
-import { ingestBillingFiles } from '../src/ingest/billing-file.ingest.js';
+import { ingestBillingFiles } from '../src/billing/billing-file.ingest.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { tempDir, writeTemp } from './helpers/files.js';
 import { discardWarehouse, freshWarehouse, scalar } from './helpers/warehouse.js';

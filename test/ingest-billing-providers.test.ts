@@ -13,7 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { attributeWindow } from '../src/attribution/attribute.js';
 import { BILLING_FILE_FORMATS, type BillingFileFormat } from '../src/billing/file-formats.js';
-import { ingestBillingFiles } from '../src/ingest/billing-file.ingest.js';
+import { ingestBillingFiles } from '../src/billing/billing-file.ingest.js';
 import { formatScaled, toScaled } from '../src/util/decimal.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { settings } from './helpers/attribution.js';

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DLQ_HEADERS, RequestCollector, type CollectorOptions } from '../src/collector/request-collector.js';
-import type { ParsedRecords } from '../src/ingest/parse-records.js';
+import type { ParsedRecords } from '../src/events/parse-records.js';
 import type { OutgoingMessage } from '../src/kafka/stream.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { sampleRequestLines } from './fixtures/sample-data.js';

@@ -3,7 +3,7 @@ import { gzipSync } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { matching } from './helpers/matchers.js';
-import { openText, readLines, type Line } from '../src/ingest/line-reader.js';
+import { openText, readLines, type Line } from '../src/files/line-reader.js';
 import { tempDir, writeTemp } from './helpers/files.js';
 
 async function collect(input: Readable, maxLineBytes = 1024): Promise<{ lines: Line[]; error?: Error }> {

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { arrayContaining } from './helpers/matchers.js';
 import { z } from 'zod';
 import { BILLING_FILE_FORMATS, type BillingFileFormat } from '../src/billing/file-formats.js';
-import { ingestBillingFiles } from '../src/ingest/billing-file.ingest.js';
+import { ingestBillingFiles } from '../src/billing/billing-file.ingest.js';
 import { listMigrations, migrate } from '../src/warehouse/migrate.js';
 import { SQL_DIR } from '../src/warehouse/sql-files.js';
 import { openWarehouse, type Warehouse } from '../src/warehouse/warehouse.js';

@@ -5,10 +5,10 @@
  */
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FingerprintSet, fingerprintId } from '../src/ingest/id-fingerprints.js';
-import { parseRecords, type ParsedRecords } from '../src/ingest/parse-records.js';
-import { ParserPool } from '../src/ingest/parser-pool.js';
-import { RequestBatchWriter } from '../src/ingest/request-batch-writer.js';
+import { FingerprintSet, fingerprintId } from '../src/events/id-fingerprints.js';
+import { parseRecords, type ParsedRecords } from '../src/events/parse-records.js';
+import { ParserPool } from '../src/events/parser-pool.js';
+import { RequestBatchWriter } from '../src/request-writer/request-batch-writer.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { event } from './helpers/files.js';
 import { freshWarehouse, scalar } from './helpers/warehouse.js';

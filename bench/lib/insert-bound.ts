@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configSchema } from '../../src/config/config.js';
 import { formatDateTime64, REQUEST_COLUMNS, serializeRequestRow, validateRequestEvent } from '../../src/events/request-event.js';
-import { openText, readLines } from '../../src/ingest/line-reader.js';
+import { openText, readLines } from '../../src/files/line-reader.js';
 import { migrate } from '../../src/warehouse/migrate.js';
 import { openWarehouse, type Warehouse } from '../../src/warehouse/warehouse.js';
 

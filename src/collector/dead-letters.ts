@@ -3,7 +3,7 @@
  * message that is not a valid event, and for a valid event whose row was not
  * stored (a conflicting duplicate, or content the warehouse refused).
  */
-import type { RefusedRow } from '../ingest/request-batch.js';
+import type { RefusedRow } from '../request-writer/request-batch.js';
 import type { OutgoingMessage, StreamMessage } from '../kafka/stream.js';
 
 /** Header names on a dead letter. */

@@ -5,7 +5,7 @@
  * writes and commits both ask: a unit of a partition that moved away must be
  * neither written nor committed by us.
  */
-import type { RequestBatch } from '../ingest/request-batch.js';
+import type { RequestBatch } from '../request-writer/request-batch.js';
 import type { OutgoingMessage, StreamMessage } from '../kafka/stream.js';
 
 /** Taken messages of one partition that are written and committed together. */

@@ -36,12 +36,12 @@
  * collector-health.ts and collector-metrics.ts.
  */
 import { formatDateTime64 } from '../events/request-event.js';
-import { RequestBatchWriter } from '../ingest/request-batch-writer.js';
+import { RequestBatchWriter } from '../request-writer/request-batch-writer.js';
 import type { StreamAdmin, StreamClient, StreamConsumer, StreamMessage, StreamProducer, PartitionBatch, BatchControl } from '../kafka/stream.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { CollectorMetrics, type Health } from './collector-metrics.js';
-import type { ParsedRecords, RecordReject } from '../ingest/parse-records.js';
-import { ParserPool } from '../ingest/parser-pool.js';
+import type { ParsedRecords, RecordReject } from '../events/parse-records.js';
+import { ParserPool } from '../events/parser-pool.js';
 import { dlqTopicOf } from '../kafka/topics.js';
 import { sleep } from '../util/time.js';
 import { ageCheckMs, FailurePause, fetchBytesPerPartition, isAged, isFull, waitForBacklog, waitForRoom } from './backpressure.js';

@@ -6,7 +6,7 @@
  * a dead letter twice nor counts a row twice.
  */
 import pRetry, { AbortError } from 'p-retry';
-import type { RequestBatchWriter } from '../ingest/request-batch-writer.js';
+import type { RequestBatchWriter } from '../request-writer/request-batch-writer.js';
 import type { OutgoingMessage, StreamProducer } from '../kafka/stream.js';
 import type { FailurePause } from './backpressure.js';
 import type { CollectorLiveness } from './collector-health.js';

@@ -4,7 +4,7 @@
  * they are (valid or not: judging them is the collector's job), keyed by
  * request_id so a request's redeliveries share a partition.
  */
-import { openText, readLines } from '../ingest/line-reader.js';
+import { openText, readLines } from '../files/line-reader.js';
 import type { OutgoingMessage, StreamProducer } from './stream.js';
 
 export interface ProduceSummary {

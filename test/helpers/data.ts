@@ -5,8 +5,8 @@
 import { ImportScopes, recordImport } from '../../src/billing/billing-imports.js';
 import { BILLING_COLUMNS, serializeBillingRow, type BillingRow } from '../../src/billing/billing-row.js';
 import { formatDateTime64 } from '../../src/events/request-event.js';
-import { parseRecords } from '../../src/ingest/parse-records.js';
-import { RequestBatchWriter } from '../../src/ingest/request-batch-writer.js';
+import { parseRecords } from '../../src/events/parse-records.js';
+import { RequestBatchWriter } from '../../src/request-writer/request-batch-writer.js';
 import type { Warehouse } from '../../src/warehouse/warehouse.js';
 
 export const HOUR = 3_600_000;

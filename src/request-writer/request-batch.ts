@@ -5,8 +5,8 @@
  * numbers live in typed columns and its rows are not copied; duplicates
  * within the batch are left out on the way in, so nothing later holds them.
  */
-import { FingerprintSet } from './id-fingerprints.js';
-import type { ParsedRecords } from './parse-records.js';
+import { FingerprintSet } from '../events/id-fingerprints.js';
+import type { ParsedRecords } from '../events/parse-records.js';
 import { conflictReason, contentOfRow, differingColumns } from './request-content.js';
 
 /** A row not stored: a conflicting duplicate, or content the warehouse refused. */

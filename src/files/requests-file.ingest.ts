@@ -8,10 +8,10 @@ import { formatDateTime64 } from '../events/request-event.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { IngestRun, readErrorMessage, WarehouseWriteError, type RunSummary } from './ingest-run.js';
 import { openText, readSegments } from './line-reader.js';
-import type { ParsedRecords } from './parse-records.js';
-import { ParserFailure, ParserPool } from './parser-pool.js';
-import type { RequestBatch } from './request-batch.js';
-import { RequestBatchWriter } from './request-batch-writer.js';
+import type { ParsedRecords } from '../events/parse-records.js';
+import { ParserFailure, ParserPool } from '../events/parser-pool.js';
+import type { RequestBatch } from '../request-writer/request-batch.js';
+import { RequestBatchWriter } from '../request-writer/request-batch-writer.js';
 
 export interface IngestRequestsOptions {
   /** Rows per insert. */

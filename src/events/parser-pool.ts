@@ -29,7 +29,7 @@ export function defaultParserThreads(): number {
  */
 function startWorker(): Worker {
   if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./parse-worker.js', import.meta.url));
-  const entry = new URL('./parse-worker.ts', import.meta.url).href;
+  const entry = new URL('./parse-worker.js', import.meta.url).href;
   return new Worker(`import('tsx/esm/api').then((tsx) => tsx.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(import.meta.url)}))`, { eval: true });
 }
 

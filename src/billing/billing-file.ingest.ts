@@ -8,16 +8,16 @@
  * and reason.
  */
 import { parse, type CsvError } from 'csv-parse';
-import { ImportScopes, recordImport } from '../billing/billing-imports.js';
-import { expandPartFiles } from '../billing/part-files.js';
-import { BILLING_COLUMNS, serializeBillingRow, type BillingProvenance } from '../billing/billing-row.js';
-import type { BillingFileFormat } from '../billing/file-formats.js';
+import { ImportScopes, recordImport } from './billing-imports.js';
+import { expandPartFiles } from './part-files.js';
+import { BILLING_COLUMNS, serializeBillingRow, type BillingProvenance } from './billing-row.js';
+import type { BillingFileFormat } from './file-formats.js';
 import { formatScaled, toScaled } from '../util/decimal.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
-import { IngestRun, readErrorMessage, WarehouseWriteError, type FileSummary, type Reject, type RunSummary } from './ingest-run.js';
+import { IngestRun, readErrorMessage, WarehouseWriteError, type FileSummary, type Reject, type RunSummary } from '../files/ingest-run.js';
 import { ingestBillingParquet, isParquet, readsParquet } from './billing-parquet.js';
 import { dropStaleStageTables } from './billing-stage-tables.js';
-import { openText } from './line-reader.js';
+import { openText } from '../files/line-reader.js';
 
 export interface IngestBillingOptions {
   format: BillingFileFormat;

@@ -8,12 +8,12 @@
  * Input and output are flat buffers and typed arrays, not objects: crossing
  * threads costs a copy per object, and nothing per transferred buffer.
  */
-import { decodeJsonEvent, decodeRequestMessage, oversizeReason } from '../events/decode-message.js';
+import { decodeJsonEvent, decodeRequestMessage, oversizeReason } from './decode-message.js';
 import { HOUR_MS } from '../util/time.js';
 import { fingerprintId } from './id-fingerprints.js';
-import { cutText, REJECT_RAW_CHARS } from './ingest-run.js';
-import { forEachLine, lineText } from './line-reader.js';
-import { serializeRequestRow, type ValidationOutcome } from '../events/request-event.js';
+import { cutText, REJECT_RAW_CHARS } from '../files/ingest-run.js';
+import { forEachLine, lineText } from '../files/line-reader.js';
+import { serializeRequestRow, type ValidationOutcome } from './request-event.js';
 
 const NEWLINE = 0x0a;
 

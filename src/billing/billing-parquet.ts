@@ -14,14 +14,14 @@
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { z } from 'zod';
-import type { ImportScopes } from '../billing/billing-imports.js';
-import type { BillingProvenance } from '../billing/billing-row.js';
-import type { BillingFileFormat } from '../billing/file-formats.js';
+import type { ImportScopes } from './billing-imports.js';
+import type { BillingProvenance } from './billing-row.js';
+import type { BillingFileFormat } from './file-formats.js';
 import { toScaled } from '../util/decimal.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { QueryParams, Warehouse } from '../warehouse/warehouse.js';
 import { claimStageTable, dropStageTables } from './billing-stage-tables.js';
-import type { FileSummary, Reject } from './ingest-run.js';
+import type { FileSummary, Reject } from '../files/ingest-run.js';
 
 /** How the Parquet form of a billing format is staged. */
 interface ParquetShape {

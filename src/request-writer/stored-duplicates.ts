@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { formatDateTime, HOUR_MS } from '../util/time.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
-import { FingerprintSet } from './id-fingerprints.js';
+import { FingerprintSet } from '../events/id-fingerprints.js';
 import type { RefusedRow, RequestBatch } from './request-batch.js';
 import { conflictReason, contentOfRow, contentOfStored, differingColumns, storedRequestRow, type RequestContent } from './request-content.js';
 

@@ -8,7 +8,7 @@
  * bounded by `maxTrackedIds`: past it, whole hours are forgotten, and batches
  * near a forgotten hour fall back to looking all their ids up.
  */
-import { FingerprintHours } from './id-fingerprints.js';
+import { FingerprintHours } from '../events/id-fingerprints.js';
 import type { RequestBatch } from './request-batch.js';
 
 export class SealedIds {
