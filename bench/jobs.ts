@@ -24,6 +24,7 @@ import { DAY_MS, formatDateTime } from '../src/util/time.js';
 import { migrate } from '../src/warehouse/migrate.js';
 import { openWarehouse } from '../src/warehouse/warehouse.js';
 import { sqlFile } from '../src/warehouse/sql-files.js';
+import { JOB_REGISTRY } from '../jobs/registry.js';
 
 const here = import.meta.dirname;
 const DAYS = 1_000;
@@ -63,7 +64,7 @@ try {
   const owed = await attributionInputs(w, config.attribution, first, now, true);
   const querySeconds = (performance.now() - q0) / 1000;
   if (owed.length !== DAYS) throw new Error(`expected ${DAYS} owed days, found ${owed.length}`);
-  const runtime = new JobRuntime({ config, log: () => undefined, clock: () => clock.now });
+  const runtime = new JobRuntime({ jobs: JOB_REGISTRY, config, log: () => undefined, clock: () => clock.now });
   runtime.startWorkers(w);
   await runtime.tick();
   const tickId = jobId('attribute', new Date(now).toISOString().slice(0, 13));
@@ -76,7 +77,7 @@ try {
   await runtime.close(1_000);
   // Drop the backlog: the latency run starts from a settled state.
   await w.command('TRUNCATE TABLE inference_requests');
-  const cleanup = new JobRuntime({ config, log: () => undefined });
+  const cleanup = new JobRuntime({ jobs: JOB_REGISTRY, config, log: () => undefined });
   for (const name of Object.values(QUEUES)) await cleanup.queue(name).obliterate({ force: true });
   await cleanup.close(0);
 
@@ -84,7 +85,7 @@ try {
   const recent = first + 10 * DAY_MS;
   await w.command(sqlFile('../bench/sql/requests-per-day'), { from: formatDateTime(recent), days: 3, per_day: 10_000 });
   const latencyConfig = configSchema.parse({ ...config, jobs: { ...config.jobs, billingStart: '2024-01-11' } });
-  const r = new JobRuntime({ config: latencyConfig, log: () => undefined, clock: () => clock.now });
+  const r = new JobRuntime({ jobs: JOB_REGISTRY, config: latencyConfig, log: () => undefined, clock: () => clock.now });
   r.startWorkers(w);
   clock.now = recent + 3 * DAY_MS - 1;
   const runs = z.object({ n: z.coerce.number() });

@@ -13,11 +13,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { configSchema } from '../src/config/config.js';
-import { parseMonth } from '../src/report/month-data.js';
 import { runChargebackReport } from '../src/report/run-report.js';
 import { migrate } from '../src/warehouse/migrate.js';
 import { splitStatements } from '../src/warehouse/sql-files.js';
 import { openWarehouse } from '../src/warehouse/warehouse.js';
+import { parseMonth } from '../src/util/time.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({

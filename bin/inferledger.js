@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Entry point of `npx inferledger`: runs the compiled CLI, which `npm install`
-// builds through the prepare script (or `npm run build`).
+// builds through the prepare script (or `npm run build`). The job registry
+// lives outside src/, so the entry point hands it to the commands that run jobs.
 let cli;
 try {
   cli = await import('../dist/src/cli/main.js');
@@ -9,4 +10,5 @@ try {
   process.stderr.write('inferledger is not built yet: run `npm run build` in its directory\n');
   process.exit(1);
 }
-process.exitCode = await cli.main(process.argv.slice(2));
+const jobs = async () => (await import('../dist/jobs/registry.js')).JOB_REGISTRY;
+process.exitCode = await cli.main(process.argv.slice(2), { ...cli.processIo(), jobs });

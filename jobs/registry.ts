@@ -1,5 +1,4 @@
 /** Every job the service knows, in one list: the scheduler upserts the scheduled ones, a worker serves all. */
-import type { JobName } from '../src/scheduler/contract.js';
 import type { JobDefinition } from '../src/scheduler/job.js';
 import { alertsEvaluateJob } from './alerts-evaluate.job.js';
 import { attributeDayJob } from './attribute-day.job.js';
@@ -9,11 +8,3 @@ import { reportChargebackJob } from './report-chargeback.job.js';
 import { rollupsJob } from './rollups.job.js';
 
 export const JOB_REGISTRY: readonly JobDefinition[] = [billingPullJob, attributeJob, attributeDayJob, rollupsJob, alertsEvaluateJob, reportChargebackJob] as JobDefinition[];
-
-export function jobDefinition(name: string): JobDefinition | undefined {
-  return JOB_REGISTRY.find((j) => j.name === name);
-}
-
-export function jobNames(): JobName[] {
-  return JOB_REGISTRY.map((j) => j.name);
-}

@@ -13,6 +13,7 @@ import { defineJob, type JobOutcome } from '../src/scheduler/job.js';
 export const rollupsJob = defineJob({
   name: JOBS.rollups,
   queue: QUEUES.rollups,
+  enqueuedBy: 'attribute, after its days',
   payload: rollupsPayload,
   handler: async (ctx, payload, job) => {
     const values = Object.values(await job.getChildrenValues<JobOutcome>());

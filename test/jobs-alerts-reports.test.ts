@@ -18,6 +18,7 @@ import { tempDir } from './helpers/files.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from './helpers/redis.js';
 import { waitFor } from './helpers/wait.js';
 import { discardWarehouse, freshWarehouse } from './helpers/warehouse.js';
+import { JOB_REGISTRY } from '../jobs/registry.js';
 
 const at = (iso: string): number => Date.parse(iso);
 
@@ -43,7 +44,7 @@ afterEach(async () => {
 const clock = { now: 0 };
 function runtime(input: ConfigInput): JobRuntime {
   const config = configSchema.parse({ redis: { url: redis.url }, ...input, jobs: { prefix: uniquePrefix(), billingPull: false, backoffMs: 100, dayLockMs: 3_000, ...input.jobs } });
-  const r = new JobRuntime({ config, log: (line) => { log.push(line); }, clock: () => clock.now });
+  const r = new JobRuntime({ jobs: JOB_REGISTRY, config, log: (line) => { log.push(line); }, clock: () => clock.now });
   r.startWorkers(w);
   runtimes.push(r);
   return r;

@@ -16,6 +16,7 @@ import { sampleRequestLines } from './fixtures/sample-data.js';
 import { FIXTURES, tempDir, writeTemp } from './helpers/files.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from './helpers/redis.js';
 import { waitFor } from './helpers/wait.js';
+import { JOB_REGISTRY } from '../jobs/registry.js';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'inferledger.js');
 const execFileAsync = promisify(execFile);
@@ -57,7 +58,7 @@ it('a worker SIGKILLed mid-job: the day runs again on another worker, correct an
   await cli('ingest', 'billing', join(FIXTURES, 'billing-focus.csv'), '--format', 'focus');
 
   const config = configSchema.parse({ redis: { url: redis.url }, jobs: { prefix } });
-  const observer = new JobRuntime({ config, log: () => undefined, failFast: true });
+  const observer = new JobRuntime({ jobs: JOB_REGISTRY, config, log: () => undefined, failFast: true });
   const probe = new Redis(redis.url);
   probe.on('error', () => undefined);
   try {

@@ -20,6 +20,7 @@ import { brokers, freshTopic, uniqueGroup, withAdmin } from './helpers/kafka.js'
 import { startTestRedis, uniquePrefix, type TestRedis } from './helpers/redis.js';
 import { waitFor } from './helpers/wait.js';
 import { DAY_MS } from '../src/util/time.js';
+import { JOB_REGISTRY } from '../jobs/registry.js';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'inferledger.js');
 const execFileAsync = promisify(execFile);
@@ -70,7 +71,7 @@ it('Kafka events and Cost Explorer billing become tied-out pool_cost and cpp_dai
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     service.on('exit', (code, signal) => { resolve({ code, signal }); });
   });
-  const observer = new JobRuntime({ config: configSchema.parse({ redis: { url: redis.url }, jobs: { prefix } }), log: () => undefined, failFast: true });
+  const observer = new JobRuntime({ jobs: JOB_REGISTRY, config: configSchema.parse({ redis: { url: redis.url }, jobs: { prefix } }), log: () => undefined, failFast: true });
   try {
     await cli('produce', 'requests', input);
     const committed = async (): Promise<number> => {

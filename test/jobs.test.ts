@@ -17,6 +17,7 @@ import { tempDir } from './helpers/files.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from './helpers/redis.js';
 import { waitFor } from './helpers/wait.js';
 import { discardWarehouse, freshWarehouse } from './helpers/warehouse.js';
+import { JOB_REGISTRY } from '../jobs/registry.js';
 
 const at = (iso: string): number => Date.parse(iso);
 
@@ -45,7 +46,7 @@ function jobsConfig(prefix: string, jobs: Partial<Config['jobs']> = {}): Config 
 
 const clock = { now: 0 };
 function runtime(config: Config, withWorkers = true): JobRuntime {
-  const r = new JobRuntime({ config, log: (line) => { log.push(line); }, clock: () => clock.now });
+  const r = new JobRuntime({ jobs: JOB_REGISTRY, config, log: (line) => { log.push(line); }, clock: () => clock.now });
   if (withWorkers) r.startWorkers(w);
   runtimes.push(r);
   return r;
@@ -205,10 +206,12 @@ describe('outages', () => {
     const days = ['2026-10-29', '2026-10-30', '2026-10-31', '2026-11-01', '2026-11-02', '2026-11-03'];
     await traffic(days);
     clock.now = at('2026-11-03T18:20:00Z');
-    const config = jobsConfig(uniquePrefix(), { port: 0, shutdownGraceMs: 10_000 });
+    const base = jobsConfig(uniquePrefix(), { shutdownGraceMs: 10_000 });
+    const config: Config = { ...base, service: { ...base.service, port: 0 } };
     let stop: (reason: string) => void = () => undefined;
     let port = 0;
     const service = runService({
+      jobs: JOB_REGISTRY,
       role: 'all', config, warehouse: w, log: (line) => { log.push(line); }, clock: () => clock.now,
       stop: new Promise((resolve) => { stop = resolve; }), onListening: (p) => { port = p; },
     });

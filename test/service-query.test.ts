@@ -21,6 +21,7 @@ import { freePort } from './helpers/ports.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from './helpers/redis.js';
 import { waitFor } from './helpers/wait.js';
 import { TEST_DATA_DIR, discardWarehouse, freshWarehouse, testWarehouseConfig } from './helpers/warehouse.js';
+import { JOB_REGISTRY } from '../jobs/registry.js';
 
 let w: Warehouse;
 let session: Warehouse;
@@ -201,7 +202,7 @@ describe('inferledger sql and a running service', () => {
     });
     let stop: (reason: string) => void = () => undefined;
     const lines: string[] = [];
-    const service = runService({ role: 'all', config, warehouse: w, log: (l) => { lines.push(l); }, stop: new Promise((resolve) => { stop = resolve; }) });
+    const service = runService({ jobs: JOB_REGISTRY, role: 'all', config, warehouse: w, log: (l) => { lines.push(l); }, stop: new Promise((resolve) => { stop = resolve; }) });
     try {
       await waitFor(() => findRunningService(TEST_DATA_DIR)?.port === queryPort, { what: 'the discovery file' });
       expect(findRunningService(TEST_DATA_DIR)).toMatchObject({ pid: process.pid, host: '127.0.0.1', port: queryPort, database: w.database });

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
+import type { AckReason } from './ack-reasons.js';
 
 export const alertRow = z.object({
   alert_id: z.string(),
@@ -89,8 +90,6 @@ export async function alertById(warehouse: Warehouse, id: string): Promise<Alert
   return row;
 }
 
-export const ACK_REASONS = ['expected', 'planned'] as const;
-export type AckReason = (typeof ACK_REASONS)[number];
 
 /** Acknowledge an alert: a new version of its row; it keeps updating and resolving as before. */
 export async function acknowledge(warehouse: Warehouse, id: string, reason: AckReason): Promise<AlertRow> {

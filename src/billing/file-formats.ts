@@ -4,6 +4,7 @@
  * adding an entry here.
  */
 import { z } from 'zod';
+import type { BillingFormatName } from './format-names.js';
 import {
   billingDateTime,
   currencyCode,
@@ -319,4 +320,4 @@ const awsCur: BillingFileFormat = {
     }),
 };
 
-export const BILLING_FILE_FORMATS: Readonly<Record<string, BillingFileFormat>> = { focus, 'aws-cur': awsCur };
+export const BILLING_FILE_FORMATS: Readonly<Record<string, BillingFileFormat>> = { focus, 'aws-cur': awsCur } satisfies Record<BillingFormatName, BillingFileFormat>;

@@ -3,7 +3,7 @@
  * `inferledger kafka setup`, the tests and the benchmarks. Production
  * clusters may create them by hand: these are the settings that matter.
  */
-import type { StreamAdmin } from './stream.js';
+import type { StreamAdmin, StreamClient } from './stream.js';
 
 export interface TopicSetup {
   topic: string;
@@ -42,4 +42,14 @@ export async function setupTopics(admin: StreamAdmin, setup: TopicSetup): Promis
   const dlq = dlqTopicOf(setup.topic, setup.dlqTopic);
   if (await admin.ensureTopic(dlq, setup.partitions, { 'retention.ms': DLQ_RETENTION_MS })) created.push(dlq);
   return created;
+}
+
+/** Stop before any work when a topic a command needs is missing, saying how to create it. */
+export async function requireTopics(client: StreamClient, topics: readonly string[], brokers: readonly string[]): Promise<void> {
+  const admin = await client.admin();
+  try {
+    for (const topic of topics) await requireTopic(admin, topic, brokers);
+  } finally {
+    await admin.stop();
+  }
 }

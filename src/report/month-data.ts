@@ -6,31 +6,11 @@
  */
 import { z } from 'zod';
 import { toScaled, units } from '../util/decimal.js';
-import { DAY_MS, formatDate, formatDateTime } from '../util/time.js';
+import { formatDate, formatDateTime, type Month } from '../util/time.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 
 export type ReportBy = 'team' | 'tenant';
-
-/** A calendar month, UTC. */
-export interface Month {
-  /** 'YYYY-MM' */
-  label: string;
-  start: number;
-  end: number;
-  days: number;
-}
-
-const MONTH = /^(\d{4})-(0[1-9]|1[0-2])$/;
-
-/** Parse 'YYYY-MM' into its UTC bounds, or undefined. */
-export function parseMonth(text: string): Month | undefined {
-  const m = MONTH.exec(text);
-  if (!m) return undefined;
-  const start = Date.UTC(Number(m[1]), Number(m[2]) - 1, 1);
-  const end = Date.UTC(Number(m[1]), Number(m[2]), 1);
-  return { label: text, start, end, days: Math.round((end - start) / DAY_MS) };
-}
 
 const money = z.string().transform(units);
 const gpuMs = z.string().transform((t) => toScaled(t, 3));

@@ -25,8 +25,18 @@ export interface JobOutcome {
 export interface Enqueue {
   /** A tick of a scheduled job, deduplicated by its id. */
   tick(job: JobName, id: string, data: Record<string, unknown>): Promise<void>;
-  /** The attribution flow: the rollups parent waits for one child per owed day (oldest first). */
-  attributionFlow(children: readonly { day: string; inputVersion: string; force: boolean; id: string }[], parentId: string): Promise<number>;
+  /** Whether the job id was never added (or has been removed): a known id is not added again. */
+  isNew(job: FlowJob): Promise<boolean>;
+  /** A parent that waits for its children, added as one flow. */
+  flow(parent: FlowJob, children: readonly FlowJob[]): Promise<void>;
+}
+
+/** One job of a flow: its deduplicating id and payload; a lower priority number runs earlier. */
+export interface FlowJob {
+  name: JobName;
+  id: string;
+  data: Record<string, unknown>;
+  priority?: number;
 }
 
 export interface JobContext {
@@ -46,6 +56,8 @@ export interface JobDefinition<P extends z.ZodType = z.ZodType> {
   queue: QueueName;
   /** Cron pattern, always evaluated in UTC; absent for jobs only ever enqueued by another. */
   schedule?: string;
+  /** For jobs without a schedule: what enqueues them, as `jobs list` shows it. */
+  enqueuedBy?: string;
   payload: P;
   /** Attempts for transient errors (default: jobs.attempts). Bad input fails at once (UnrecoverableError). */
   attempts?: number;

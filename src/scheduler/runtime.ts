@@ -10,15 +10,13 @@ import { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Config } from '../config/config.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
-import { JOBS, QUEUES, hourWindow, jobId, type JobName, type QueueName } from './contract.js';
-import type { JobContext, JobOutcome } from './job.js';
-import { JOB_REGISTRY, jobDefinition } from '../../jobs/registry.js';
-import { DAY_MS, parseDate } from '../util/time.js';
-
-const EPOCH_2000_DAYS = 10_957;
+import { QUEUES, hourWindow, jobId, type JobName, type QueueName } from './contract.js';
+import type { FlowJob, JobContext, JobDefinition, JobOutcome } from './job.js';
 
 export interface RuntimeOptions {
   config: Config;
+  /** Every job the service knows (jobs/registry.ts): the scheduler upserts the scheduled ones, a worker serves all. */
+  jobs: readonly JobDefinition[];
   log: (line: string) => void;
   /** Injected clock (tests); Date.now by default. */
   clock?: () => number;
@@ -127,15 +125,19 @@ export class JobRuntime {
     return queue;
   }
 
+  private definition(name: string): JobDefinition | undefined {
+    return this.options.jobs.find((j) => j.name === name);
+  }
+
   private scheduleOf(name: JobName): string | undefined {
     const schedules: Partial<Record<string, string>> = this.options.config.jobs.schedules;
-    return schedules[name] ?? jobDefinition(name)?.schedule;
+    return schedules[name] ?? this.definition(name)?.schedule;
   }
 
   /** Upsert every scheduled job (stable id = job name, cron in UTC), then tick once to catch up. */
   async startScheduler(): Promise<void> {
     try {
-      for (const def of JOB_REGISTRY) {
+      for (const def of this.options.jobs) {
         if (def.schedule === undefined) continue;
         await this.queue(def.queue).upsertJobScheduler(def.name, { pattern: this.scheduleOf(def.name) ?? def.schedule, tz: 'UTC' }, { name: def.name, data: {}, opts: this.jobOptions(def.attempts) });
       }
@@ -153,44 +155,43 @@ export class JobRuntime {
    * (job, hour), so schedulers started together, or restarted, add it once.
    */
   async tick(now = this.clock()): Promise<void> {
-    for (const def of JOB_REGISTRY) {
+    for (const def of this.options.jobs) {
       if (def.schedule === undefined) continue;
       await this.addTick(def.name, jobId(def.name, hourWindow(now)), { now: new Date(now).toISOString() });
     }
   }
 
   private async addTick(name: JobName, id: string, data: Record<string, unknown>): Promise<void> {
-    const def = jobDefinition(name);
+    const def = this.definition(name);
     if (!def) throw new Error(`unknown job ${name}`);
     await this.queue(def.queue).add(name, data, { ...this.jobOptions(def.attempts), jobId: id });
   }
 
-  /** The attribution flow: children not already queued (any state) are added, oldest first, under one rollups parent. */
-  private async attributionFlow(children: readonly { day: string; inputVersion: string; force: boolean; id: string }[], parentId: string): Promise<number> {
-    const queue = this.queue(QUEUES.attribute);
-    const fresh = [];
-    for (const child of children) if ((await queue.getJobState(child.id)) === 'unknown') fresh.push(child);
-    if (fresh.length === 0) return 0;
-    const def = jobDefinition(JOBS.attributeDay);
+  /** Whether a job id is unknown to its job's queue (never added, or removed since). */
+  private async isNew(job: FlowJob): Promise<boolean> {
+    const def = this.definition(job.name);
+    if (!def) throw new Error(`unknown job ${job.name}`);
+    return (await this.queue(def.queue).getJobState(job.id)) === 'unknown';
+  }
+
+  /** A parent that runs once all its children have, added as one BullMQ flow. */
+  private async addFlow(parent: FlowJob, children: readonly FlowJob[]): Promise<void> {
+    const node = (job: FlowJob) => {
+      const def = this.definition(job.name);
+      if (!def) throw new Error(`unknown job ${job.name}`);
+      const priority = job.priority === undefined ? {} : { priority: job.priority };
+      return { name: job.name, queueName: def.queue, data: job.data, opts: { ...this.jobOptions(def.attempts), jobId: job.id, ...priority } };
+    };
     try {
       await this.flow.add({
-        name: JOBS.rollups,
-        queueName: QUEUES.rollups,
-        data: { days: fresh.map((c) => c.day) },
-        opts: { ...this.jobOptions(), jobId: parentId },
-        children: fresh.map((c) => ({
-          name: JOBS.attributeDay,
-          queueName: QUEUES.attribute,
-          data: { day: c.day, inputVersion: c.inputVersion, force: c.force },
-          // Oldest first: a lower priority number runs earlier, and days since 2000 grow with the day.
-          opts: { ...this.jobOptions(def?.attempts), jobId: c.id, priority: Math.max(1, parseDate(c.day) / DAY_MS - EPOCH_2000_DAYS), ignoreDependencyOnFailure: true },
-        })),
+        ...node(parent),
+        // A child that fails for good does not hold its parent back: the parent's run reports what is missing.
+        children: children.map((c) => { const n = node(c); return { ...n, opts: { ...n.opts, ignoreDependencyOnFailure: true } }; }),
       });
     } catch (err) {
-      // Another scheduler enqueued the same day in a flow of its own first: that run stands.
-      this.options.log(`jobs: attribution flow ${parentId} not added whole: ${(err as Error).message}`);
+      // Another scheduler enqueued the same children in a flow of its own first: that run stands.
+      this.options.log(`jobs: flow ${parent.id} not added whole: ${(err as Error).message}`);
     }
-    return fresh.length;
   }
 
   private reportOwed(job: JobName, owed: number): void {
@@ -210,7 +211,8 @@ export class JobRuntime {
       reportOwed: (job, owed) => { this.reportOwed(job, owed); },
       enqueue: {
         tick: (job, id, data) => this.addTick(job, id, data),
-        attributionFlow: (children, parentId) => this.attributionFlow(children, parentId),
+        isNew: (job) => this.isNew(job),
+        flow: (parent, children) => this.addFlow(parent, children),
       },
     };
     for (const queueName of Object.values(QUEUES)) {
@@ -233,7 +235,7 @@ export class JobRuntime {
   }
 
   private async process(ctx: JobContext, job: Job, token: string | undefined): Promise<JobOutcome> {
-    const def = jobDefinition(job.name);
+    const def = this.definition(job.name);
     if (!def) throw new UnrecoverableError(`no job named ${JSON.stringify(job.name)} in the registry`);
     const parsed = def.payload.safeParse(job.data);
     if (!parsed.success) {
@@ -295,8 +297,8 @@ export class JobRuntime {
 
   /** Enqueue a tick of a job now, through the same queue the scheduler uses. */
   async runNow(name: string, window: { from?: string; to?: string }): Promise<string> {
-    const def = jobDefinition(name);
-    if (!def || def.schedule === undefined) throw new Error(`jobs run takes a scheduled job: ${JOB_REGISTRY.filter((j) => j.schedule !== undefined).map((j) => j.name).join(', ')}`);
+    const def = this.definition(name);
+    if (!def || def.schedule === undefined) throw new Error(`jobs run takes a scheduled job: ${this.options.jobs.filter((j) => j.schedule !== undefined).map((j) => j.name).join(', ')}`);
     const now = this.clock();
     const id = jobId(def.name, 'manual', String(now));
     await this.queue(def.queue).add(def.name, { now: new Date(now).toISOString(), ...window }, { ...this.jobOptions(def.attempts), jobId: id });
@@ -314,7 +316,7 @@ export class JobRuntime {
         return [nameOrId];
       }
     }
-    const def = jobDefinition(nameOrId);
+    const def = this.definition(nameOrId);
     if (!def) throw new Error(`no job or job id ${JSON.stringify(nameOrId)}`);
     for (const job of await this.queue(def.queue).getJobs(['failed'])) {
       if (job.name !== def.name || job.id === undefined) continue;
@@ -329,7 +331,7 @@ export class JobRuntime {
   async list(): Promise<JobStatus[]> {
     const owed = await this.connection.hgetall(`${this.options.config.jobs.prefix}:owed`);
     const statuses: JobStatus[] = [];
-    for (const def of JOB_REGISTRY) {
+    for (const def of this.options.jobs) {
       const queue = this.queue(def.queue);
       const scheduler = def.schedule === undefined ? undefined : await queue.getJobScheduler(def.name);
       const finished = (await queue.getJobs(['completed', 'failed'], 0, 200)).filter((j) => j.name === def.name);
@@ -340,7 +342,7 @@ export class JobRuntime {
       statuses.push({
         name: def.name,
         queue: def.queue,
-        schedule: def.schedule === undefined ? `(enqueued by ${def.name === JOBS.rollups ? 'attribute, after its days' : 'attribute'})` : `${this.scheduleOf(def.name) ?? ''} UTC`,
+        schedule: def.schedule === undefined ? `(enqueued by ${def.enqueuedBy ?? 'another job'})` : `${this.scheduleOf(def.name) ?? ''} UTC`,
         nextRun: scheduler?.next === undefined ? '' : new Date(scheduler.next).toISOString(),
         lastRun: last?.finishedOn === undefined ? '' : new Date(last.finishedOn).toISOString(),
         lastState: last === undefined ? '' : last.failedReason ? 'failed' : 'completed',

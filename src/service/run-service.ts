@@ -18,22 +18,23 @@ import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import type { Config } from '../config/config.js';
 import { RequestCollector } from '../collector/request-collector.js';
-import { JOB_REGISTRY } from '../../jobs/registry.js';
+import type { JobDefinition } from '../scheduler/job.js';
 import { JobRuntime } from '../scheduler/runtime.js';
 import type { StreamClient } from '../kafka/stream.js';
 import { openWarehouse, type Warehouse } from '../warehouse/warehouse.js';
 import { startDashboard, type Dashboard } from './dashboard.js';
 import { startQueryEndpoint, type QueryEndpoint } from './query-endpoint.js';
 import { removeDiscovery, writeDiscovery } from './service-discovery.js';
+import type { Role } from './roles.js';
 
-export const ROLES = ['all', 'collector', 'worker', 'scheduler'] as const;
-export type Role = (typeof ROLES)[number];
 
 export interface ServiceOptions {
   role: Role;
   config: Config;
   /** Needed by the collector and the worker; the scheduler alone needs none. */
   warehouse: Warehouse | undefined;
+  /** The jobs the scheduler and the worker serve (jobs/registry.ts). */
+  jobs: readonly JobDefinition[];
   /** The Kafka client of the collector role. */
   streamClient?: () => StreamClient;
   log: (line: string) => void;
@@ -94,7 +95,7 @@ export async function runService(options: ServiceOptions): Promise<ServiceRun> {
   const needsWarehouse = has(role, 'collector') || has(role, 'worker');
   if (needsWarehouse && !warehouse) throw new Error(`role ${role} needs the warehouse`);
 
-  const runtime = has(role, 'worker') || has(role, 'scheduler') ? new JobRuntime({ config, log, ...(options.clock ? { clock: options.clock } : {}) }) : undefined;
+  const runtime = has(role, 'worker') || has(role, 'scheduler') ? new JobRuntime({ config, jobs: options.jobs, log, ...(options.clock ? { clock: options.clock } : {}) }) : undefined;
   let collector: RequestCollector | undefined;
   let collectorFailure: string | undefined;
   const stopping = { now: false };
@@ -143,7 +144,7 @@ export async function runService(options: ServiceOptions): Promise<ServiceRun> {
     const { dashboardHost, dashboardPort } = config.service;
     if (!runtime) log('dashboard: not served: this role has no job queues');
     else {
-      const queues = [...new Set(JOB_REGISTRY.map((j) => j.queue))].map((name) => runtime.queue(name));
+      const queues = [...new Set(options.jobs.map((j) => j.queue))].map((name) => runtime.queue(name));
       try {
         dashboard = await startDashboard({ queues, host: dashboardHost, port: dashboardPort });
         log(`dashboard: bull-board for queues ${queues.map((q) => q.name).join(', ')} at http://${dashboardHost}:${dashboard.port}/`);
@@ -154,7 +155,7 @@ export async function runService(options: ServiceOptions): Promise<ServiceRun> {
   }
 
   let server: Server | undefined;
-  if (config.jobs.port !== undefined) {
+  if (config.service.port !== undefined) {
     const registries = [runtime?.registry, collector?.metrics.registry].filter((r): r is Registry => r !== undefined);
     const metrics = Registry.merge(registries);
     server = createServer((req, res) => {
@@ -179,10 +180,10 @@ export async function runService(options: ServiceOptions): Promise<ServiceRun> {
     const listening = server;
     await new Promise<void>((resolve, reject) => {
       listening.once('error', reject);
-      listening.listen(config.jobs.port, config.jobs.host, () => { resolve(); });
+      listening.listen(config.service.port, config.service.host, () => { resolve(); });
     });
     const port = (listening.address() as AddressInfo).port;
-    log(`${role}: metrics at http://${config.jobs.host}:${port}/metrics, health at /healthz`);
+    log(`${role}: metrics at http://${config.service.host}:${port}/metrics, health at /healthz`);
     options.onListening?.(port);
   }
 

@@ -68,3 +68,23 @@ export function parseDateTime(text: string): number {
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
+
+/** A calendar month, UTC. */
+export interface Month {
+  /** 'YYYY-MM' */
+  label: string;
+  start: number;
+  end: number;
+  days: number;
+}
+
+const MONTH = /^(\d{4})-(0[1-9]|1[0-2])$/;
+
+/** Parse 'YYYY-MM' into its UTC bounds, or undefined. */
+export function parseMonth(text: string): Month | undefined {
+  const m = MONTH.exec(text);
+  if (!m) return undefined;
+  const start = Date.UTC(Number(m[1]), Number(m[2]) - 1, 1);
+  const end = Date.UTC(Number(m[1]), Number(m[2]), 1);
+  return { label: text, start, end, days: Math.round((end - start) / DAY_MS) };
+}
