@@ -10,10 +10,9 @@ import { z } from 'zod';
 import type { Config } from '../config/config.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
-import { DAY_MS, parseDate as dayMs, parseDateTime as instantMs } from '../util/time.js';
+import { DAY_MS, parseDate as dayMs, parseDateTime as instantMs, HOUR_MS } from '../util/time.js';
 
 type AlertSettings = Config['alerts'];
-const HOUR_MS = 3_600_000;
 
 export const dayStatusRow = z.object({
   day: z.string(), requests: z.coerce.number(), pending_requests: z.coerce.number(), min_billed_hours: z.coerce.number(),

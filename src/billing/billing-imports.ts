@@ -10,7 +10,7 @@ import { formatScaled, toScaled } from '../util/decimal.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { scopeStartOf, type BillingRow, type ScopeKind } from './billing-row.js';
-import { DAY_MS } from '../util/time.js';
+import { DAY_MS, HOUR_MS } from '../util/time.js';
 
 const msOf = (dateTime: string): number => Date.parse(`${dateTime.replace(' ', 'T')}Z`);
 const dateTimeOf = (ms: number): string => new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
@@ -43,7 +43,7 @@ export class ImportScopes {
     tally.effective.set(row.billing_currency, (tally.effective.get(row.billing_currency) ?? 0n) + toScaled(row.effective_cost));
     tally.billed.set(row.billing_currency, (tally.billed.get(row.billing_currency) ?? 0n) + toScaled(row.billed_cost));
     // A day an export holds usage for is a day it is the record of (monthly fees and corrections claim none).
-    const hours = (msOf(row.charge_period_end) - msOf(row.charge_period_start)) / 3_600_000;
+    const hours = (msOf(row.charge_period_end) - msOf(row.charge_period_start)) / HOUR_MS;
     if (this.kind === 'billing-period' && row.charge_class !== 'Correction' && hours <= 24) tally.recordDays.add(row.charge_period_start.slice(0, 10));
   }
 

@@ -15,6 +15,7 @@ import {
   tagsJson,
   type BillingRow,
 } from './billing-row.js';
+import { HOUR_MS } from '../util/time.js';
 
 export interface BillingFileFormat {
   /** Value of --format. */
@@ -26,7 +27,6 @@ export interface BillingFileFormat {
   record: z.ZodType<BillingRow>;
 }
 
-const HOUR_MS = 3_600_000;
 const msOf = (dateTime: string): number => Date.parse(`${dateTime.replace(' ', 'T')}Z`);
 
 /**

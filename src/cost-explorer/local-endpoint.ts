@@ -12,7 +12,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { formatScaled, toScaled } from '../util/decimal.js';
-import { parseDate } from '../util/time.js';
+import { DAY_MS, dayStart, HOUR_MS, parseDate } from '../util/time.js';
 
 /** One hourly cost line of the fixture. */
 export interface CostLine {
@@ -40,8 +40,6 @@ export interface LocalEndpointOptions {
   now?: () => number;
 }
 
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
 const METRICS: Record<string, ((l: CostLine) => string) | undefined> = {
   AmortizedCost: (l) => l.amortized,
   UnblendedCost: (l) => l.unblended,
@@ -199,7 +197,7 @@ export class LocalCostExplorer {
     const start = parseBoundary(request.TimePeriod?.Start, 'TimePeriod.Start');
     const end = parseBoundary(request.TimePeriod?.End, 'TimePeriod.End');
     if (end <= start) throw new ApiError('ValidationException', 'Start date must be before end date');
-    if (hourly && start < Math.floor(this.now() / DAY) * DAY - 14 * DAY) {
+    if (hourly && start < dayStart(this.now()) - 14 * DAY_MS) {
       throw new ApiError('DataUnavailableException', 'Hourly data is available for the last 14 days only');
     }
     const metrics = request.Metrics ?? [];
@@ -215,7 +213,7 @@ export class LocalCostExplorer {
     });
 
     // Buckets in time order, each with its groups in key order.
-    const step = hourly ? HOUR : DAY;
+    const step = hourly ? HOUR_MS : DAY_MS;
     const buckets: { start: number; estimated: boolean; groups: Map<string, { keys: string[]; sums: Map<string, bigint>; units: Set<string> }> }[] = [];
     for (let t = start; t < end; t += step) buckets.push({ start: t, estimated: this.estimatedFrom !== undefined && t >= this.estimatedFrom, groups: new Map() });
     for (const line of this.lines) {

@@ -21,8 +21,7 @@ import { once } from 'node:events';
 import { createGzip } from 'node:zlib';
 import { stringify } from 'csv-stringify/sync';
 import { seededRandom } from '../util/random.js';
-
-const HOUR = 3_600_000;
+import { HOUR_MS } from '../util/time.js';
 
 export interface DemoPool {
   pool: string;
@@ -70,7 +69,7 @@ export async function writeDemoRequests(path: string, window: DemoWindow): Promi
   let count = 0;
   let chunk = '';
   for (let h = 0; h < window.days * 24; h++) {
-    const hourStart = window.start + h * HOUR;
+    const hourStart = window.start + h * HOUR_MS;
     const day = Math.floor(h / 24);
     for (const pool of DEMO_POOLS) {
       const n = Math.round(pool.peakPerHour * dailyCycle(h % 24) * (0.9 + 0.2 * random()));
@@ -80,7 +79,7 @@ export async function writeDemoRequests(path: string, window: DemoWindow): Promi
         const tenant = Math.floor(random() ** 3 * 120);
         const event: Record<string, unknown> = {
           request_id: `demo-${pool.pool}-${h}-${i}`,
-          ts: hourStart + Math.floor(random() * HOUR),
+          ts: hourStart + Math.floor(random() * HOUR_MS),
           model_id: pool.model,
           model_version: pool.pool === 'llm-h100' ? (slow ? 'v4' : 'v3') : 'v1',
           feature_id: pool.features[random() < 0.7 ? 0 : 1],
@@ -116,10 +115,10 @@ export async function writeDemoBill(path: string, window: DemoWindow): Promise<n
   const rows: string[][] = [header];
   const iso = (ms: number): string => new Date(ms).toISOString().replace('.000', '');
   for (let h = 0; h < window.days * 24; h++) {
-    const start = window.start + h * HOUR;
+    const start = window.start + h * HOUR_MS;
     for (const pool of DEMO_POOLS) {
       rows.push([
-        'billing-001', 'ml-serving', pool.provider, iso(start), iso(start + HOUR), pool.listPerHour, pool.effectivePerHour, pool.listPerHour,
+        'billing-001', 'ml-serving', pool.provider, iso(start), iso(start + HOUR_MS), pool.listPerHour, pool.effectivePerHour, pool.listPerHour,
         'USD', '1', 'Hours', `${pool.pool}-node-1`, 'Instance', pool.instanceType, 'Compute', 'Usage', '', `sku-${pool.instanceType}`, 'us-east1',
         JSON.stringify({ 'inference-pool': pool.pool, env: 'prod' }),
       ]);
@@ -127,7 +126,7 @@ export async function writeDemoBill(path: string, window: DemoWindow): Promise<n
     if (h % 24 === 0) {
       // Model weights on block storage nobody tagged: unallocated, and shown.
       rows.push([
-        'billing-001', 'ml-serving', 'AWS', iso(start), iso(start + 24 * HOUR), '1.6', '1.6', '1.6',
+        'billing-001', 'ml-serving', 'AWS', iso(start), iso(start + 24 * HOUR_MS), '1.6', '1.6', '1.6',
         'USD', '20', 'GB-Mo', 'vol-weights', 'Volume', '', 'Block Storage', 'Usage', '', 'sku-gp3', 'us-east-1', '{}',
       ]);
     }
