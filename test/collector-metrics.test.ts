@@ -46,11 +46,11 @@ describe('metrics endpoint address', () => {
     }
   });
 
-  it('is configured by kafka.metricsHost / INFERLEDGER_METRICS_HOST, loopback by default, and validated', () => {
-    expect(loadConfig({ env: {} }).kafka.metricsHost).toBe('127.0.0.1');
-    expect(loadConfig({ env: { INFERLEDGER_METRICS_HOST: '0.0.0.0' } }).kafka.metricsHost).toBe('0.0.0.0');
-    expect(loadConfig({ env: { INFERLEDGER_METRICS_HOST: '::1' } }).kafka.metricsHost).toBe('::1');
+  it('is configured by service.collectorMetricsHost / INFERLEDGER_METRICS_HOST, loopback by default, and validated', () => {
+    expect(loadConfig({ env: {} }).service.collectorMetricsHost).toBe('127.0.0.1');
+    expect(loadConfig({ env: { INFERLEDGER_METRICS_HOST: '0.0.0.0' } }).service.collectorMetricsHost).toBe('0.0.0.0');
+    expect(loadConfig({ env: { INFERLEDGER_METRICS_HOST: '::1' } }).service.collectorMetricsHost).toBe('::1');
     expect(() => loadConfig({ env: { INFERLEDGER_METRICS_HOST: 'not a host!' } })).toThrow(ConfigError);
-    expect(() => loadConfig({ env: { INFERLEDGER_METRICS_HOST: 'not a host!' } })).toThrow(/kafka\.metricsHost \(from env INFERLEDGER_METRICS_HOST\): must be an IP address or a host name/);
+    expect(() => loadConfig({ env: { INFERLEDGER_METRICS_HOST: 'not a host!' } })).toThrow(/service\.collectorMetricsHost \(from env INFERLEDGER_METRICS_HOST\): must be an IP address or a host name/);
   });
 });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError, loadConfig, redactConfig, redactUrl } from '../src/config/config.js';
 import { tempDir, writeTemp } from './helpers/files.js';
 
@@ -57,8 +57,9 @@ describe('configuration', () => {
 
   it('reads the collector settings and refuses impossible ones', () => {
     const config = loadConfig({ env: { KAFKA_DLQ_TOPIC: 'bad-requests', INFERLEDGER_METRICS_PORT: '9464' } });
-    expect(config.kafka).toMatchObject({ dlqTopic: 'bad-requests', metricsPort: 9464, batchRows: 20_000, batchAgeMs: 1000 });
-    expect(problems(() => loadConfig({ env: { INFERLEDGER_METRICS_PORT: '70000' } })).join('\n')).toMatch(/kafka\.metricsPort \(from env INFERLEDGER_METRICS_PORT\)/);
+    expect(config.kafka).toMatchObject({ dlqTopic: 'bad-requests', batchRows: 20_000, batchAgeMs: 1000 });
+    expect(config.service.collectorMetricsPort).toBe(9464);
+    expect(problems(() => loadConfig({ env: { INFERLEDGER_METRICS_PORT: '70000' } })).join('\n')).toMatch(/service\.collectorMetricsPort \(from env INFERLEDGER_METRICS_PORT\)/);
     const file = writeTemp(tempDir(), 'config.json', JSON.stringify({ kafka: { retryMinMs: 5000, retryMaxMs: 100 } }));
     expect(problems(() => loadConfig({ env: {}, file }))).toEqual(['kafka.retryMinMs (from config file ' + file + '): retryMinMs must not exceed retryMaxMs']);
   });
@@ -142,5 +143,72 @@ describe('alerts configuration', () => {
     expect(list).toHaveLength(2);
     expect(list.join('\n')).toMatch(/attribution\.pools\.gpu-a\.owner.*: "\(Idle\)" is reserved/);
     expect(list.join('\n')).toMatch(/attribution\.featureTeams\.chat.*: "\(unallocated\)" is reserved/);
+  });
+});
+
+describe('renamed keys', () => {
+  afterEach(() => { vi.restoreAllMocks(); });
+
+  it('reads the old keys of a file as the new ones, with a warning naming both', () => {
+    const file = writeTemp(tempDir(), 'old.json', JSON.stringify({
+      jobs: { port: 9470, host: '0.0.0.0', prefix: 'p' },
+      kafka: { metricsPort: 9464, metricsHost: '10.0.0.5', topic: 't' },
+    }));
+    const warnings: string[] = [];
+    const config = loadConfig({ env: {}, file, onWarning: (w) => { warnings.push(w); } });
+    expect(config.service).toMatchObject({ port: 9470, host: '0.0.0.0', collectorMetricsPort: 9464, collectorMetricsHost: '10.0.0.5' });
+    expect(config.jobs).not.toHaveProperty('port');
+    expect(config.kafka).not.toHaveProperty('metricsPort');
+    expect(config.jobs.prefix).toBe('p');
+    expect(warnings).toEqual([
+      `jobs.port (config file ${file}) is deprecated: use service.port`,
+      `jobs.host (config file ${file}) is deprecated: use service.host`,
+      `kafka.metricsPort (config file ${file}) is deprecated: use service.collectorMetricsPort`,
+      `kafka.metricsHost (config file ${file}) is deprecated: use service.collectorMetricsHost`,
+    ]);
+  });
+
+  it('warns through process warnings when no one listens, and not at all for the new keys', () => {
+    const emitted = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    const dir = tempDir();
+    loadConfig({ env: {}, file: writeTemp(dir, 'new.json', JSON.stringify({ service: { port: 9470 } })) });
+    expect(emitted).not.toHaveBeenCalled();
+    loadConfig({ env: {}, file: writeTemp(dir, 'old.json', JSON.stringify({ jobs: { port: 9470 } })) });
+    expect(emitted).toHaveBeenCalledTimes(1);
+    expect(emitted.mock.calls[0]?.[0]).toMatch(/^jobs\.port \(config file .*\) is deprecated: use service\.port$/);
+    expect(emitted.mock.calls[0]?.[1]).toMatchObject({ type: 'DeprecationWarning' });
+  });
+
+  it('refuses an old and a new key with different values, naming both; the same value only warns', () => {
+    const dir = tempDir();
+    const both = writeTemp(dir, 'both.json', JSON.stringify({ kafka: { metricsPort: 9464 }, service: { collectorMetricsPort: 9465 } }));
+    const list = problems(() => loadConfig({ env: {}, file: both, onWarning: () => undefined }));
+    expect(list).toEqual([`kafka.metricsPort and service.collectorMetricsPort (config file ${both}) are both set, to different values (9464 and 9465): keep only service.collectorMetricsPort`]);
+    const same = writeTemp(dir, 'same.json', JSON.stringify({ jobs: { host: '0.0.0.0' }, service: { host: '0.0.0.0' } }));
+    const warnings: string[] = [];
+    expect(loadConfig({ env: {}, file: same, onWarning: (w) => { warnings.push(w); } }).service.host).toBe('0.0.0.0');
+    expect(warnings).toHaveLength(1);
+  });
+
+  it('keeps the precedence: an old key in the file loses to the variable of the new key, which is no conflict', () => {
+    const file = writeTemp(tempDir(), 'old.json', JSON.stringify({ jobs: { port: 9470 }, kafka: { metricsHost: '0.0.0.0' } }));
+    const config = loadConfig({ env: { INFERLEDGER_SERVICE_PORT: '9471' }, file, onWarning: () => undefined });
+    expect(config.service.port).toBe(9471);
+    expect(config.service.collectorMetricsHost).toBe('0.0.0.0');
+  });
+
+  it('names the old key and its source when its value is wrong', () => {
+    const file = writeTemp(tempDir(), 'old.json', JSON.stringify({ jobs: { port: 70_000 } }));
+    expect(problems(() => loadConfig({ env: {}, file, onWarning: () => undefined }))[0]).toContain(`service.port (from config file ${file}, as jobs.port): `);
+  });
+
+  it('maps old keys given as overrides too (callers not yet moved)', () => {
+    const warnings: string[] = [];
+    const overrides = { jobs: { port: 0 }, kafka: { metricsPort: undefined } } as never;
+    const config = loadConfig({ env: {}, overrides, onWarning: (w) => { warnings.push(w); } });
+    expect(config.service.port).toBe(0);
+    expect(config.service.collectorMetricsPort).toBeUndefined();
+    expect(warnings).toEqual(['jobs.port (command line) is deprecated: use service.port']);
+    expect(problems(() => loadConfig({ env: {}, overrides: { jobs: { port: -1 } } as never, onWarning: () => undefined }))[0]).toContain('service.port (from command line, as jobs.port): ');
   });
 });

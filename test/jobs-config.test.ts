@@ -5,12 +5,15 @@ import { alertsEvaluatePayload, attributeDayPayload, jobId, tickPayload } from '
 
 describe('jobs configuration', () => {
   it('has defaults that need nothing', () => {
-    expect(loadConfig({ env: {} }).jobs).toMatchObject({ prefix: 'inferledger', billingPull: true, concurrency: 1, attempts: 5, shutdownGraceMs: 20_000, host: '127.0.0.1', schedules: {} });
+    expect(loadConfig({ env: {} }).jobs).toMatchObject({ prefix: 'inferledger', billingPull: true, concurrency: 1, attempts: 5, shutdownGraceMs: 20_000, schedules: {} });
+    expect(loadConfig({ env: {} }).service).toMatchObject({ host: '127.0.0.1', collectorMetricsHost: '127.0.0.1' });
+    expect(loadConfig({ env: {} }).service.port).toBeUndefined();
   });
 
   it('reads the environment and names the variable at fault', () => {
     const config = loadConfig({ env: { INFERLEDGER_BILLING_PULL: 'false', INFERLEDGER_BILLING_START: '2026-09-01', INFERLEDGER_SERVICE_PORT: '9470' } });
-    expect(config.jobs).toMatchObject({ billingPull: false, billingStart: '2026-09-01', port: 9470 });
+    expect(config.jobs).toMatchObject({ billingPull: false, billingStart: '2026-09-01' });
+    expect(config.service.port).toBe(9470);
     expect(() => loadConfig({ env: { INFERLEDGER_BILLING_PULL: 'maybe' } })).toThrow(/jobs\.billingPull \(from env INFERLEDGER_BILLING_PULL\)/);
     expect(() => loadConfig({ env: { INFERLEDGER_BILLING_START: '2026-9-1' } })).toThrow(ConfigError);
   });

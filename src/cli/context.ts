@@ -48,6 +48,7 @@ export function commandContext(program: Command, io: CliIo, setExitCode: (code: 
       return loadConfig({
         file: globals.config,
         ...(io.env ? { env: io.env } : {}),
+        onWarning: (message) => { io.err(`inferledger: warning: ${message}`); },
         ...overrides,
         overrides: { ...overrides.overrides, warehouse: { ...overrides.overrides?.warehouse, dataDir: globals.dataDir, database: globals.database } },
       });

@@ -28,8 +28,9 @@ export async function runCollector(config: Config, warehouse: Warehouse, client:
   const { kafka } = config;
   const collector = new RequestCollector({ ...kafka, parserThreads: config.ingest.parserThreads, duplicateHorizonHours: config.ingest.duplicateHorizonHours }, { warehouse, client, log: options.log });
   let metricsServer: Server | undefined;
-  if (kafka.metricsPort !== undefined) {
-    const served = await serveMetrics(collector.metrics, () => collector.health(), kafka.metricsPort, kafka.metricsHost);
+  const { collectorMetricsPort, collectorMetricsHost } = config.service;
+  if (collectorMetricsPort !== undefined) {
+    const served = await serveMetrics(collector.metrics, () => collector.health(), collectorMetricsPort, collectorMetricsHost);
     metricsServer = served.server;
     options.log(`collector: metrics at ${served.url}/metrics, health at ${served.url}/healthz`);
   }

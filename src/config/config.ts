@@ -3,9 +3,14 @@
  * at start-up into real types. Sources, lowest precedence first: built-in
  * defaults, an optional JSON file (`--config` / INFERLEDGER_CONFIG), environment
  * variables, then command-line flags. Every problem is reported at once.
+ *
+ * Every field carries its documentation as a zod description, and ENV_VARS
+ * names its environment variable: config-reference.ts turns both into
+ * docs/configuration.md and docs/config.schema.json.
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import { reservedOwnerReason } from '../util/reserved-owners.js';
 import { isUtcDay, UTC_DAY } from '../util/time.js';
@@ -20,262 +25,212 @@ const positiveInt = z.coerce.number().int().positive();
 const weightBasis = z.enum(['gpu_ms', 'tokens', 'requests']);
 const cron = z.string().regex(/^\S+( \S+){4,5}$/, 'must be a cron pattern of 5 or 6 fields');
 const tagKey = z.string().trim().min(1).max(128).regex(/^[^$]+$/, 'must not contain "$"');
+const port = z.coerce.number().int().min(0).max(65_535);
+const listenHost = z.union([z.ipv4(), z.ipv6(), z.hostname()], { error: 'must be an IP address or a host name' });
 
 export const configSchema = z.object({
   warehouse: z.object({
-    /** ClickHouse server over HTTP, e.g. http://localhost:8123. Unset: embedded chDB. */
-    url: z.url({ protocol: /^https?$/ }).optional(),
-    user: nonEmpty.default('default'),
-    password: z.string().default(''),
-    /** Database holding every inferledger table, on either backend. */
-    database: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a plain identifier').default('inferledger'),
-    /** chDB data directory; one per process. Default ./.inferledger */
-    dataDir: nonEmpty.default('./.inferledger'),
-    requestTimeoutMs: positiveInt.default(300_000),
-  }).strict().prefault({}),
+    url: z.url({ protocol: /^https?$/ }).optional().describe('ClickHouse server over HTTP(S), e.g. `http://localhost:8123`. Unset: the embedded chDB engine.'),
+    user: nonEmpty.default('default').describe('User on the ClickHouse server.'),
+    password: z.string().default('').describe('Password of that user (never printed).'),
+    database: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a plain identifier').default('inferledger')
+      .describe('Database holding every inferledger table, on either backend.'),
+    dataDir: nonEmpty.default('./.inferledger').describe('Data directory of the embedded chDB engine (one per process).'),
+    requestTimeoutMs: positiveInt.default(300_000).describe('How long one request to the ClickHouse server may take (ms).'),
+  }).strict().prefault({}).describe('Where the tables live: a ClickHouse server, or the embedded chDB engine in a data directory.'),
   ingest: z.object({
-    /** Rows per warehouse insert. Larger batches hold more memory (the engine's most of all: ~600 MB peak at 50k, ~480 MB at 20k) for no faster ingestion (bench/ingest-file). */
-    batchRows: positiveInt.max(1_000_000).default(20_000),
-    /** A line longer than this is rejected unread (protects memory from a runaway line). */
-    maxLineBytes: positiveInt.default(256 * 1024),
-    /** Threads that parse and validate request events (files and Kafka); one less than the cores when unset. */
-    parserThreads: positiveInt.max(64).optional(),
-    /** A second copy of a request id within this many hours of the first copy's hour (any hour or pool) is a duplicate, or a conflict when its content differs (files and Kafka). */
-    duplicateHorizonHours: z.coerce.number().int().min(0).max(8784).default(48),
-  }).strict().prefault({}),
+    // Measured by bench/ingest-file: larger batches cost memory and gain no speed.
+    batchRows: positiveInt.max(1_000_000).default(20_000)
+      .describe('Rows per warehouse insert. Larger batches hold more memory (the embedded engine peaks near 600 MB at 50k rows, 480 MB at 20k) for no faster ingestion.'),
+    maxLineBytes: positiveInt.default(256 * 1024).describe('A line longer than this is rejected unread (protects memory from a runaway line).'),
+    parserThreads: positiveInt.max(64).optional()
+      .describe('Threads that parse and validate request events (files and Kafka). Unset: one less than the cores, at least 1.'),
+    duplicateHorizonHours: z.coerce.number().int().min(0).max(8784).default(48)
+      .describe('A second copy of a request id within this many hours of the first copy\'s hour (any hour or pool) is a duplicate, or a conflict when its content differs (files and Kafka).'),
+  }).strict().prefault({}).describe('Ingestion of request events from files and Kafka.'),
   billing: z.object({
-    /** Cost-allocation tag whose value names the GPU pool a billing row belongs to. */
-    poolTagKey: tagKey.default('inference-pool'),
-  }).strict().prefault({}),
+    poolTagKey: tagKey.default('inference-pool').describe('Cost-allocation tag whose value names the GPU pool a billing row belongs to.'),
+  }).strict().prefault({}).describe('Reading the GPU bill.'),
   attribution: z.object({
-    /** Which bill column is split: FOCUS EffectiveCost (amortized; what chargeback uses) or BilledCost. */
-    costBasis: z.enum(['effective', 'billed']).default('effective'),
-    /** What a pool's cost is split by, unless the pool says otherwise. */
-    weightBasis: weightBasis.default('gpu_ms'),
-    /** Per-pool settings, keyed by pool id. */
+    costBasis: z.enum(['effective', 'billed']).default('effective')
+      .describe('Which bill column is split: FOCUS EffectiveCost (amortized; what chargeback uses) or BilledCost.'),
+    weightBasis: weightBasis.default('gpu_ms').describe('What a pool\'s cost is split by, unless the pool says otherwise.'),
     pools: z.record(z.string().min(1), z.object({
-      weightBasis: weightBasis.optional(),
-      /** GPUs per billed instance, when the catalog does not know the instance type (or is wrong for it). */
-      gpusPerInstance: z.number().int().positive().optional(),
-      /** Team that owns the pool: carries its idle cost in chargeback reports built with `--idle owner`. */
-      owner: teamName.optional(),
-    }).strict()).default({}),
-    /** Team of a feature, for events without a team. */
-    featureTeams: z.record(z.string().min(1), teamName).default({}),
-    /** Team of a model, for events without a team and features without a mapping. */
-    modelTeams: z.record(z.string().min(1), teamName).default({}),
-  }).strict().prefault({}),
+      weightBasis: weightBasis.optional().describe('What this pool\'s cost is split by, instead of attribution.weightBasis.'),
+      gpusPerInstance: z.number().int().positive().optional()
+        .describe('GPUs per billed instance, when the catalog does not know the instance type (or is wrong for it).'),
+      owner: teamName.optional().describe('Team that owns the pool: carries its idle cost in chargeback reports built with `--idle owner`.'),
+    }).strict()).default({}).describe('Per-pool settings, keyed by pool id.'),
+    featureTeams: z.record(z.string().min(1), teamName).default({}).describe('Team of a feature, for events without a team; keyed by feature.'),
+    modelTeams: z.record(z.string().min(1), teamName).default({})
+      .describe('Team of a model, for events without a team and features without a mapping; keyed by model.'),
+  }).strict().prefault({}).describe('How a pool\'s bill is split between its requests, and who owns what.'),
   aws: z.object({
-    region: nonEmpty.default('us-east-1'),
-    /** Cost Explorer endpoint override (a local endpoint, a proxy); else AWS_ENDPOINT_URL_COST_EXPLORER / AWS_ENDPOINT_URL, else AWS. */
-    endpoint: z.url({ protocol: /^https?$/ }).optional(),
-    /** Cost metric pulled for allocation; UnblendedCost is pulled alongside as the billed cost. */
-    costMetric: z.enum(['AmortizedCost', 'UnblendedCost', 'NetAmortizedCost']).default('AmortizedCost'),
-    /** HOURLY for days within the last 14 (needs hourly data enabled in Cost Explorer), DAILY otherwise; or force one. */
-    granularity: z.enum(['auto', 'HOURLY', 'DAILY']).default('auto'),
-    /** The second GroupBy (the pool tag is the first): INSTANCE_TYPE sizes GPU capacity. */
-    groupBy: z.array(z.enum(['INSTANCE_TYPE', 'LINKED_ACCOUNT', 'SERVICE', 'REGION'])).max(1, 'Cost Explorer allows two GroupBy keys: the pool tag and one more').default(['INSTANCE_TYPE']),
-    /** A Cost Explorer Filter expression (e.g. linked accounts, services), passed as given. */
-    filter: z.record(z.string(), z.unknown()).optional(),
-    /** Most paid calls (pages, $0.01 each) one run may make. */
-    maxPagesPerRun: positiveInt.default(100),
-    /** Days pulled by a run without --from/--to, ending today. */
-    trailingDays: positiveInt.max(366).default(14),
-    requestTimeoutMs: positiveInt.default(30_000),
-    /** Accounts collected one by one; each needs credentials in the default chain (or a profile). Empty: the caller's account. */
-    accounts: z.array(z.object({ id: nonEmpty, profile: nonEmpty.optional() }).strict()).default([]),
-  }).strict().prefault({}),
+    region: nonEmpty.default('us-east-1').describe('Region of the Cost Explorer API.'),
+    endpoint: z.url({ protocol: /^https?$/ }).optional()
+      .describe('Cost Explorer endpoint override (a local endpoint, a proxy); else AWS_ENDPOINT_URL_COST_EXPLORER / AWS_ENDPOINT_URL, else AWS.'),
+    costMetric: z.enum(['AmortizedCost', 'UnblendedCost', 'NetAmortizedCost']).default('AmortizedCost')
+      .describe('Cost metric pulled for allocation; UnblendedCost is pulled alongside as the billed cost.'),
+    granularity: z.enum(['auto', 'HOURLY', 'DAILY']).default('auto')
+      .describe('auto: HOURLY for days within the last 14 (needs hourly data enabled in Cost Explorer), DAILY otherwise; or force one.'),
+    groupBy: z.array(z.enum(['INSTANCE_TYPE', 'LINKED_ACCOUNT', 'SERVICE', 'REGION'])).max(1, 'Cost Explorer allows two GroupBy keys: the pool tag and one more').default(['INSTANCE_TYPE'])
+      .describe('The second GroupBy key (the pool tag is the first): INSTANCE_TYPE sizes GPU capacity.'),
+    filter: z.record(z.string(), z.unknown()).optional().describe('A Cost Explorer Filter expression (e.g. linked accounts, services), passed as given.'),
+    maxPagesPerRun: positiveInt.default(100).describe('Most paid calls (pages, $0.01 each) one run may make.'),
+    trailingDays: positiveInt.max(366).default(14).describe('Days pulled by a run without --from/--to, ending today.'),
+    requestTimeoutMs: positiveInt.default(30_000).describe('How long one Cost Explorer call may take (ms).'),
+    accounts: z.array(z.object({
+      id: nonEmpty.describe('AWS account id.'),
+      profile: nonEmpty.optional().describe('Named profile whose credentials reach this account; else the default credential chain.'),
+    }).strict()).default([])
+      .describe('Accounts collected one by one; each needs credentials in the default chain (or a profile). Empty: the caller\'s account.'),
+  }).strict().prefault({}).describe('The AWS Cost Explorer pull of the GPU bill.'),
   kafka: z.object({
-    brokers: z.array(z.string().regex(/^[^\s:,]+:\d{1,5}$/, 'must be host:port')).min(1).default(['localhost:9092']),
-    topic: nonEmpty.default('inference-requests'),
-    groupId: nonEmpty.default('inferledger-collector'),
-    /** Dead-letter topic for invalid messages; empty means `<topic>.dlq`. */
-    dlqTopic: z.string().default(''),
-    clientId: nonEmpty.default('inferledger'),
-    /** A partition's batch is written when it holds this many rows... */
-    batchRows: positiveInt.max(1_000_000).default(20_000),
-    /** ...or this many bytes of rows... */
-    batchBytes: positiveInt.default(16 * 1024 * 1024),
-    /** ...or its oldest row has waited this long. */
-    batchAgeMs: positiveInt.default(1000),
-    /** Larger messages are dead-lettered unread (same bound as a file line). */
-    maxMessageBytes: positiveInt.default(256 * 1024),
-    /** Partitions whose batches are handled at once (parsing is on one thread; this only overlaps waits). */
-    partitionsConcurrently: positiveInt.max(64).default(3),
-    sessionTimeoutMs: positiveInt.min(6000).default(30_000),
-    /** Port of /metrics and /healthz; 0 picks a free one, omitted turns the endpoint off. */
-    metricsPort: z.coerce.number().int().min(0).max(65_535).optional(),
-    /** Address /metrics and /healthz listen on: loopback unless asked (e.g. 0.0.0.0 for a scraper on another host). */
-    metricsHost: z.union([z.ipv4(), z.ipv6(), z.hostname()], { error: 'must be an IP address or a host name' }).default('127.0.0.1'),
-    /** /healthz fails when the fetch loop or the writes have made no progress for this long. */
-    stuckAfterMs: positiveInt.default(60_000),
-    /** On SIGTERM, give up flushing after this long (what was not written is not committed). */
-    shutdownTimeoutMs: positiveInt.default(25_000),
-    /** Backoff of warehouse and dead-letter retries: first wait and cap. */
-    retryMinMs: positiveInt.default(250),
-    retryMaxMs: positiveInt.default(30_000),
-  }).strict().refine((k) => k.retryMinMs <= k.retryMaxMs, { message: 'retryMinMs must not exceed retryMaxMs', path: ['retryMinMs'] }).prefault({}),
+    brokers: z.array(z.string().regex(/^[^\s:,]+:\d{1,5}$/, 'must be host:port')).min(1).default(['localhost:9092'])
+      .describe('Bootstrap brokers, as host:port (comma-separated in the environment variable).'),
+    topic: nonEmpty.default('inference-requests').describe('Topic of the request events.'),
+    groupId: nonEmpty.default('inferledger-collector').describe('Consumer group of the collectors; the group splits the partitions between them.'),
+    dlqTopic: z.string().default('').describe('Dead-letter topic for invalid messages; empty means `<topic>.dlq`.'),
+    clientId: nonEmpty.default('inferledger').describe('Client id sent to the brokers.'),
+    batchRows: positiveInt.max(1_000_000).default(20_000).describe('A partition\'s batch is written when it holds this many rows...'),
+    batchBytes: positiveInt.default(16 * 1024 * 1024).describe('...or this many bytes of rows...'),
+    batchAgeMs: positiveInt.default(1000).describe('...or its oldest row has waited this long (ms).'),
+    maxMessageBytes: positiveInt.default(256 * 1024).describe('Larger messages are dead-lettered unread (same bound as a file line).'),
+    partitionsConcurrently: positiveInt.max(64).default(3)
+      .describe('Partitions whose batches are handled at once (parsing is on one thread; this only overlaps waits).'),
+    sessionTimeoutMs: positiveInt.min(6000).default(30_000).describe('Consumer group session timeout (ms): a collector silent this long loses its partitions.'),
+    stuckAfterMs: positiveInt.default(60_000).describe('/healthz fails when the fetch loop or the writes have made no progress for this long (ms).'),
+    shutdownTimeoutMs: positiveInt.default(25_000).describe('On SIGTERM, give up flushing after this long (ms); what was not written is not committed.'),
+    retryMinMs: positiveInt.default(250).describe('Backoff of warehouse and dead-letter retries: first wait (ms).'),
+    retryMaxMs: positiveInt.default(30_000).describe('Backoff of warehouse and dead-letter retries: longest wait (ms).'),
+  }).strict().refine((k) => k.retryMinMs <= k.retryMaxMs, { message: 'retryMinMs must not exceed retryMaxMs', path: ['retryMinMs'] }).prefault({})
+    .describe('The Kafka request topic and its collector.'),
   redis: z.object({
-    url: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
-  }).strict().prefault({}),
-  // Scheduled jobs and the `run` service (BullMQ on Redis).
+    url: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379').describe('Redis of the job queues (`redis://` or `rediss://`).'),
+  }).strict().prefault({}).describe('Redis, which holds the job queues.'),
   jobs: z.object({
-    /** Key prefix of every queue in Redis, so two deployments (or tests) can share one Redis. */
-    prefix: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . or -').default('inferledger'),
-    /** First UTC day the billing pull and attribution look at (YYYY-MM-DD); default: the first day of the previous month. */
-    billingStart: z.string().regex(UTC_DAY, 'must be a UTC day, YYYY-MM-DD').refine(isUtcDay, 'is not a calendar day').optional(),
-    /** Pull Cost Explorer on schedule; turn off when the bill arrives as files only. */
-    billingPull: z.boolean().default(true),
-    /** Jobs one worker runs at once. */
-    concurrency: positiveInt.max(16).default(1),
-    /** Attempts of a job that fails with a transient error (exponential backoff with jitter between them). */
-    attempts: positiveInt.max(50).default(5),
-    /** First backoff delay; doubled on each attempt, with jitter. */
-    backoffMs: positiveInt.default(5_000),
-    /** On SIGTERM: how long the running job may take to finish before it is handed back and the process exits. */
-    shutdownGraceMs: positiveInt.default(20_000),
-    /** A day being attributed is locked in Redis for this long, renewed while it runs (a killed worker's lock expires). */
-    dayLockMs: positiveInt.min(1000).default(60_000),
-    /** Port of /metrics and /healthz of `run`; 0 picks a free one, omitted turns it off. */
-    port: z.coerce.number().int().min(0).max(65_535).optional(),
-    /** Address the service's HTTP endpoints listen on. */
-    host: nonEmpty.default('127.0.0.1'),
-    /** Cron patterns (UTC; 5 fields, or 6 with seconds) replacing a job's default schedule. */
+    prefix: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . or -').default('inferledger')
+      .describe('Key prefix of every queue in Redis, so two deployments (or tests) can share one Redis.'),
+    billingStart: z.string().regex(UTC_DAY, 'must be a UTC day, YYYY-MM-DD').refine(isUtcDay, 'is not a calendar day').optional()
+      .describe('First UTC day the billing pull and attribution look at (YYYY-MM-DD). Unset: the first day of the previous month.'),
+    billingPull: z.boolean().default(true).describe('Pull Cost Explorer on schedule; turn off when the bill arrives as files only.'),
+    concurrency: positiveInt.max(16).default(1).describe('Jobs one worker runs at once.'),
+    attempts: positiveInt.max(50).default(5).describe('Attempts of a job that fails with a transient error (exponential backoff with jitter between them).'),
+    backoffMs: positiveInt.default(5_000).describe('First backoff delay (ms); doubled on each attempt, with jitter.'),
+    shutdownGraceMs: positiveInt.default(20_000)
+      .describe('On SIGTERM: how long the running job may take to finish (ms) before it is handed back and the process exits.'),
+    dayLockMs: positiveInt.min(1000).default(60_000)
+      .describe('A day being attributed is locked in Redis for this long (ms), renewed while it runs (a killed worker\'s lock expires).'),
     schedules: z.object({
-      'billing-pull': cron.optional(),
-      attribute: cron.optional(),
-      'alerts-evaluate': cron.optional(),
-      'report-chargeback': cron.optional(),
-    }).strict().default({}),
-  }).strict().prefault({}),
-  // What `inferledger run` serves beside its work: analysts' read-only queries and the queue dashboard.
+      'billing-pull': cron.optional().describe('Schedule of the Cost Explorer pull.'),
+      attribute: cron.optional().describe('Schedule of the attribution of owed days.'),
+      'alerts-evaluate': cron.optional().describe('Schedule of the alert evaluation.'),
+      'report-chargeback': cron.optional().describe('Schedule of the chargeback packs.'),
+    }).strict().default({}).describe('Cron patterns (UTC; 5 fields, or 6 with seconds) replacing a job\'s default schedule.'),
+  }).strict().prefault({}).describe('Scheduled jobs and the `run` service (BullMQ on Redis).'),
   service: z.object({
-    /** Port of the read-only ClickHouse HTTP interface of `run` on the embedded warehouse; 0 turns it off. */
-    queryPort: z.coerce.number().int().min(0).max(65_535).default(8124),
-    /** Address it listens on: loopback unless asked. */
-    queryHost: z.union([z.ipv4(), z.ipv6(), z.hostname()], { error: 'must be an IP address or a host name' }).default('127.0.0.1'),
-    /** When set, queries must carry it (HTTP basic auth, X-ClickHouse-Key or the password parameter); any user name. */
-    queryPassword: z.string().optional(),
-    /** Port of the bull-board queue dashboard; 0 (the default) turns it off. */
-    dashboardPort: z.coerce.number().int().min(0).max(65_535).default(0),
-    /** Address the dashboard listens on: loopback unless asked (it can retry and delete jobs). */
-    dashboardHost: z.union([z.ipv4(), z.ipv6(), z.hostname()], { error: 'must be an IP address or a host name' }).default('127.0.0.1'),
-  }).strict().prefault({}),
-  // Analysts' read-only queries (`inferledger sql` and the query endpoint of `run`): the limits each runs under, and who may send them.
+    port: port.optional()
+      .describe('Port of /metrics and /healthz of `inferledger run` (any role); 0 picks a free one, unset turns them off.'),
+    host: listenHost.default('127.0.0.1')
+      .describe('Address /metrics and /healthz of `run` listen on: loopback unless asked (e.g. 0.0.0.0 for a scraper on another host).'),
+    collectorMetricsPort: port.optional()
+      .describe('Port of /metrics and /healthz of `inferledger collect requests`; 0 picks a free one, unset turns them off.'),
+    collectorMetricsHost: listenHost.default('127.0.0.1')
+      .describe('Address the collector\'s /metrics and /healthz listen on: loopback unless asked (e.g. 0.0.0.0 for a scraper on another host).'),
+    queryPort: port.default(8124).describe('Port of the read-only ClickHouse HTTP interface of `run` on the embedded warehouse; 0 turns it off.'),
+    queryHost: listenHost.default('127.0.0.1').describe('Address the query interface listens on: loopback unless asked.'),
+    queryPassword: z.string().optional()
+      .describe('When set, queries must carry it (HTTP basic auth, X-ClickHouse-Key or the password parameter); any user name.'),
+    dashboardPort: port.default(0).describe('Port of the bull-board queue dashboard of `run`; 0 (the default) turns it off.'),
+    dashboardHost: listenHost.default('127.0.0.1').describe('Address the dashboard listens on: loopback unless asked (it can retry and delete jobs).'),
+  }).strict().prefault({})
+    .describe('Every port and address inferledger listens on: metrics and health of `run` and of the collector, analysts\' read-only queries and the queue dashboard.'),
   queries: z.object({
-    /** Memory one query may use (bytes); the engine stops it beyond. */
-    maxMemoryBytes: z.coerce.number().int().positive().default(2 * 1024 ** 3),
-    /** Time one query may run (seconds); the engine stops it beyond. */
-    maxExecutionSeconds: z.coerce.number().int().positive().default(120),
-    /** Threads one query may use; default half the machine's cores, at least 1, so ingestion and jobs keep theirs. */
-    maxThreads: z.coerce.number().int().positive().default(() => Math.max(1, Math.floor(availableParallelism() / 2))),
-    /** Rows a result may have; 0: no limit (results are streamed, not held). */
-    maxResultRows: z.coerce.number().int().min(0).default(0),
-    /** Bytes a result may have before the engine stops it (4 GiB); 0: no limit. */
-    maxResultBytes: z.coerce.number().int().min(0).default(4 * 1024 ** 3),
-    /** Bytes a result held whole may have (512 MiB): formats that do not stream (JSON, *WithNames, Pretty, Parquet) and queries with bound values. */
-    maxBufferedResultBytes: z.coerce.number().int().positive().default(512 * 1024 ** 2),
-    /** Queries the endpoint runs at once; more wait in line. */
-    concurrency: positiveInt.max(64).default(4),
-    /** How long a query may wait in line before it is refused (ms). */
-    queueTimeoutMs: positiveInt.default(30_000),
-    /** Browser origins (e.g. https://grafana.example.com) whose pages may send queries; requests from any other page are refused. */
-    allowedOrigins: z.array(z.url()).default([]),
-    /** Host names the endpoint answers to besides IP addresses and localhost (DNS rebinding protection). */
-    allowedHosts: z.array(z.hostname()).default([]),
-  }).strict().prefault({}),
-  // Chargeback packs the scheduled report-chargeback job builds (src/report).
+    maxMemoryBytes: z.coerce.number().int().positive().default(2 * 1024 ** 3).describe('Memory one query may use (bytes); the engine stops it beyond.'),
+    maxExecutionSeconds: z.coerce.number().int().positive().default(120).describe('Time one query may run (seconds); the engine stops it beyond.'),
+    // The default depends on the machine: the reference documents it in words.
+    maxThreads: z.coerce.number().int().positive().default(() => Math.max(1, Math.floor(availableParallelism() / 2))).meta({
+      description: 'Threads one query may use; default half the machine\'s cores, at least 1, so ingestion and jobs keep theirs.',
+      computedDefault: 'half the cores, at least 1',
+    }),
+    maxResultRows: z.coerce.number().int().min(0).default(0).describe('Rows a result may have; 0: no limit (results are streamed, not held).'),
+    maxResultBytes: z.coerce.number().int().min(0).default(4 * 1024 ** 3).describe('Bytes a result may have before the engine stops it (4 GiB); 0: no limit.'),
+    maxBufferedResultBytes: z.coerce.number().int().positive().default(512 * 1024 ** 2)
+      .describe('Bytes a result held whole may have (512 MiB): formats that do not stream (JSON, *WithNames, Pretty, Parquet) and queries with bound values.'),
+    concurrency: positiveInt.max(64).default(4).describe('Queries the endpoint runs at once; more wait in line.'),
+    queueTimeoutMs: positiveInt.default(30_000).describe('How long a query may wait in line before it is refused (ms).'),
+    allowedOrigins: z.array(z.url()).default([])
+      .describe('Browser origins (e.g. https://grafana.example.com) whose pages may send queries; requests from any other page are refused.'),
+    allowedHosts: z.array(z.hostname()).default([])
+      .describe('Host names the endpoint answers to besides IP addresses and localhost (DNS rebinding protection).'),
+  }).strict().prefault({})
+    .describe('Analysts\' read-only queries (`inferledger sql` and the query endpoint of `run`): the limits each runs under, and who may send them.'),
   report: z.object({
-    /** Directory the scheduled packs are written to (<outDir>/<month>/...). */
-    outDir: nonEmpty.default('reports'),
-    /** The packs built for each month: one per (by, idle). Empty: the job builds none. */
+    outDir: nonEmpty.default('reports').describe('Directory the scheduled packs are written to (`<outDir>/<month>/...`).'),
     scheduled: z.array(z.object({
-      by: z.enum(['team', 'tenant']),
-      idle: z.enum(['spread', 'separate', 'owner']).default('spread'),
+      by: z.enum(['team', 'tenant']).describe('Who the pack charges: teams or tenants.'),
+      idle: z.enum(['spread', 'separate', 'owner']).default('spread')
+        .describe('Idle cost: spread over the charged owners, shown as a line of its own, or given to the team owning the pool (not with by tenant).'),
     }).strict().refine((p) => !(p.by === 'tenant' && p.idle === 'owner'), { message: 'idle owner gives idle cost to the team owning a pool: not with by tenant', path: ['idle'] }))
       .max(6)
       .refine((list) => new Set(list.map((p) => `${p.by}/${p.idle}`)).size === list.length, 'each (by, idle) pack once')
-      .default([{ by: 'team', idle: 'spread' }]),
-  }).strict().prefault({}),
-  // CPP regression alerts (src/alerts). Defaults are documented in README "Alerts".
+      .default([{ by: 'team', idle: 'spread' }])
+      .describe('The packs built for each month: one per (by, idle). Empty: the job builds none.'),
+  }).strict().prefault({}).describe('Chargeback packs the scheduled report-chargeback job builds.'),
   alerts: z.object({
-    /** One key per (model, feature, tenant) instead of (model, feature). */
-    byTenant: z.boolean().default(false),
-    /** Opens when CPP is at least this much above the baseline (0.25 = +25%)... */
-    relativeIncrease: z.number().positive().default(0.25),
-    /** ...and at least this much per prediction above it (currency units)... */
-    minAbsoluteIncrease: z.number().min(0).default(0),
-    /** ...and the increase costs at least this much per day at the day's traffic... */
-    minExtraDailyCost: z.number().min(0).default(10),
-    /** ...and the day and the baseline day each had at least this many requests... */
-    minRequests: positiveInt.default(1000),
-    /** ...and the change is this many robust spreads (1.4826 x MAD of the baseline days) above the median. */
-    minRobustZ: z.number().min(0).default(3),
-    /** Comparable days in the baseline, most recent first. */
-    baselineDays: positiveInt.max(28).default(7),
-    /** Fewer comparable days than this: the key is not judged yet. */
-    minBaselineDays: positiveInt.default(3),
-    /** Which days are comparable: same day type (weekday / weekend), same weekday, or any. */
-    comparable: z.enum(['daytype', 'weekday', 'any']).default('daytype'),
-    /** An open alert resolves after this many evaluated days in a row under resolveBelow. */
-    resolveBelow: z.number().min(0).default(0.1),
-    resolveAfterWindows: positiveInt.max(30).default(2),
-    /** A day's traffic has settled when its last request was ingested this long ago... */
-    settleMinutes: positiveInt.default(60),
-    /** ...or the day ended this long ago (a backfill). */
-    completeAfterHours: positiveInt.default(30),
-    /**
-     * The current day (and the one before it, while it is not complete) is judged hour by hour
-     * once this many of its first hours are complete: billed, attributed and settled. 0 turns it off.
-     */
-    intradayMinHours: z.number().int().min(0).max(23).default(6),
-    /** Without --day: days evaluated at most this far back. */
-    lookbackDays: positiveInt.max(400).default(45),
+    byTenant: z.boolean().default(false).describe('One key per (model, feature, tenant) instead of (model, feature).'),
+    relativeIncrease: z.number().positive().default(0.25).describe('Opens when CPP is at least this much above the baseline (0.25 = +25%)...'),
+    minAbsoluteIncrease: z.number().min(0).default(0).describe('...and at least this much per prediction above it (currency units)...'),
+    minExtraDailyCost: z.number().min(0).default(10).describe('...and the increase costs at least this much per day at the day\'s traffic...'),
+    minRequests: positiveInt.default(1000).describe('...and the day and the baseline day each had at least this many requests...'),
+    minRobustZ: z.number().min(0).default(3)
+      .describe('...and the change is this many robust spreads (1.4826 x MAD of the baseline days) above the median.'),
+    baselineDays: positiveInt.max(28).default(7).describe('Comparable days in the baseline, most recent first.'),
+    minBaselineDays: positiveInt.default(3).describe('Fewer comparable days than this: the key is not judged yet.'),
+    comparable: z.enum(['daytype', 'weekday', 'any']).default('daytype')
+      .describe('Which days are comparable: same day type (weekday / weekend), same weekday, or any.'),
+    resolveBelow: z.number().min(0).default(0.1).describe('An open alert resolves once its increase over the baseline stays under this (0.1 = +10%)...'),
+    resolveAfterWindows: positiveInt.max(30).default(2).describe('...for this many evaluated days in a row.'),
+    settleMinutes: positiveInt.default(60).describe('A day\'s traffic has settled when its last request was ingested this long ago...'),
+    completeAfterHours: positiveInt.default(30).describe('...or the day ended this long ago (a backfill).'),
+    intradayMinHours: z.number().int().min(0).max(23).default(6)
+      .describe('The current day (and the one before it, while it is not complete) is judged hour by hour once this many of its first hours are complete: billed, attributed and settled. 0 turns it off.'),
+    lookbackDays: positiveInt.max(400).default(45).describe('Without --day: days evaluated at most this far back.'),
     webhooks: z.array(z.object({
-      /** Printed in logs and recorded with deliveries; the URL never is. */
-      name: z.string().trim().min(1).max(64),
-      url: z.url({ protocol: /^https?$/ }),
-      /** slack: a Slack-compatible incoming webhook ({text}); json: the whole alert. */
-      kind: z.enum(['slack', 'json']).default('json'),
-    }).strict()).default([]),
-    /**
-     * Monthly budgets per team or tenant, in one currency each; watched by forecast
-     * (month to date + run rate x days left) on the days alerts evaluate.
-     */
+      name: z.string().trim().min(1).max(64).describe('Printed in logs and recorded with deliveries; the URL never is.'),
+      url: z.url({ protocol: /^https?$/ }).describe('Where alerts are posted (http or https); a secret, never printed whole.'),
+      kind: z.enum(['slack', 'json']).default('json').describe('slack: a Slack-compatible incoming webhook ({text}); json: the whole alert.'),
+    }).strict()).default([]).describe('Where opened and resolved alerts are sent.'),
     budgets: z.array(z.object({
-      by: z.enum(['team', 'tenant']),
-      /** The team or tenant as attribution records it (cost_allocation.team / tenant_id). */
-      owner: z.string().trim().min(1).max(256),
-      /** Amount per calendar month, exact decimal text, e.g. "12000.00". */
+      by: z.enum(['team', 'tenant']).describe('Whether owner is a team or a tenant.'),
+      owner: z.string().trim().min(1).max(256).describe('The team or tenant as attribution records it (cost_allocation.team / tenant_id).'),
       monthly: z.string().regex(/^\d{1,26}(\.\d{1,12})?$/, 'must be a decimal amount as text, e.g. "12000.00"')
-        .refine((v) => /[1-9]/.test(v), 'must be above 0'),
-      /** ISO 4217 code; only cost in this currency counts against the budget. */
-      currency: z.string().regex(/^[A-Z]{3}$/, 'must be a currency code such as USD'),
-      /** Also open (at level warning) when the forecast reaches this share of the budget. */
-      warnAt: z.number().gt(0).lt(1).optional(),
-      /** An open budget alert resolves when the forecast falls under this share of the budget. Default: 0.05 under the opening threshold. */
-      resolveBelow: z.number().gt(0).optional(),
+        .refine((v) => /[1-9]/.test(v), 'must be above 0').describe('Amount per calendar month, exact decimal text, e.g. "12000.00".'),
+      currency: z.string().regex(/^[A-Z]{3}$/, 'must be a currency code such as USD').describe('ISO 4217 code; only cost in this currency counts against the budget.'),
+      warnAt: z.number().gt(0).lt(1).optional().describe('Also open (at level warning) when the forecast reaches this share of the budget.'),
+      resolveBelow: z.number().gt(0).optional()
+        .describe('An open budget alert resolves when the forecast falls under this share of the budget. Default: 0.05 under the opening threshold.'),
     }).strict().refine((b) => b.resolveBelow === undefined || b.resolveBelow < (b.warnAt ?? 1), {
       message: 'resolveBelow must be below warnAt (or 1 without warnAt)', path: ['resolveBelow'],
-    })).default([]),
-    /** Delivery retries with exponential backoff, from retryMinMs. */
-    retries: z.number().int().min(0).max(10).default(4),
-    retryMinMs: positiveInt.default(500),
-    timeoutMs: positiveInt.default(10_000),
+    })).default([])
+      .describe('Monthly budgets per team or tenant, in one currency each; watched by forecast (month to date + run rate x days left) on the days alerts evaluate.'),
+    retries: z.number().int().min(0).max(10).default(4).describe('Delivery retries with exponential backoff, from retryMinMs.'),
+    retryMinMs: positiveInt.default(500).describe('First wait before a delivery is retried (ms).'),
+    timeoutMs: positiveInt.default(10_000).describe('How long one delivery may take (ms).'),
   }).strict().refine((a) => a.resolveBelow < a.relativeIncrease, { message: 'resolveBelow must be below relativeIncrease', path: ['resolveBelow'] })
     .refine((a) => a.minBaselineDays <= a.baselineDays, { message: 'minBaselineDays must not exceed baselineDays', path: ['minBaselineDays'] })
     .refine((a) => new Set(a.webhooks.map((w) => w.name)).size === a.webhooks.length, { message: 'webhook names must be unique', path: ['webhooks'] })
     .refine((a) => new Set(a.budgets.map((b) => JSON.stringify([b.by, b.owner, b.currency]))).size === a.budgets.length, {
       message: 'one budget per (by, owner, currency)', path: ['budgets'],
     })
-    .prefault({}),
+    .prefault({}).describe('CPP regression alerts, their notifications, and monthly budgets.'),
 }).strict();
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 
-/** Environment variable -> config path. Documented in README. */
-const ENV_VARS: ReadonlyArray<readonly [string, readonly string[], (v: string) => unknown]> = [
+/** Environment variable -> config path (section, key), and how its text becomes the value. */
+export const ENV_VARS: ReadonlyArray<readonly [name: string, path: readonly [string, string], convert: (v: string) => unknown]> = [
   ['CLICKHOUSE_URL', ['warehouse', 'url'], (v) => v],
   ['CLICKHOUSE_USER', ['warehouse', 'user'], (v) => v],
   ['CLICKHOUSE_PASSWORD', ['warehouse', 'password'], (v) => v],
@@ -294,21 +249,33 @@ const ENV_VARS: ReadonlyArray<readonly [string, readonly string[], (v: string) =
   ['KAFKA_TOPIC', ['kafka', 'topic'], (v) => v],
   ['KAFKA_GROUP_ID', ['kafka', 'groupId'], (v) => v],
   ['KAFKA_DLQ_TOPIC', ['kafka', 'dlqTopic'], (v) => v],
-  ['INFERLEDGER_METRICS_PORT', ['kafka', 'metricsPort'], (v) => v],
-  ['INFERLEDGER_METRICS_HOST', ['kafka', 'metricsHost'], (v) => v],
+  ['INFERLEDGER_METRICS_PORT', ['service', 'collectorMetricsPort'], (v) => v],
+  ['INFERLEDGER_METRICS_HOST', ['service', 'collectorMetricsHost'], (v) => v],
   ['REDIS_URL', ['redis', 'url'], (v) => v],
   ['INFERLEDGER_JOBS_PREFIX', ['jobs', 'prefix'], (v) => v],
   ['INFERLEDGER_BILLING_START', ['jobs', 'billingStart'], (v) => v],
   ['INFERLEDGER_BILLING_PULL', ['jobs', 'billingPull'], (v) => (v === 'true' ? true : v === 'false' ? false : v)],
   ['INFERLEDGER_JOBS_CONCURRENCY', ['jobs', 'concurrency'], (v) => v],
   ['INFERLEDGER_SHUTDOWN_GRACE_MS', ['jobs', 'shutdownGraceMs'], (v) => v],
-  ['INFERLEDGER_SERVICE_PORT', ['jobs', 'port'], (v) => v],
-  ['INFERLEDGER_SERVICE_HOST', ['jobs', 'host'], (v) => v],
+  ['INFERLEDGER_SERVICE_PORT', ['service', 'port'], (v) => v],
+  ['INFERLEDGER_SERVICE_HOST', ['service', 'host'], (v) => v],
   ['INFERLEDGER_QUERY_PORT', ['service', 'queryPort'], (v) => v],
   ['INFERLEDGER_QUERY_HOST', ['service', 'queryHost'], (v) => v],
   ['INFERLEDGER_QUERY_PASSWORD', ['service', 'queryPassword'], (v) => v],
   ['INFERLEDGER_DASHBOARD_PORT', ['service', 'dashboardPort'], (v) => v],
   ['INFERLEDGER_DASHBOARD_HOST', ['service', 'dashboardHost'], (v) => v],
+];
+
+/**
+ * Keys that moved, old (section, key) -> new. A config file or an override
+ * giving an old key is read as the new one, with a warning; giving both with
+ * different values is an error.
+ */
+export const RENAMED_KEYS: ReadonlyArray<{ readonly from: readonly [string, string]; readonly to: readonly [string, string] }> = [
+  { from: ['jobs', 'port'], to: ['service', 'port'] },
+  { from: ['jobs', 'host'], to: ['service', 'host'] },
+  { from: ['kafka', 'metricsPort'], to: ['service', 'collectorMetricsPort'] },
+  { from: ['kafka', 'metricsHost'], to: ['service', 'collectorMetricsHost'] },
 ];
 
 export class ConfigError extends Error {
@@ -324,14 +291,54 @@ export interface LoadConfigOptions {
   file?: string | undefined;
   /** Highest-precedence values, typically from command-line flags. */
   overrides?: DeepPartial<ConfigInput>;
+  /**
+   * Called once per warning (a renamed key still in use), as one printable
+   * line naming the old and the new key. Default: a process warning
+   * (`process.emitWarning`, type DeprecationWarning).
+   */
+  onWarning?: (message: string) => void;
 }
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+
+type Layer = Record<string, unknown>;
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+
+/**
+ * One source's values with renamed keys moved to their new place (a copy;
+ * the source is not changed). Each old key in use is a warning; an old and a
+ * new key both set, to different values, is a problem.
+ */
+function moveRenamedKeys(layer: Layer, source: string, origin: Map<string, string>, warnings: string[], problems: string[]): Layer {
+  const out: Layer = { ...layer };
+  for (const { from: [oldSection, oldKey], to: [newSection, newKey] } of RENAMED_KEYS) {
+    const oldValues = out[oldSection];
+    if (!isPlainObject(oldValues) || !Object.hasOwn(oldValues, oldKey) || oldValues[oldKey] === undefined) continue;
+    const value = oldValues[oldKey];
+    out[oldSection] = Object.fromEntries(Object.entries(oldValues).filter(([key]) => key !== oldKey));
+    const oldPath = `${oldSection}.${oldKey}`;
+    const newPath = `${newSection}.${newKey}`;
+    warnings.push(`${oldPath} (${source}) is deprecated: use ${newPath}`);
+    const newValues = out[newSection] ?? {};
+    if (!isPlainObject(newValues)) continue; // the section itself is wrong: the schema says so
+    if (newValues[newKey] !== undefined) {
+      if (!isDeepStrictEqual(newValues[newKey], value)) {
+        problems.push(`${oldPath} and ${newPath} (${source}) are both set, to different values (${JSON.stringify(value)} and ${JSON.stringify(newValues[newKey])}): keep only ${newPath}`);
+      }
+      continue;
+    }
+    out[newSection] = { ...newValues, [newKey]: value };
+    origin.set(newPath, `${source}, as ${oldPath}`);
+  }
+  return out;
+}
 
 /** Parse configuration from every source, or throw a ConfigError listing every problem. */
 export function loadConfig(opts: LoadConfigOptions = {}): Config {
   const env = opts.env ?? process.env;
   const problems: string[] = [];
+  const warnings: string[] = [];
   const merged: Record<string, Record<string, unknown>> = {};
   // Where each value came from, so an error names the variable the user set.
   const origin = new Map<string, string>();
@@ -340,36 +347,40 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   if (filePath) {
     try {
       const parsed: unknown = JSON.parse(readFileSync(filePath, 'utf8'));
-      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      if (!isPlainObject(parsed)) {
         problems.push(`config file ${filePath}: must hold a JSON object`);
       } else {
-        for (const [section, values] of Object.entries(parsed as Record<string, unknown>)) {
-          merged[section] = values as Record<string, unknown>;
-          if (values && typeof values === 'object') {
-            for (const key of Object.keys(values)) origin.set(`${section}.${key}`, `config file ${filePath}`);
-          }
+        // "$schema" points editors at docs/config.schema.json; it is not configuration.
+        const sections = Object.fromEntries(Object.entries(parsed).filter(([key]) => key !== '$schema'));
+        const source = `config file ${filePath}`;
+        for (const [section, values] of Object.entries(sections)) {
+          if (isPlainObject(values)) for (const key of Object.keys(values)) origin.set(`${section}.${key}`, source);
         }
+        Object.assign(merged, moveRenamedKeys(sections, source, origin, warnings, problems));
       }
     } catch (err) {
       problems.push(`config file ${filePath}: ${(err as Error).message}`);
     }
   }
 
-  for (const [name, path, convert] of ENV_VARS) {
+  for (const [name, [section, key], convert] of ENV_VARS) {
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
-    const [section, key] = path as [string, string];
-    merged[section] = { ...(merged[section] as object | undefined), [key]: convert(raw) };
+    merged[section] = { ...merged[section], [key]: convert(raw) };
     origin.set(`${section}.${key}`, `env ${name}`);
   }
 
-  for (const [section, values] of Object.entries(opts.overrides ?? {}) as [string, Record<string, unknown> | undefined][]) {
+  const overrides = moveRenamedKeys(opts.overrides ?? {}, 'command line', origin, warnings, problems);
+  for (const [section, values] of Object.entries(overrides) as [string, Record<string, unknown> | undefined][]) {
     for (const [key, value] of Object.entries(values ?? {})) {
       if (value === undefined) continue;
-      merged[section] = { ...(merged[section] as object | undefined), [key]: value };
-      origin.set(`${section}.${key}`, 'command line');
+      merged[section] = { ...merged[section], [key]: value };
+      if (!origin.get(`${section}.${key}`)?.startsWith('command line')) origin.set(`${section}.${key}`, 'command line');
     }
   }
+
+  const report = opts.onWarning ?? ((message: string) => { process.emitWarning(message, { type: 'DeprecationWarning', code: 'INFERLEDGER_CONFIG_RENAMED' }); });
+  for (const warning of warnings) report(warning);
 
   const result = configSchema.safeParse(merged);
   if (!result.success) {

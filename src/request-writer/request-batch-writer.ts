@@ -34,26 +34,20 @@
  * (parse-records.ts): holding 50k row strings until the insert made the
  * garbage collector the bottleneck.
  *
- * This file is the write that composes the parts, each in a module of its
- * own: request-batch.ts (the batch being filled, duplicates within it),
- * sealed-ids.ts (the memory of earlier batches and its bound),
- * stored-duplicates.ts (storage lookups, judging copies against the first)
- * and request-insert.ts (the insert, bisected when refused).
+ * This file composes the parts, each in a module of its own:
+ * request-batch.ts (the batch being filled, duplicates within it),
+ * sealed-ids.ts (the writer's memory of earlier batches and its bound),
+ * pending-write.ts (one write's state: its hours, the stored copies, what
+ * each row became, the insert, bisected when refused) and
+ * stored-duplicates.ts (storage lookups, judging copies against the first).
  */
 import type { Warehouse } from '../warehouse/warehouse.js';
-import { isContentError } from './insert-bisect.js';
-import { RequestBatch, type RefusedRow } from './request-batch.js';
-import type { RequestContent } from './request-content.js';
-import { insertIsolated, insertRequestRows } from './request-insert.js';
+import { PendingWrite, type FlushResult } from './pending-write.js';
+import { RequestBatch } from './request-batch.js';
 import { SealedIds } from './sealed-ids.js';
-import { judge, judgeHeldConflicts, storedAmong, storedRowsInHours } from './stored-duplicates.js';
+import { storedRowsInHours } from './stored-duplicates.js';
 
-export interface FlushResult {
-  written: number;
-  /** Copies identical to one stored or written before: not stored, counted once. */
-  duplicates: number;
-  refused: RefusedRow[];
-}
+export type { FlushResult } from './pending-write.js';
 
 export interface RequestBatchWriterOptions {
   /** Ids remembered for in-memory duplicate checks; past this, the oldest hours are forgotten. Default 2M. */
@@ -89,42 +83,22 @@ export class RequestBatchWriter {
    * their content come back in `refused`; every other row is stored.
    */
   async write(batches: RequestBatch | readonly RequestBatch[]): Promise<FlushResult> {
-    const all: readonly RequestBatch[] = batches instanceof RequestBatch ? [batches] : batches;
-    let inBatches = all.reduce((n, b) => n + b.duplicates, 0);
-    if (all.every((b) => b.size === 0)) return { written: 0, duplicates: inBatches, refused: all.flatMap((b, batch) => b.conflicts.map((c) => ({ batch, ...c }))) };
-    let minHour = Infinity;
-    let maxHour = -Infinity;
-    for (const batch of all) {
-      for (const hour of batch.hours) {
-        if (hour < minHour) minHour = hour;
-        if (hour > maxHour) maxHour = hour;
-      }
+    const write = new PendingWrite(batches instanceof RequestBatch ? [batches] : batches, this.horizon);
+    if (write.empty) {
+      write.judge();
+      return write.result(0);
     }
-    for (const batch of all) this.sealed.seal(batch, minHour);
-    const fromHour = minHour - this.horizon;
-    const toHour = maxHour + this.horizon;
-    let stored = new Map<string, RequestContent>();
-    const candidates = all.flatMap((b) => b.candidates);
-    if (await this.mayHoldOthers(fromHour, toHour)) stored = await storedAmong(this.warehouse, all.flatMap((b) => b.ids), fromHour, toHour);
-    else if (candidates.length > 0) stored = await storedAmong(this.warehouse, candidates, fromHour, toHour);
-    const verdict = judge(all, stored);
-    const refused: RefusedRow[] = [];
-    inBatches += judgeHeldConflicts(all, stored, refused);
-    refused.push(...verdict.refused);
-    const pieces = all.flatMap((batch, b) => batch.pieces(verdict.leftOut[b]));
-    let engineRefused = new Set<string>();
-    if (pieces.length > 0) {
-      const body = pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces);
-      try {
-        await insertRequestRows(this.warehouse, body);
-      } catch (err) {
-        if (!isContentError(err)) throw err;
-        engineRefused = await insertIsolated(this.warehouse, all, verdict, refused, fromHour, toHour, err);
-      }
+    for (const batch of write.batches) this.sealed.seal(batch, write.minHour);
+    if (await this.mayHoldOthers(write.fromHour, write.toHour)) await write.findStored(this.warehouse, write.ids('all'));
+    else {
+      const candidates = write.ids('candidates');
+      if (candidates.length > 0) await write.findStored(this.warehouse, candidates);
     }
-    let kept = 0;
-    all.forEach((batch, b) => { kept += this.sealed.countWritten(batch, verdict.leftOut[b] as ReadonlySet<string>, engineRefused); });
-    return { written: kept, duplicates: inBatches + verdict.duplicates, refused };
+    write.judge();
+    await write.insert(this.warehouse);
+    let written = 0;
+    write.batches.forEach((batch, b) => { written += this.sealed.countWritten(batch, write.leftOut[b] as ReadonlySet<string>, write.engineRefused); });
+    return write.result(written);
   }
 
   /** Whether stored rows in these hours might include ids this writer cannot rule out in memory. */
