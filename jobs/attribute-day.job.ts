@@ -2,10 +2,12 @@
  * attribute-day: recomputes one UTC day (attributeDay: staging tables, then
  * a partition swap) and records the inputs it read in attribution_runs. Holds
  * the day's lock in Redis, so two runs of one day never overlap; a run that
- * finds the day current (another run got there first) does nothing.
+ * finds the day current (another run got there first) does nothing. The
+ * settings are the database's (attributionSettingsFor), asked at the start.
  */
 import { DelayedError } from 'bullmq';
 import { attributeDay } from '../src/attribution/attribute.js';
+import { jobAttributionSettings } from './attribute.job.js';
 import { JOBS, QUEUES, attributeDayPayload } from '../src/scheduler/contract.js';
 import { LockBusyError, withLock } from '../src/scheduler/day-lock.js';
 import { defineJob } from '../src/scheduler/job.js';
@@ -18,10 +20,11 @@ const LOCKED_RETRY_MS = 2_000;
 export const attributeDayJob = defineJob({
   name: JOBS.attributeDay,
   queue: QUEUES.attribute,
+  enqueuedBy: 'attribute',
   payload: attributeDayPayload,
-  handler: async (ctx, payload, job, ) => {
+  handler: async (ctx, payload, job) => {
     const day = parseDate(payload.day);
-    const settings = ctx.config.attribution;
+    const settings = await jobAttributionSettings(ctx, { by: `job ${JOBS.attributeDay}` });
     try {
       return await withLock(ctx.redis, `${ctx.config.jobs.prefix}:lock:attribute-day:${payload.day}`, ctx.config.jobs.dayLockMs, async (lost) => {
         // Read before computing: data landing during the run makes the day owed again, never silently current.

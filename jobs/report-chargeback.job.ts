@@ -9,15 +9,17 @@
  * are immutable, so a month is built once per status, and not while any of
  * its days still owes attribution. Daily, and after every attribution pass
  * (a month turns final when its last estimate is restated and re-attributed).
+ * Pool owners and the cost basis are the attribution settings the database
+ * recorded (attributionSettingsFor), read once at the start.
  */
 import { ReportError } from '../src/report/chargeback.js';
-import { parseMonth } from '../src/report/month-data.js';
 import { runChargebackReport } from '../src/report/run-report.js';
 import { JOBS, QUEUES, tickPayload } from '../src/scheduler/contract.js';
 import { LockBusyError, withLock } from '../src/scheduler/day-lock.js';
 import { defineJob, runInstant } from '../src/scheduler/job.js';
 import { attributionInputs, billingStartDay, recordReportRun, reportMonthsOwed } from '../src/scheduler/watermarks.js';
-import { monthStart, parseDate } from '../src/util/time.js';
+import { monthStart, parseDate, parseMonth } from '../src/util/time.js';
+import { jobAttributionSettings } from './attribute.job.js';
 
 export const reportChargebackJob = defineJob({
   name: JOBS.reportChargeback,
@@ -26,11 +28,13 @@ export const reportChargebackJob = defineJob({
   payload: tickPayload,
   handler: async (ctx, payload, job) => {
     const now = runInstant(ctx, payload);
+    const attribution = await jobAttributionSettings(ctx, { by: `job ${JOBS.reportChargeback}`, readOnly: true });
+    const config = { ...ctx.config, attribution };
     const forced = payload.from !== undefined && payload.to !== undefined ? { from: parseDate(payload.from), to: parseDate(payload.to) } : undefined;
     // Only months that are over: the current month never has a pack built by the schedule.
-    const from = monthStart(forced ? forced.from : billingStartDay(ctx.config, now));
+    const from = monthStart(forced ? forced.from : billingStartDay(config, now));
     const to = Math.min(monthStart(now), forced ? forced.to : Infinity);
-    const owed = await reportMonthsOwed(ctx.warehouse, ctx.config, from, to);
+    const owed = await reportMonthsOwed(ctx.warehouse, config, from, to);
     ctx.reportOwed(JOBS.reportChargeback, owed.length);
     const built: string[] = [];
     const notes: string[] = [];
@@ -40,16 +44,16 @@ export const reportChargebackJob = defineJob({
       try {
         await withLock(ctx.redis, `${ctx.config.jobs.prefix}:lock:report-chargeback:${label}`, ctx.config.jobs.dayLockMs, async () => {
           // A pass still attributing the month would leave an immutable pack half-built: its rollups call again.
-          const unattributed = await attributionInputs(ctx.warehouse, ctx.config.attribution, Math.max(month.start, billingStartDay(ctx.config, now)), month.end, true);
+          const unattributed = await attributionInputs(ctx.warehouse, attribution, Math.max(month.start, billingStartDay(config, now)), month.end, true);
           if (unattributed.length > 0) {
             notes.push(`${label} waits for the attribution of ${unattributed.length} day(s)`);
             return;
           }
           // Read again under the lock: another run may have built the month since.
-          const [current] = await reportMonthsOwed(ctx.warehouse, ctx.config, month.start, month.end);
+          const [current] = await reportMonthsOwed(ctx.warehouse, config, month.start, month.end);
           for (const pack of current?.packs ?? []) {
-            const basis = ctx.config.attribution.costBasis;
-            const run = await runChargebackReport(ctx.warehouse, ctx.config, { month, by: pack.by, idle: pack.idle, basis, outDir: ctx.config.report.outDir, now });
+            const basis = attribution.costBasis;
+            const run = await runChargebackReport(ctx.warehouse, config, { month, by: pack.by, idle: pack.idle, basis, outDir: config.report.outDir, now, attribution });
             await recordReportRun(ctx.warehouse, {
               month: label, pack, basis, status: run.report.status, dir: run.pack.dir, written: run.pack.written,
               attributedAt: current?.attributedAt ?? '1970-01-01 00:00:00.000', jobId: job.id ?? '',

@@ -24,11 +24,11 @@ import { createHash } from 'node:crypto';
 import type { Config } from '../config/config.js';
 import { applyIdlePolicy, TieOutError } from '../report/idle-policy.js';
 import { divideHalfEven, fixed, UNIT, units } from '../util/decimal.js';
-import { readMonth, type Month } from '../report/month-data.js';
+import { readMonth } from '../report/month-data.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import type { Transition } from './notify.js';
 import { nextVersion, nowText, type AlertRow } from './store.js';
-import { DAY_MS, formatDate as dayText, parseDate as dayMs } from '../util/time.js';
+import { DAY_MS, formatDate as dayText, parseDate as dayMs, type Month } from '../util/time.js';
 
 export type Budget = Config['alerts']['budgets'][number];
 

@@ -122,7 +122,7 @@ function normalize(settings: AttributionSettings): AttributionSettings {
 
 /** The settings as dotted paths to JSON values: `costBasis`, `pools.gpu-a.owner`, `featureTeams.chat`. */
 function flatten(value: unknown, prefix: string, out: Map<string, string>): Map<string, string> {
-  if (value !== null && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length > 0) {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     for (const [key, inner] of Object.entries(value)) flatten(inner, prefix === '' ? key : `${prefix}.${key}`, out);
   } else if (value !== undefined) {
     out.set(prefix, JSON.stringify(value));
@@ -130,14 +130,20 @@ function flatten(value: unknown, prefix: string, out: Map<string, string>): Map<
   return out;
 }
 
-/** What differs between recorded and configured settings, one entry per setting, in a stable order. */
-export function settingsDifferences(recorded: AttributionSettings, configured: AttributionSettings): string[] {
-  const a = flatten(recorded, '', new Map());
-  const b = flatten(configured, '', new Map());
-  const keys = [...new Set([...a.keys(), ...b.keys()])].sort();
-  return keys
+function differing(a: Map<string, string>, b: Map<string, string>): string[] {
+  return [...new Set([...a.keys(), ...b.keys()])]
+    .sort()
     .filter((k) => a.get(k) !== b.get(k))
     .map((k) => `${k}: recorded ${a.get(k) ?? 'none'}, configured ${b.get(k) ?? 'none'}`);
+}
+
+/** What differs between recorded and configured settings, one entry per setting, in a stable order. */
+export function settingsDifferences(recorded: AttributionSettings, configured: AttributionSettings): string[] {
+  const leaves = differing(flatten(recorded, '', new Map()), flatten(configured, '', new Map()));
+  if (leaves.length > 0 || settingsHash(recorded) === settingsHash(configured)) return leaves;
+  // Only empty entries differ (a pool listed with no settings): name the sections whole.
+  const sections = (s: AttributionSettings): Map<string, string> => new Map(Object.entries(s).map(([k, v]) => [k, JSON.stringify(v)]));
+  return differing(sections(recorded), sections(configured));
 }
 
 /** How many differences a message lists before it counts the rest. */

@@ -8,6 +8,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/config.js';
 import { attributeWindow } from '../attribution/attribute.js';
+import { attributionSettingsFor } from '../attribution/recorded-settings.js';
 import { BILLING_FILE_FORMATS } from '../billing/file-formats.js';
 import { ingestBillingFiles } from '../billing/billing-file.ingest.js';
 import { ingestRequestFiles } from '../files/requests-file.ingest.js';
@@ -15,11 +16,12 @@ import { migrate } from '../warehouse/migrate.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import { openWarehouse, type QueryParams, type Warehouse } from '../warehouse/warehouse.js';
 import { DEMO_TEAMS, writeDemoBill, writeDemoRequests, type DemoWindow } from './demo-data.js';
-import { DAY_MS, formatDate } from '../util/time.js';
-import { parseMonth } from '../report/month-data.js';
+import { DAY_MS, formatDate, parseMonth } from '../util/time.js';
 import { runChargebackReport } from '../report/run-report.js';
+import { DEMO_DATABASE } from './demo-database.js';
 
-export const DEMO_DATABASE = 'inferledger_demo';
+export { DEMO_DATABASE };
+
 /** The last whole calendar month (UTC) before `now`: in the past, so no event is refused as future. */
 export function lastFullMonth(now = new Date()): DemoWindow {
   const start = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1);
@@ -63,7 +65,12 @@ export async function runDemo(config: Config, out: (line: string) => void): Prom
     if (!focus) throw new Error('the focus format is missing');
     const billed = await ingestBillingFiles(warehouse, [billFile], { format: focus, poolTagKey: config.billing.poolTagKey, batchRows: config.ingest.batchRows });
     out(`  ingested billing: ${billed.accepted.toLocaleString('en-US')} lines (${elapsed()})`);
-    const settings = { ...config.attribution, featureTeams: { ...DEMO_TEAMS, ...config.attribution.featureTeams } };
+    // Recorded with the database, so a later `--database inferledger_demo` process that configures none attributes and reports alike.
+    const settings = await attributionSettingsFor(
+      warehouse,
+      { ...config.attribution, featureTeams: { ...DEMO_TEAMS, ...config.attribution.featureTeams } },
+      { by: 'inferledger demo', reason: 'demo' },
+    );
     const end = window.start + window.days * DAY_MS;
     const days = await attributeWindow(warehouse, settings, new Date(window.start), new Date(end));
     out(`  attributed ${days.length} days (${elapsed()})`);
@@ -84,12 +91,13 @@ export async function runDemo(config: Config, out: (line: string) => void): Prom
     rmSync(reports, { recursive: true, force: true });
     const reportMonth = parseMonth(month);
     if (!reportMonth) throw new Error(`not a month: ${month}`);
-    const { pack, report } = await runChargebackReport(warehouse, { ...config, attribution: settings }, { month: reportMonth, by: 'team', idle: 'spread', outDir: reports });
+    const { pack, report } = await runChargebackReport(warehouse, { ...config, attribution: settings }, { month: reportMonth, by: 'team', idle: 'spread', outDir: reports, attribution: settings });
     out(`\nChargeback pack (${report.status}, by team, idle spread): ${pack.dir}`);
     out(`          open ${join(pack.dir, 'report.html')}`);
 
     out(`\nFiles:    ${requestsFile}\n          ${billFile}`);
     out(`Tables:   database ${DEMO_DATABASE} in ${resolve(config.warehouse.dataDir)}: cost_allocation, pool_cost, cpp_daily, coverage_daily (and the raw tables)`);
+    out(`Settings: the demo's attribution settings (its feature -> team mapping) are recorded in ${DEMO_DATABASE}: commands and the service run on it without attribution settings of their own use them`);
     out(`Alerts:   npx inferledger --database ${DEMO_DATABASE} alerts evaluate   (finds the ${rollout} rollout and says why CPP moved)`);
     out(`Try:      npx inferledger --database ${DEMO_DATABASE} sql --file sql/queries/cpp-by-dimension.sql --param dim=tenant_id --param from=${range.from} --param to=${range.to} --param currency=USD --param limit=20`);
     out(`Report:   npx inferledger --database ${DEMO_DATABASE} report chargeback --month ${month} --by tenant --idle separate --out ${reports}`);

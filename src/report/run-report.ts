@@ -3,13 +3,16 @@
  * (`inferledger report chargeback`) and the scheduled job call.
  */
 import type { Config } from '../config/config.js';
+import type { AttributionSettings } from '../attribution/attribute.js';
+import { attributionSettingsFor } from '../attribution/recorded-settings.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { buildChargeback, type ChargebackReport, type CostBasis } from './chargeback.js';
 import type { IdlePolicy } from './idle-policy.js';
-import type { Month, ReportBy } from './month-data.js';
+import type { ReportBy } from './month-data.js';
 import { writePack, type WrittenPack } from './pack.js';
 import { focusAllocatedCsv } from './focus-allocated.js';
 import { reportHtml } from './html.js';
+import { type Month } from '../util/time.js';
 
 export interface ChargebackRequest {
   month: Month;
@@ -19,6 +22,15 @@ export interface ChargebackRequest {
   basis?: CostBasis;
   outDir: string;
   now?: number;
+  /**
+   * The attribution settings the database was attributed with (pool owners,
+   * cost basis), as attributionSettingsFor returned them to the caller.
+   * Default: looked up for the database from config.attribution, read only
+   * (other configured settings are refused with AttributionSettingsConflict).
+   */
+  attribution?: AttributionSettings;
+  /** Where the line about settings used from the database goes (when looked up here). */
+  log?: (line: string) => void;
 }
 
 export interface ChargebackRun {
@@ -27,10 +39,11 @@ export interface ChargebackRun {
 }
 
 export async function runChargebackReport(warehouse: Warehouse, config: Config, request: ChargebackRequest): Promise<ChargebackRun> {
+  const attribution = request.attribution ?? await attributionSettingsFor(warehouse, config.attribution, { readOnly: true, ...(request.log ? { log: request.log } : {}) });
   const poolOwners: Record<string, string> = {};
-  for (const [pool, settings] of Object.entries(config.attribution.pools)) if (settings.owner !== undefined) poolOwners[pool] = settings.owner;
+  for (const [pool, settings] of Object.entries(attribution.pools)) if (settings.owner !== undefined) poolOwners[pool] = settings.owner;
   const report = await buildChargeback(warehouse, {
-    month: request.month, by: request.by, idle: request.idle, basis: request.basis ?? config.attribution.costBasis, poolOwners,
+    month: request.month, by: request.by, idle: request.idle, basis: request.basis ?? attribution.costBasis, poolOwners,
     ...(request.now === undefined ? {} : { now: request.now }),
   });
   const pack = await writePack(report, request.outDir, (r) => ({

@@ -17,13 +17,18 @@ export function registerAnalysisCommands(program: Command, ctx: CommandContext):
     .requiredOption('--from <time>', 'ISO-8601 start (inclusive), e.g. 2026-10-01 or 2026-10-01T00:00:00Z', isoInstant('--from'))
     .requiredOption('--to <time>', 'ISO-8601 end (exclusive)', isoInstant('--to'))
     .addOption(new Option('--cost-basis <basis>', 'bill column to split (env INFERLEDGER_COST_BASIS)').choices(['effective', 'billed']))
+    .option('--adopt-settings', 'record the configured attribution settings for the database, replacing those it was attributed with, then attribute')
     .option('--json', 'print one JSON line per day')
-    .action(async (opts: { from: Date; to: Date; costBasis?: 'effective' | 'billed'; json?: boolean }) => {
+    .action(async (opts: { from: Date; to: Date; costBasis?: 'effective' | 'billed'; adoptSettings?: boolean; json?: boolean }) => {
       if (opts.to.getTime() <= opts.from.getTime()) throw new InvalidArgumentError('--to must be after --from');
       const config = await ctx.config({ overrides: { attribution: { costBasis: opts.costBasis } } });
-      const [{ withCurrentWarehouse }, { attributeWindow }] = await Promise.all([import('../../service/warehouse-access.js'), import('../../attribution/attribute.js')]);
+      const [{ withCurrentWarehouse }, { attributeWindow }, { attributionSettingsFor }] = await Promise.all([
+        import('../../service/warehouse-access.js'), import('../../attribution/attribute.js'), import('../../attribution/recorded-settings.js'),
+      ]);
       await withCurrentWarehouse(config, io.err, async (warehouse) => {
-        await attributeWindow(warehouse, config.attribution, opts.from, opts.to, (day) => {
+        // The database's recorded settings, unless this process configured others: then refused, or adopted when asked.
+        const settings = await attributionSettingsFor(warehouse, config.attribution, { adopt: opts.adoptSettings === true, by: 'inferledger attribute', log: io.err });
+        await attributeWindow(warehouse, settings, opts.from, opts.to, (day) => {
           if (opts.json === true) io.out(JSON.stringify(day));
           else io.out(`${day.day}: ${day.rows.cost_allocation} allocation rows, ${day.rows.pool_cost} pool-periods, ${day.rows.cpp_daily} cpp rows (${day.seconds.toFixed(2)} s)`);
         });
@@ -87,7 +92,7 @@ export function registerAnalysisCommands(program: Command, ctx: CommandContext):
         import('../../service/warehouse-access.js'), import('../../report/run-report.js'), import('../../util/decimal.js'),
       ]);
       const { report, pack } = await withReader(config, io.err, (warehouse) =>
-        runChargebackReport(warehouse, config, { month: opts.month, by: opts.by, idle: opts.idle, outDir: opts.out, ...(opts.basis ? { basis: opts.basis } : {}) }));
+        runChargebackReport(warehouse, config, { month: opts.month, by: opts.by, idle: opts.idle, outDir: opts.out, ...(opts.basis ? { basis: opts.basis } : {}), log: io.err }));
       io.out(pack.written ? `${report.options.month.label}: ${report.status} pack written to ${pack.dir} (${pack.files.join(', ')})` : `${report.options.month.label}: ${pack.dir} already exists; packs are never overwritten`);
       for (const t of report.totals) io.out(`  ${t.currency}: billed ${fixed(t.billed)} = allocated ${fixed(t.allocated)} + idle ${fixed(t.idle)} + unallocated ${fixed(t.unallocated)}`);
       for (const reason of report.statusReasons) io.out(`  estimated: ${reason}`);
