@@ -15,7 +15,6 @@ import { z } from 'zod';
 import { attributeWindow } from '../src/attribution/attribute.js';
 import { configSchema } from '../src/config/config.js';
 import { FOCUS_COLUMNS, METHOD_IDLE, METHOD_USED } from '../src/report/focus-allocated.js';
-import { parseMonth } from '../src/report/month-data.js';
 import { runChargebackReport } from '../src/report/run-report.js';
 import { toScaled } from '../src/util/decimal.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
@@ -23,6 +22,7 @@ import { settings } from './helpers/attribution.js';
 import { billingLine, DAY0, HOUR, insertBilling, insertRequests, type TestRequest } from './helpers/data.js';
 import { tempDir } from './helpers/files.js';
 import { discardWarehouse, freshWarehouse } from './helpers/warehouse.js';
+import { parseMonth } from '../src/util/time.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];

@@ -16,7 +16,6 @@ import { main, EXIT } from '../src/cli/main.js';
 import { CHARGEBACK_COLUMNS } from '../src/report/csv-files.js';
 import { ReportError } from '../src/report/chargeback.js';
 import type { IdlePolicy } from '../src/report/idle-policy.js';
-import { parseMonth } from '../src/report/month-data.js';
 import { runChargebackReport } from '../src/report/run-report.js';
 import { toScaled } from '../src/util/decimal.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
@@ -25,6 +24,7 @@ import { formatDateTime64, REQUEST_COLUMNS, serializeRequestRow } from '../src/e
 import { billingLine, DAY0, HOUR, insertBilling, insertRequests, type TestRequest } from './helpers/data.js';
 import { tempDir } from './helpers/files.js';
 import { discardWarehouse, freshWarehouse, TEST_DATA_DIR } from './helpers/warehouse.js';
+import { parseMonth } from '../src/util/time.js';
 
 let w: Warehouse;
 let out: string;

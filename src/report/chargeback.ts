@@ -8,10 +8,10 @@ import { z } from 'zod';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { reservedOwner } from '../util/reserved-owners.js';
-import { formatDateTime } from '../util/time.js';
+import { formatDateTime, type Month } from '../util/time.js';
 import { divideHalfEven, fixed, units } from '../util/decimal.js';
 import { applyIdlePolicy, IDLE_OWNER, UNALLOCATED_OWNER, type ChargebackLine, type IdlePolicy, type PolicyResult } from './idle-policy.js';
-import { readMonth, type Month, type MonthData, type PoolRow, type ReportBy } from './month-data.js';
+import { readMonth, type MonthData, type PoolRow, type ReportBy } from './month-data.js';
 
 export type CostBasis = 'effective' | 'billed';
 export type ReportStatus = 'estimated' | 'final';
@@ -78,10 +78,20 @@ export interface VersionComparison {
   costDifference: bigint;
 }
 
+/** Why a month is estimated besides its estimated billing (each currency's share of that is in its totals); neither holds for a final month. */
+export interface EstimatedBecause {
+  /** The month is not over yet. */
+  monthOpen: boolean;
+  /** Requests in hours the bill does not cover yet: they wait for their bill. */
+  pendingRequests: number;
+}
+
 export interface ChargebackReport {
   options: ChargebackOptions;
   status: ReportStatus;
   statusReasons: string[];
+  /** The same reasons as facts, for what shows them in short (the HTML badges). */
+  estimatedBecause: EstimatedBecause;
   lines: ChargebackLine[];
   idleFallbacks: PolicyResult['idleFallbacks'];
   totals: CurrencyTotals[];
@@ -113,9 +123,9 @@ export async function buildChargeback(warehouse: Warehouse, options: ChargebackO
   await checkAgainstBill(warehouse, data, basis);
   const policy = applyIdlePolicy(data, idle, options.poolOwners);
   const totals = currencyTotals(data, policy.lines);
-  const { status, reasons } = monthStatus(data, totals, options.now ?? Date.now());
+  const { status, reasons, because } = monthStatus(data, totals, options.now ?? Date.now());
   return {
-    options, status, statusReasons: reasons, lines: policy.lines, idleFallbacks: policy.idleFallbacks, totals, data,
+    options, status, statusReasons: reasons, estimatedBecause: because, lines: policy.lines, idleFallbacks: policy.idleFallbacks, totals, data,
     poolSavings: data.pools.filter((p) => p.pool_id !== '').map(poolSaving).sort((a, b) => (b.idle > a.idle ? 1 : b.idle < a.idle ? -1 : 0)),
     versions: compareVersions(data),
     generatedAt: new Date(options.now ?? Date.now()).toISOString(),
@@ -214,14 +224,18 @@ export function share(part: bigint, whole: bigint): bigint {
  * Final: the month is over, none of its billing is an estimate and no
  * request still waits for its bill. Otherwise estimated, with every reason.
  */
-function monthStatus(data: MonthData, totals: readonly CurrencyTotals[], now: number): { status: ReportStatus; reasons: string[] } {
+function monthStatus(data: MonthData, totals: readonly CurrencyTotals[], now: number): { status: ReportStatus; reasons: string[]; because: EstimatedBecause } {
   const reasons: string[] = [];
-  if (now < data.month.end) reasons.push(`${data.month.label} is not over yet`);
+  const because: EstimatedBecause = {
+    monthOpen: now < data.month.end,
+    pendingRequests: data.coverage.pending_requests,
+  };
+  if (because.monthOpen) reasons.push(`${data.month.label} is not over yet`);
   for (const t of totals) {
     if (t.estimated !== 0n) reasons.push(`${fixed(share(t.estimated, t.billed), 6).replace(/0+$/, '').replace(/\.$/, '')} of the ${t.currency} bill (${fixed(t.estimated)}) is still estimated by the provider`);
   }
-  if (data.coverage.pending_requests > 0) reasons.push(`${data.coverage.pending_requests} requests are in hours the bill does not cover yet`);
-  return { status: reasons.length === 0 ? 'final' : 'estimated', reasons };
+  if (because.pendingRequests > 0) reasons.push(`${because.pendingRequests} requests are in hours the bill does not cover yet`);
+  return { status: reasons.length === 0 ? 'final' : 'estimated', reasons, because };
 }
 
 function poolSaving(p: PoolRow): PoolSaving {

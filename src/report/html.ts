@@ -10,7 +10,7 @@ import { share, type ChargebackReport, type CurrencyTotals } from './chargeback.
 import { dailyLines, stackedBars, type Chart } from './charts.js';
 import { IDLE_OWNER, UNALLOCATED_OWNER, type ChargebackLine } from './idle-policy.js';
 import { REPORT_TEMPLATE } from './report-template.js';
-import { DAY_MS } from '../util/time.js';
+import { DAY_MS, formatDate } from '../util/time.js';
 
 const eta = new Eta({ autoEscape: true, autoTrim: false, useWith: false, varName: 'it' });
 
@@ -82,6 +82,7 @@ function currencyView(report: ChargebackReport, t: CurrencyTotals) {
   }));
 
   const pools = report.poolSavings.filter((p) => p.currency === t.currency);
+  const unknownUtilization = pools.filter((p) => p.utilization === undefined).map((p) => p.pool_id);
   const poolChart = stackedBars(pools.map((p) => p.pool_id), [
     { name: 'used', values: pools.map((p) => toNumber(p.billed - p.idle)) },
     { name: 'idle', values: pools.map((p) => toNumber(p.idle)) },
@@ -90,7 +91,8 @@ function currencyView(report: ChargebackReport, t: CurrencyTotals) {
 
   return {
     currency: t.currency,
-    estimatedShare: pct(share(t.estimated, t.billed)),
+    estimatedShare: estimatedShare(t),
+    badge: badge(report, t),
     reconciliation: {
       billed: cents(t.billed), allocated: cents(t.allocated), idle: cents(t.idle), unallocated: cents(t.unallocated),
       billedExact: fixed(t.billed), allocatedExact: fixed(t.allocated), idleExact: fixed(t.idle), unallocatedExact: fixed(t.unallocated),
@@ -108,6 +110,13 @@ function currencyView(report: ChargebackReport, t: CurrencyTotals) {
       saving: cents(p.rightSizingSaving), hasSaving: p.rightSizingSaving > 0n,
     })),
     poolChart,
+    savings: {
+      /** Pools whose GPU capacity, so utilisation, is unknown: whether they are low cannot be told. */
+      unknown: unknownUtilization,
+      known: pools.filter((p) => p.utilization !== undefined).map((p) => p.pool_id),
+      /** How to make their utilisation known. */
+      fix: unknownUtilization.length === 0 ? '' : capacityFix(report, unknownUtilization),
+    },
     versions: report.versions.filter((v) => v.currency === t.currency).map((v) => ({
       model: v.model_id, version: v.model_version, reference: v.reference_version, requests: v.requests.toLocaleString('en-US'),
       cpp: fixed(v.cpp).replace(/0+$/, ''), referenceCpp: fixed(v.reference_cpp).replace(/0+$/, ''),
@@ -115,6 +124,35 @@ function currencyView(report: ChargebackReport, t: CurrencyTotals) {
       difference: cents(v.costDifference < 0n ? -v.costDifference : v.costDifference), regression: v.costDifference > 0n,
     })),
   };
+}
+
+/** The share of the currency's cost still estimated by the provider; never "0.00 %" when some is. */
+function estimatedShare(t: CurrencyTotals): string {
+  const text = pct(share(t.estimated, t.billed));
+  return t.estimated !== 0n && /^-?0\.00 %$/.test(text) ? 'under 0.01 %' : text;
+}
+
+/**
+ * A section's badge: the status and the share of cost still estimated, then,
+ * for an estimated month, each other reason it is estimated (and only those):
+ * "estimated · 0.00 % of cost estimated · 240 requests await their bill".
+ */
+function badge(report: ChargebackReport, t: CurrencyTotals): string {
+  const { monthOpen, pendingRequests } = report.estimatedBecause;
+  const parts = [report.status, `${estimatedShare(t)} of cost estimated`];
+  if (monthOpen) parts.push('month not over yet');
+  if (pendingRequests > 0) parts.push(`${pendingRequests.toLocaleString('en-US')} ${pendingRequests === 1 ? 'request awaits its' : 'requests await their'} bill`);
+  return parts.join(' · ');
+}
+
+/** What makes the utilisation of these pools known: their GPUs per instance, then the month attributed again. */
+function capacityFix(report: ChargebackReport, pools: readonly string[]): string {
+  const keys = pools.map((p) => `attribution.pools.${p}.gpusPerInstance`).join(', ');
+  const { start, end } = report.options.month;
+  const [its, it] = pools.length === 1 ? ['Its', 'it'] : ['Their', 'them'];
+  return `${its} GPU capacity is unknown: the bill names no instance type the GPU catalog knows for ${it}, and the configuration gives no GPU count. ` +
+    `To tell, set ${keys} (GPUs per billed instance) in the configuration, or bill with an instance type the GPU catalog knows, ` +
+    `then attribute the month again (inferledger attribute --from ${formatDate(start)} --to ${formatDate(end)}).`;
 }
 
 export type ReportView = ReturnType<typeof reportView>;

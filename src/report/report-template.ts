@@ -41,7 +41,7 @@ export const REPORT_TEMPLATE = `<!doctype html>
 
 <% for (const c of it.currencies) { %>
 <section class="currency" data-currency="<%= c.currency %>">
-<h2>Reconciliation, <%= c.currency %> <span class="badge <%= it.status %>"><%= it.status %> &middot; <%= c.estimatedShare %> estimated</span></h2>
+<h2>Reconciliation, <%= c.currency %> <span class="badge <%= it.status %>"><%= c.badge %></span></h2>
 <table class="reconciliation">
 <tr><th>billed</th><th class="n">=</th><th>allocated to owners</th><th class="n">+</th><th>idle</th><th class="n">+</th><th>unallocated</th><th></th></tr>
 <tr><td title="<%= c.reconciliation.billedExact %>"><%= c.reconciliation.billed %></td><td></td><td title="<%= c.reconciliation.allocatedExact %>"><%= c.reconciliation.allocated %></td><td></td>
@@ -51,14 +51,14 @@ export const REPORT_TEMPLATE = `<!doctype html>
 <p class="muted">Exact: <%= c.reconciliation.billedExact %> = <%= c.reconciliation.allocatedExact %> + <%= c.reconciliation.idleExact %> + <%= c.reconciliation.unallocatedExact %>.
 GPU time used <%= c.reconciliation.used %>, idle capacity <%= c.reconciliation.idleCapacity %>, corrections <%= c.reconciliation.correction %>, still estimated <%= c.reconciliation.estimated %> <%= c.currency %>.</p>
 
-<h2>Cost per <%= it.by %>, <%= c.currency %> <span class="badge <%= it.status %>"><%= it.status %> &middot; <%= c.estimatedShare %> estimated</span></h2>
+<h2>Cost per <%= it.by %>, <%= c.currency %> <span class="badge <%= it.status %>"><%= c.badge %></span></h2>
 <figure class="chart" data-chart="owners" data-series="<%= c.ownerChart.series %>"><%~ c.ownerChart.svg %></figure>
 <table><tr><th><%= it.by %></th><th class="n">requests</th><th class="n">used</th><th class="n">idle</th><th class="n">cost</th><th class="n">CPP</th></tr>
 <% for (const r of c.owners) { %><tr><td><%= r.name %></td><td class="n"><%= r.requests %></td><td class="n"><%= r.used %></td><td class="n"><%= r.idle %></td><td class="n" title="<%= r.exact %>"><%= r.cost %></td><td class="n"><%= r.cpp %></td></tr>
 <% } %></table>
 <% if (c.ownerCount > c.owners.length) { %><p class="muted">The <%= c.owners.length %> largest of <%= c.ownerCount %>; all are in chargeback.csv.</p><% } %>
 
-<h2>Top models and features, <%= c.currency %> <span class="badge <%= it.status %>"><%= it.status %> &middot; <%= c.estimatedShare %> estimated</span></h2>
+<h2>Top models and features, <%= c.currency %> <span class="badge <%= it.status %>"><%= c.badge %></span></h2>
 <h3>Models</h3>
 <figure class="chart" data-chart="models" data-series="<%= c.modelChart.series %>"><%~ c.modelChart.svg %></figure>
 <table><tr><th>model</th><th class="n">requests</th><th class="n">used</th><th class="n">idle</th><th class="n">cost</th><th class="n">CPP</th></tr>
@@ -70,24 +70,30 @@ GPU time used <%= c.reconciliation.used %>, idle capacity <%= c.reconciliation.i
 <% for (const r of c.features) { %><tr><td><%= r.name %></td><td class="n"><%= r.requests %></td><td class="n"><%= r.used %></td><td class="n"><%= r.idle %></td><td class="n" title="<%= r.exact %>"><%= r.cost %></td><td class="n"><%= r.cpp %></td></tr>
 <% } %></table>
 
-<h2>Daily cost per prediction of the biggest models, <%= c.currency %> <span class="badge <%= it.status %>"><%= it.status %> &middot; <%= c.estimatedShare %> estimated</span></h2>
+<h2>Daily cost per prediction of the biggest models, <%= c.currency %> <span class="badge <%= it.status %>"><%= c.badge %></span></h2>
 <% if (c.cppChart) { %><figure class="chart" data-chart="daily-cpp" data-series="<%= c.cppChart.series %>"><%~ c.cppChart.svg %></figure>
 <p class="muted">Fully loaded CPP per UTC day (cpp_daily: idle of the hours with traffic included).</p><% } else { %><p>No traffic.</p><% } %>
 
-<h2>GPU pools: utilisation and idle cost, <%= c.currency %> <span class="badge <%= it.status %>"><%= it.status %> &middot; <%= c.estimatedShare %> estimated</span></h2>
+<h2>GPU pools: utilisation and idle cost, <%= c.currency %> <span class="badge <%= it.status %>"><%= c.badge %></span></h2>
 <figure class="chart" data-chart="pools" data-series="<%= c.poolChart.series %>"><%~ c.poolChart.svg %></figure>
 <table><tr><th>pool</th><th>weight basis</th><th class="n">billed</th><th class="n">idle</th><th class="n">utilisation</th></tr>
 <% for (const p of c.pools) { %><tr><td><%= p.pool %></td><td><%= p.weights %></td><td class="n"><%= p.billed %></td><td class="n"><%= p.idle %></td><td class="n<%= p.low ? ' low' : '' %>"><%= p.utilization %></td></tr>
 <% } %></table>
 
-<h2>Savings, <%= c.currency %> <span class="badge <%= it.status %>"><%= it.status %> &middot; <%= c.estimatedShare %> estimated</span></h2>
+<h2>Savings, <%= c.currency %> <span class="badge <%= it.status %>"><%= c.badge %></span></h2>
 <h3>Pools with low utilisation (under 50 %)</h3>
 <% const low = c.pools.filter((p) => p.low); %>
-<% if (low.length === 0) { %><p>None this month.</p><% } else { %>
+<% if (c.pools.length === 0) { %><p>No GPU pool billed in <%= c.currency %> this month.</p>
+<% } else if (c.savings.known.length === 0) { %><p class="unknown-utilization"><strong>Could not tell:</strong> utilisation is unknown for every pool (<%= c.savings.unknown.join(', ') %>). <%= c.savings.fix %></p>
+<% } else { %>
+<% if (low.length === 0 && c.savings.unknown.length === 0) { %><p>None this month.</p>
+<% } else if (low.length === 0) { %><p>None of the pools whose utilisation is known (<%= c.savings.known.join(', ') %>).</p><% } else { %>
 <table><tr><th>pool</th><th class="n">utilisation</th><th class="n">idle cost this month</th><th class="n">GPUs paid (average)</th><th class="n">GPUs the busiest hour needed</th><th class="n">saving if right-sized to the busiest hour</th></tr>
 <% for (const p of low) { %><tr><td><%= p.pool %></td><td class="n"><%= p.utilization %></td><td class="n"><%= p.idle %></td><td class="n"><%= p.paidGpus %></td><td class="n"><%= p.peakGpus %></td><td class="n"><%= p.saving %></td></tr>
 <% } %></table>
 <p class="muted">Right-sizing: the pool runs, every billed hour, the whole GPUs its busiest hour used; the saving is the bill's share of the GPU-hours that frees.</p>
+<% } %>
+<% if (c.savings.unknown.length > 0) { %><p class="unknown-utilization"><strong>Utilisation unknown</strong> for <%= c.savings.unknown.join(', ') %>, which may be low too. <%= c.savings.fix %></p><% } %>
 <% } %>
 <h3>Model versions: CPP and GPU time per request</h3>
 <% if (c.versions.length === 0) { %><p>No model ran two versions this month.</p><% } else { %>

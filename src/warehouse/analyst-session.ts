@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ChdbQueryStream, Session, StreamChunk } from 'chdb';
+import { loadChdb } from './embedded-engine.js';
 
 /** An engine error with ClickHouse's code and name, as `@clickhouse/client` reports them. */
 export class EngineError extends Error {
@@ -44,11 +45,9 @@ export interface AnalystRunOptions {
 }
 
 type SessionClass = typeof Session;
-let sessionClass: SessionClass | undefined;
 async function chdbSession(): Promise<SessionClass> {
   // Loaded only when used: the native engine is large, and server mode needs none of it.
-  sessionClass ??= (await import('chdb')).Session;
-  return sessionClass;
+  return (await loadChdb()).Session;
 }
 
 function assignment(name: string, value: string | number): string {

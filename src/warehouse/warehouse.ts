@@ -17,6 +17,8 @@ import type { z } from 'zod';
 import { configSchema, type Config } from '../config/config.js';
 import { analystSessionSettings, type AnalystLimits } from './analyst-allow-lists.js';
 import { runAnalystStatement, STREAMED_FORMATS } from './analyst-session.js';
+import { OneLineClientLogger } from './client-log.js';
+import { LOCAL_CLICKHOUSE_GUIDE, loadChdb, loadChdbConnection } from './embedded-engine.js';
 import { assertFormat, formatClauseOf, readOnlyStatement, withSettingsClause } from './read-only-query.js';
 import { checkParams } from './sql-files.js';
 
@@ -118,6 +120,9 @@ export const PINNED_SETTINGS: ClickHouseSettings = {
  */
 const SERVER_SETTINGS: ClickHouseSettings = { ...PINNED_SETTINGS, send_progress_in_http_headers: 1, http_headers_progress_interval_ms: '60000' };
 
+/** The client's log: one line per entry, failed requests left to their callers (client-log.ts). */
+const CLIENT_LOG = { LoggerClass: OneLineClientLogger };
+
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Column types a body table may use: plain names, e.g. String, UInt32, Nullable(String). */
 const PLAIN_TYPE = /^[A-Za-z][A-Za-z0-9_(), ]*$/;
@@ -135,20 +140,30 @@ export async function openWarehouse(config: Config['warehouse']): Promise<Wareho
   return openEmbedded(config.dataDir, database);
 }
 
+/** The directory of the embedded data directory that BACKUP and RESTORE may write and read (backups.allowed_path). */
+export const BACKUP_STAGING_DIR = 'backup-staging';
+
 async function openEmbedded(dataDir: string, database: string): Promise<Warehouse> {
+  // Loaded only here: the native engine is ~200 MB resident before any query, server mode needs none of it, and on a
+  // machine chDB has no build for this is where a command stops (one line, naming the way out), before any directory is made.
+  const { createChdbConnection } = await loadChdbConnection();
+  const { Session } = await loadChdb();
   const path = resolve(dataDir);
   mkdirSync(path, { recursive: true });
-  // Loaded only here: the native engine is ~200 MB resident before any query, and server mode needs none of it.
-  const { createChdbConnection } = await import('chdb/connection');
   // The first connection to a directory starts the engine with its server settings: the paths a query could read
   // user files, format schemas (and their cache) or scripts from point at an empty directory of ours, never the
   // working directory. Later connections share the engine; this one lives as long as the warehouse.
+  // BACKUP and RESTORE may only use files under a directory of ours too (src/backup moves them in and out of it).
   const sandbox = join(path, 'sandbox');
   mkdirSync(sandbox, { recursive: true });
-  const { Session } = await import('chdb');
-  const engine = new Session(path, { connectionArgs: [`--user_files_path=${sandbox}/`, `--format_schema_path=${sandbox}/`, `--user_scripts_path=${sandbox}/`, `--user_defined_executable_functions_config=${sandbox}/none.xml`] });
+  const engine = new Session(path, {
+    connectionArgs: [
+      `--user_files_path=${sandbox}/`, `--format_schema_path=${sandbox}/`, `--user_scripts_path=${sandbox}/`, `--user_defined_executable_functions_config=${sandbox}/none.xml`,
+      `--backups.allowed_path=${join(path, BACKUP_STAGING_DIR)}/`,
+    ],
+  });
   const connection = createChdbConnection({ path });
-  const client = createClient({ connection, clickhouse_settings: PINNED_SETTINGS } as Parameters<typeof createClient>[0]);
+  const client = createClient({ connection, clickhouse_settings: PINNED_SETTINGS, log: CLIENT_LOG } as Parameters<typeof createClient>[0]);
   await client.command({ query: 'CREATE DATABASE IF NOT EXISTS {db:Identifier}', query_params: { db: database } });
   // A chDB session keeps its current database, so every later statement runs in it.
   await client.command({ query: `USE ${database}` });
@@ -163,7 +178,7 @@ async function openEmbedded(dataDir: string, database: string): Promise<Warehous
  */
 export function openServiceReader(url: string, database: string, password: string, timeoutMs: number): Warehouse {
   const db = assertIdentifier(database);
-  const client = createClient({ url, username: 'default', password, request_timeout: timeoutMs, clickhouse_settings: SERVER_SETTINGS, database: db });
+  const client = createClient({ url, username: 'default', password, request_timeout: timeoutMs, clickhouse_settings: SERVER_SETTINGS, database: db, log: CLIENT_LOG });
   return new ClientWarehouse('server', db, client, undefined, { url, user: 'default', password, timeoutMs }, undefined);
 }
 
@@ -174,14 +189,39 @@ async function openServer(config: Config['warehouse'], database: string): Promis
     password: config.password,
     request_timeout: config.requestTimeoutMs,
     clickhouse_settings: SERVER_SETTINGS,
+    log: CLIENT_LOG,
   };
   const bootstrap = createClient(common);
   try {
     await bootstrap.command({ query: 'CREATE DATABASE IF NOT EXISTS {db:Identifier}', query_params: { db: database } });
+  } catch (err) {
+    throw unreachable(err, config.url ?? '');
   } finally {
     await bootstrap.close();
   }
   return new ClientWarehouse('server', database, createClient({ ...common, database }), undefined, { url: config.url ?? '', user: config.user, password: config.password, timeoutMs: config.requestTimeoutMs }, undefined);
+}
+
+/** Errors of a server that is not there (not running, wrong host or port), as opposed to one that answered. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'ETIMEDOUT']);
+
+/** No ClickHouse server answers at the configured URL: a plain message, no stack (the CLI prints it as one line). */
+export class ServerUnreachableError extends Error {
+  override name = 'ServerUnreachableError';
+}
+
+/** A first request that found no server, said with where it looked and what to check; any other error as it is. */
+function unreachable(err: unknown, url: string): unknown {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (!(err instanceof Error) || typeof code !== 'string' || !UNREACHABLE.has(code)) return err;
+  let where = url;
+  try {
+    where = new URL(url).origin; // never the credentials a URL may hold
+  } catch { /* the configuration checked it is a URL */ }
+  return new ServerUnreachableError(
+    `no ClickHouse server answers at ${where} (CLICKHOUSE_URL): ${err.message.split('\n')[0] ?? code}; start it, or check the URL — see ${LOCAL_CLICKHOUSE_GUIDE}`,
+    { cause: err },
+  );
 }
 
 /** What a body-table query needs to reach a server itself (@clickhouse/client cannot send external data). */
