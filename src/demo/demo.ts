@@ -49,9 +49,7 @@ export async function runDemo(config: Config, out: (line: string) => void): Prom
   const month = new Date(window.start).toISOString().slice(0, 7);
 
   out(`inferledger demo: ${month}, three GPU pools (LLM on H100, embeddings on L4, a classifier on T4)`);
-  const [requests, billRows] = await Promise.all([writeDemoRequests(requestsFile, window), writeDemoBill(billFile, window)]);
-  out(`  wrote ${requests.toLocaleString('en-US')} request events and ${billRows.toLocaleString('en-US')} FOCUS billing lines (${elapsed()})`);
-
+  // The warehouse first: a machine without the embedded engine (or a server that does not answer) stops here, at once.
   const warehouseConfig = { ...config.warehouse, database: DEMO_DATABASE };
   const reset = await openWarehouse(warehouseConfig);
   await reset.command('DROP DATABASE IF EXISTS {db:Identifier} SYNC', { db: DEMO_DATABASE });
@@ -59,6 +57,8 @@ export async function runDemo(config: Config, out: (line: string) => void): Prom
   const warehouse = await openWarehouse(warehouseConfig);
   try {
     await migrate(warehouse);
+    const [requests, billRows] = await Promise.all([writeDemoRequests(requestsFile, window), writeDemoBill(billFile, window)]);
+    out(`  wrote ${requests.toLocaleString('en-US')} request events and ${billRows.toLocaleString('en-US')} FOCUS billing lines (${elapsed()})`);
     const ingested = await ingestRequestFiles(warehouse, [requestsFile], config.ingest);
     out(`  ingested requests: ${ingested.accepted.toLocaleString('en-US')} accepted, ${ingested.rejected} rejected, ${ingested.duplicates} duplicate (${elapsed()})`);
     const focus = BILLING_FILE_FORMATS['focus'];
