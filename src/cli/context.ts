@@ -89,6 +89,24 @@ export const paramPair = (value: string, previous: Record<string, string> = {}):
   return { ...previous, [m[1] as string]: m[2] as string };
 };
 
+/**
+ * `--set field=value`, repeatable: a top-level event field set before a
+ * replayed event is judged again. The value is JSON when it parses as JSON
+ * (`gpu_ms=12.5`, `team="42"`), else the text itself (`pool_id=llm-h100`).
+ */
+export const fieldSet = (value: string, previous: Record<string, unknown> = {}): Record<string, unknown> => {
+  const m = /^([A-Za-z_][A-Za-z0-9_.-]{0,127})=(.*)$/s.exec(value);
+  if (!m) throw new InvalidArgumentError('--set takes field=value, e.g. --set pool_id=llm-h100 or --set gpu_ms=12.5');
+  const text = m[2] as string;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = text;
+  }
+  return { ...previous, [m[1] as string]: parsed };
+};
+
 /** A file named twice is read once. */
 export function unique(files: readonly string[]): string[] {
   return [...new Set(files)];

@@ -9,6 +9,7 @@ import { commandContext, EXIT, type CliIo } from './context.js';
 import { registerAlertCommands } from './commands/alerts.js';
 import { registerAnalysisCommands } from './commands/analysis.js';
 import { registerConfigCommands } from './commands/config.js';
+import { registerDlqCommands } from './commands/dlq.js';
 import { registerFileCommands } from './commands/files.js';
 import { registerServiceCommands } from './commands/service.js';
 import { registerSourceCommands } from './commands/sources.js';
@@ -30,6 +31,7 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
   registerSourceCommands(program, ctx);
   registerServiceCommands(program, ctx);
   registerAlertCommands(program, ctx);
+  registerDlqCommands(program, ctx);
   registerConfigCommands(program, ctx);
   return program;
 }

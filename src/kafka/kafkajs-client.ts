@@ -170,7 +170,7 @@ class KafkajsConsumer implements StreamConsumer {
             topic: batch.topic,
             partition: batch.partition,
             highWatermark: batch.highWatermark,
-            messages: batch.messages, // kafkajs' messages already have the StreamMessage shape
+            messages: batch.messages, // kafkajs' messages already have the StreamMessage shape (timestamp and headers included)
           },
           {
             markTaken: (offset) => { payload.resolveOffset(offset); },

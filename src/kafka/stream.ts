@@ -12,6 +12,10 @@ export interface StreamMessage {
   key: Buffer | null;
   /** null for a tombstone. */
   value: Buffer | null;
+  /** Epoch ms as text, when the producer (or the broker) stamped the message. */
+  timestamp?: string;
+  /** The message's headers (dead letters carry their reason in one). */
+  headers?: Readonly<Record<string, Buffer | string | (Buffer | string)[] | undefined>>;
 }
 
 /** Messages of one partition, in offset order, as one fetch returned them. */

@@ -3,7 +3,15 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { BillingImportSummary } from '../../billing/billing-file.ingest.js';
 import { BILLING_FORMAT_NAMES } from '../../billing/format-names.js';
 import type { RunSummary } from '../../files/ingest-run.js';
-import { EXIT, positiveInt, unique, type CliIo, type CommandContext } from '../context.js';
+import { EXIT, fieldSet, positiveInt, unique, type CliIo, type CommandContext } from '../context.js';
+
+interface IngestRequestsFlags {
+  batchRows?: number;
+  fromRejects?: string;
+  set?: Record<string, unknown>;
+  dryRun?: boolean;
+  json?: boolean;
+}
 
 /** Bad lines listed on stderr; all of them are in the rejects files and ingest_rejects. */
 const BAD_LINES_PRINTED = 50;
@@ -24,12 +32,29 @@ export function registerFileCommands(program: Command, ctx: CommandContext): voi
   const ingest = program.command('ingest').description('load files into the raw tables');
   ingest
     .command('requests')
-    .description('request events from NDJSON files (plain or gzip)')
-    .argument('<files...>', 'NDJSON files, one event per line')
+    .description('request events from NDJSON files (plain or gzip); or, with --from-rejects, the rejected lines of an earlier run judged again')
+    .argument('[files...]', 'NDJSON files, one event per line')
     .option('--batch-rows <n>', 'rows per warehouse insert', positiveInt('--batch-rows'))
+    .option('--from-rejects <file>', 'replay a rejects file (<input>.rejects.<run>.ndjson): store its now-valid lines once, report the rest by reason')
+    .option('--set <field=value>', 'with --from-rejects: set a top-level event field before judging, repeatable; the value as JSON when it parses, else as text', fieldSet)
+    .option('--dry-run', 'with --from-rejects: store nothing, report what the replay would do')
     .option('--json', 'print the summary as JSON')
-    .action(async (files: string[], opts: { batchRows?: number; json?: boolean }) => {
+    .action(async (files: string[], opts: IngestRequestsFlags) => {
+      if (opts.fromRejects === undefined && (opts.set !== undefined || opts.dryRun === true)) throw new InvalidArgumentError('--set and --dry-run go with --from-rejects');
+      if (opts.fromRejects !== undefined && files.length > 0) throw new InvalidArgumentError('--from-rejects replays one rejects file: give no input files with it');
+      if (opts.fromRejects === undefined && files.length === 0) throw new InvalidArgumentError('missing input files (or --from-rejects <file>)');
       const config = await ctx.config({ overrides: { ingest: { batchRows: opts.batchRows } } });
+      if (opts.fromRejects !== undefined) {
+        const rejectsFile = opts.fromRejects;
+        const [{ withCurrentWarehouse }, { replayRejects }, { formatReplayReport }] = await Promise.all([
+          import('../../service/warehouse-access.js'), import('../../replay/rejects-replay.js'), import('../../replay/replay-report.js'),
+        ]);
+        const report = await withCurrentWarehouse(config, io.err, (warehouse) => replayRejects(warehouse, rejectsFile, { ...config.ingest, sets: opts.set ?? {}, dryRun: opts.dryRun === true }));
+        if (opts.json === true) io.out(JSON.stringify(report));
+        else for (const line of formatReplayReport(report)) io.out(line);
+        if (report.read === 0) ctx.setExitCode(EXIT.failed);
+        return;
+      }
       const [{ withCurrentWarehouse }, { ingestRequestFiles }, { nothingRead }] = await Promise.all([
         import('../../service/warehouse-access.js'), import('../../files/requests-file.ingest.js'), import('../../files/ingest-run.js'),
       ]);
