@@ -9,6 +9,12 @@
  * times, replaces that day atomically: readers see the old day or the new
  * one, never both and never neither. Two runs of one day at once each swap in
  * a complete day; the last one wins.
+ *
+ * Traffic is read from the day's hourly groups (request_hours), made current
+ * from the raw rows first (request-hours.ts): the same sums the raw rows give,
+ * so the same tables, and what is left of a day once retention has removed its
+ * raw rows. A day whose traffic is gone is refused (TrafficRefusedError)
+ * before anything is written, never attributed as a day without traffic.
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
@@ -16,6 +22,7 @@ import type { Config } from '../config/config.js';
 import { placeholders, sqlFile } from '../warehouse/sql-files.js';
 import type { QueryParams, Warehouse } from '../warehouse/warehouse.js';
 import { GPU_CATALOG } from './gpu-catalog.js';
+import { refreshRequestHours } from './request-hours.js';
 import { DAY_MS, dayStart, formatDate, formatDateTime } from '../util/time.js';
 
 export type AttributionSettings = Config['attribution'];
@@ -33,6 +40,18 @@ export interface DayResult {
   /** Rows written per public table. */
   rows: Record<(typeof OUTPUTS)[number]['table'], number>;
   seconds: number;
+  /** Said only when there is something to say: raw rows that arrived for a day retention trimmed, which are not attributed. */
+  note?: string;
+}
+
+export interface AttributeDayOptions {
+  /**
+   * Where the day's traffic is read from: its hourly groups (the default,
+   * made current from the raw rows first), or the raw rows directly
+   * (FINAL), which gives identical tables while they exist: kept to check
+   * the groups against (tests, bench), it neither reads nor writes the groups.
+   */
+  traffic?: 'groups' | 'raw';
 }
 
 /** The UTC days touching [from, to): from's day up to the day holding the last instant before `to`. */
@@ -93,11 +112,12 @@ export async function attributeWindow(
   from: Date,
   to: Date,
   onDay: (result: DayResult) => void = () => undefined,
+  options: AttributeDayOptions = {},
 ): Promise<DayResult[]> {
   await dropStaleStagingTables(warehouse);
   const results: DayResult[] = [];
   for (const day of daysOf(from, to)) {
-    const result = await attributeDay(warehouse, settings, day);
+    const result = await attributeDay(warehouse, settings, day, options);
     onDay(result);
     results.push(result);
   }
@@ -105,8 +125,10 @@ export async function attributeWindow(
 }
 
 /** Attribute one UTC day (epoch ms of its midnight). */
-export async function attributeDay(warehouse: Warehouse, settings: AttributionSettings, dayStart: number): Promise<DayResult> {
+export async function attributeDay(warehouse: Warehouse, settings: AttributionSettings, dayStart: number, options: AttributeDayOptions = {}): Promise<DayResult> {
   const started = performance.now();
+  // Before any staging table: a day whose traffic is gone is refused here, with nothing written.
+  const refresh = options.traffic === 'raw' ? undefined : await refreshRequestHours(warehouse, dayStart);
   const run = randomBytes(6).toString('hex');
   const stage = (name: string): string => `attribution_stage_${run}_${name}`;
   const stages = ['bill', 'hours', 'traffic', ...OUTPUTS.map((o) => o.stage)].map(stage);
@@ -134,7 +156,7 @@ export async function attributeDay(warehouse: Warehouse, settings: AttributionSe
     await memoryTable('bill', 'attribution/bill');
     await memoryTable('hours', 'attribution/billed-hours');
     // The bill holds only the day's own hours (long lines are spread), so the day's traffic is all it meets.
-    await memoryTable('traffic', 'attribution/traffic');
+    await memoryTable('traffic', options.traffic === 'raw' ? 'attribution/traffic-raw' : 'attribution/traffic');
 
     const rows = {} as DayResult['rows'];
     for (const output of OUTPUTS) {
@@ -156,7 +178,11 @@ export async function attributeDay(warehouse: Warehouse, settings: AttributionSe
         await warehouse.command('ALTER TABLE {table:Identifier} DROP PARTITION {day:UInt32}', { table: output.table, day: partition });
       }
     }
-    return { day: formatDate(dayStart), rows, seconds: (performance.now() - started) / 1000 };
+    const late = refresh?.lateRows ?? 0;
+    return {
+      day: formatDate(dayStart), rows, seconds: (performance.now() - started) / 1000,
+      ...(late > 0 ? { note: `${late} raw row(s) arrived after retention trimmed the day: not attributed (its hourly groups are its traffic)` } : {}),
+    };
   } finally {
     for (const name of stages) await warehouse.command('DROP TABLE IF EXISTS {stage:Identifier}', { stage: name });
   }

@@ -8,9 +8,12 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { commandContext, EXIT, type CliIo } from './context.js';
 import { registerAlertCommands } from './commands/alerts.js';
 import { registerAnalysisCommands } from './commands/analysis.js';
+import { registerBackupCommands } from './commands/backup.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerDlqCommands } from './commands/dlq.js';
+import { registerDoctorCommands } from './commands/doctor.js';
 import { registerFileCommands } from './commands/files.js';
+import { registerRetentionCommands } from './commands/retention.js';
 import { registerServiceCommands } from './commands/service.js';
 import { registerSourceCommands } from './commands/sources.js';
 
@@ -32,7 +35,10 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
   registerServiceCommands(program, ctx);
   registerAlertCommands(program, ctx);
   registerDlqCommands(program, ctx);
+  registerBackupCommands(program, ctx);
+  registerRetentionCommands(program, ctx);
   registerConfigCommands(program, ctx);
+  registerDoctorCommands(program, ctx);
   return program;
 }
 

@@ -64,6 +64,10 @@ export interface CollectorDeps {
   log: (line: string) => void;
   /** Test seam: changes parsed rows before they are batched (to reach the warehouse with content validation lets through). */
   afterParse?: (parsed: ParsedRecords) => ParsedRecords;
+  /** Told after each write that stored new rows, with how many (the service asks for an attribution pass). */
+  onRowsWritten?: (rows: number) => void;
+  /** Told once, when the group's committed offsets reach the partition ends seen at start (the backlog is in). */
+  onCaughtUp?: () => void;
 }
 
 export class RequestCollector {
@@ -134,10 +138,32 @@ export class RequestCollector {
     const pause = new FailurePause(consumer, topic, metrics, log, () => this.stopping !== undefined);
     this.writer = new UnitWriter(
       { topic, dlqTopic: this.dlqTopic, retryMinMs: this.options.retryMinMs, retryMaxMs: this.options.retryMaxMs },
-      { producer: this.producer, rows: this.rows, partitions, commits: this.commits, pause, liveness: this.liveness, stats, metrics, log, abandon: this.abandon.signal },
+      { producer: this.producer, rows: this.rows, partitions, commits: this.commits, pause, liveness: this.liveness, stats, metrics, log, abandon: this.abandon.signal, onRowsWritten: this.deps.onRowsWritten },
     );
     this.ticker = setInterval(() => { this.sealAged(); }, ageCheckMs(this.options.batchAgeMs));
     await consumer.run((batch, control) => this.handle(batch, control));
+    if (this.deps.onCaughtUp) void this.tellCaughtUp(this.deps.onCaughtUp);
+  }
+
+  /**
+   * Once the group has committed up to the partition ends seen now, tell
+   * `onCaughtUp`; stopping or a crash ends the wait silently. A failure to
+   * read the offsets is tried again (against the ends read then).
+   */
+  private async tellCaughtUp(onCaughtUp: () => void): Promise<void> {
+    const admin = started(this.admin);
+    const stopped = (): Error | undefined => this.crashed ?? (this.stopping ? new Error('stopping') : undefined);
+    for (;;) {
+      try {
+        await caughtUp(admin, this.options.topic, this.options.groupId, stopped, 1000);
+        break;
+      } catch (err) {
+        if (stopped() !== undefined) return;
+        this.deps.log(`collector: checking whether the backlog is in: ${(err as Error).message}; trying again`);
+        await sleep(1000);
+      }
+    }
+    if (stopped() === undefined) onCaughtUp();
   }
 
   /**

@@ -22,6 +22,8 @@ interface WriteProgress {
   written: boolean;
   /** Dead letters of rows the insert refused, still to send. */
   refused: OutgoingMessage[];
+  /** New rows the insert stored. */
+  rows: number;
 }
 
 export interface UnitWriterOptions {
@@ -43,6 +45,8 @@ export interface UnitWriterDeps {
   log: (line: string) => void;
   /** Aborted when shutdown gives up on writes still failing. */
   abandon: AbortSignal;
+  /** Told after a write stored new rows, with how many (before their offsets are committed). */
+  onRowsWritten?: ((rows: number) => void) | undefined;
 }
 
 export class UnitWriter {
@@ -61,7 +65,7 @@ export class UnitWriter {
       return false;
     });
     if (units.length === 0) return;
-    const progress: WriteProgress = { deadLettered: false, written: false, refused: [] };
+    const progress: WriteProgress = { deadLettered: false, written: false, refused: [], rows: 0 };
     const partitions = units.map((u) => u.partition).join(', ');
     try {
       await pRetry(() => this.write(units, progress), {
@@ -85,6 +89,13 @@ export class UnitWriter {
     }
     deps.liveness.wrote();
     deps.pause.resume();
+    if (progress.rows > 0) {
+      try {
+        deps.onRowsWritten?.(progress.rows);
+      } catch (err) {
+        deps.log(`collector: after-write hook failed: ${(err as Error).message}`);
+      }
+    }
     await deps.commits.written(units);
   }
 
@@ -105,6 +116,7 @@ export class UnitWriter {
       stopTimer();
       progress.written = true;
       progress.refused = result.refused.map((r) => refusedRowLetter(this.options.topic, (units[r.batch] as Unit).partition, r));
+      progress.rows = result.written;
       deps.stats.written += result.written;
       deps.stats.duplicates += result.duplicates;
       deps.metrics.rowsWritten.inc(result.written);

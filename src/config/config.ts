@@ -48,6 +48,13 @@ export const configSchema = z.object({
     duplicateHorizonHours: z.coerce.number().int().min(0).max(8784).default(48)
       .describe('A second copy of a request id within this many hours of the first copy\'s hour (any hour or pool) is a duplicate, or a conflict when its content differs (files and Kafka).'),
   }).strict().prefault({}).describe('Ingestion of request events from files and Kafka.'),
+  retention: z.object({
+    requestDays: z.coerce.number().int().min(7).max(36_600).default(90)
+      .describe('Days of raw request events (inference_requests) kept: whole months older than this go, once their hourly groups (request_hours, kept forever, what attribution reads) are verified against them. At least 7: late and duplicate requests are checked against the recent raw rows.'),
+    rejectDays: z.coerce.number().int().min(1).max(180).default(90)
+      .describe('Days of refused lines (ingest_rejects) kept: a reject is worth keeping while it can still be fixed and replayed into a day that has its raw rows, so no longer than requestDays by default; at most 180, the table\'s own TTL.'),
+    scheduled: z.boolean().default(true).describe('Whether the `retention` job of `inferledger run` applies this daily (`inferledger retention apply` applies it whenever run).'),
+  }).strict().prefault({}).describe('How long raw request events and refused lines are kept; the hourly groups of traffic and everything attribution, billing, alerts and jobs wrote are never trimmed.'),
   billing: z.object({
     poolTagKey: tagKey.default('inference-pool').describe('Cost-allocation tag whose value names the GPU pool a billing row belongs to.'),
   }).strict().prefault({}).describe('Reading the GPU bill.'),
@@ -121,6 +128,8 @@ export const configSchema = z.object({
       .describe('On SIGTERM: how long the running job may take to finish (ms) before it is handed back and the process exits.'),
     dayLockMs: positiveInt.min(1000).default(60_000)
       .describe('A day being attributed is locked in Redis for this long (ms), renewed while it runs (a killed worker\'s lock expires).'),
+    attributeDebounceMs: z.coerce.number().int().min(0).max(3_600_000).default(60_000)
+      .describe('Requests the Kafka collector writes trigger an `attribute` pass at the end of a window of this length (ms), at most one per window, and the collector reaching the backlog it found at start triggers one at once; 0 turns both off (the `attribute` schedule only).'),
     schedules: z.object({
       'billing-pull': cron.optional().describe('Schedule of the Cost Explorer pull.'),
       attribute: cron.optional().describe('Schedule of the attribution of owed days.'),
@@ -224,6 +233,13 @@ export const configSchema = z.object({
       message: 'one budget per (by, owner, currency)', path: ['budgets'],
     })
     .prefault({}).describe('CPP regression alerts, their notifications, and monthly budgets.'),
+  backup: z.object({
+    dir: nonEmpty.optional()
+      .describe('Directory the scheduled backups of the embedded warehouse are written to, one `<timestamp>/` each (`inferledger restore` reads one back); unset: no scheduled backups.'),
+    keep: positiveInt.max(1000).default(7).describe('Scheduled backups kept in backup.dir: after each new one, all but the newest this many are deleted.'),
+    schedule: cron.default('0 3 * * *')
+      .describe('When a scheduled backup is due (cron, UTC; 5 fields, or 6 with seconds); the backup job looks every 15 minutes, so one starts within 15 minutes of its time.'),
+  }).strict().prefault({}).describe('Scheduled backups of the embedded warehouse, taken by the `backup` job of `inferledger run`.'),
 }).strict();
 
 export type Config = z.infer<typeof configSchema>;

@@ -9,6 +9,7 @@
 import pRetry from 'p-retry';
 import { Kafka, logLevel, Partitioners, type Consumer, type ISocketFactory, type LogEntry } from 'kafkajs';
 import type {
+  AdminOptions,
   ConsumerEvents,
   ConsumerOptions,
   OutgoingMessage,
@@ -30,7 +31,9 @@ export interface KafkajsClientOptions {
 
 export function kafkajsClient(options: KafkajsClientOptions): StreamClient {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const kafka = new Kafka({
+  // Reconnects on its own for a while; past this, the consumer restarts itself (retry.restartOnFailure).
+  const RETRY = { initialRetryTime: 300, maxRetryTime: 10_000, retries: 8 };
+  const connect = (retries = RETRY.retries): Kafka => new Kafka({
     clientId: options.clientId,
     brokers: [...options.brokers],
     logLevel: logLevel.WARN,
@@ -39,10 +42,10 @@ export function kafkajsClient(options: KafkajsClientOptions): StreamClient {
       const { message, error } = entry as { message: string; error?: string };
       log(`kafka ${level === logLevel.ERROR ? 'error' : 'warn'}${namespace ? ` [${namespace}]` : ''}: ${message}${error ? `: ${error}` : ''}`);
     },
-    // Reconnects on its own for a while; past this, the consumer restarts itself (retry.restartOnFailure).
-    retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 8 },
+    retry: { ...RETRY, retries },
     ...(options.socketFactory ? { socketFactory: options.socketFactory } : {}),
   });
+  const kafka = connect();
 
   return {
     consumer: (consumerOptions, events) => Promise.resolve(new KafkajsConsumer(kafka, consumerOptions, events ?? {})),
@@ -67,9 +70,17 @@ export function kafkajsClient(options: KafkajsClientOptions): StreamClient {
         stop: () => producer.disconnect(),
       } satisfies StreamProducer;
     },
-    admin: async () => {
-      const admin = kafka.admin();
-      await admin.connect();
+    admin: async (adminOptions: AdminOptions = {}) => {
+      // Fewer retries than the client's own: a cluster of its own (kafkajs retries the brokers' connections per cluster).
+      const { retries } = adminOptions;
+      const admin = (retries === undefined ? kafka : connect(retries)).admin(retries === undefined ? {} : { retry: { ...RETRY, retries } });
+      try {
+        await admin.connect();
+      } catch (err) {
+        // A failed connect leaves nothing to stop, but kafkajs may still hold a socket it opened.
+        await admin.disconnect().catch(() => undefined);
+        throw err;
+      }
       return {
         async topicExists(topic: string) {
           return (await admin.listTopics()).includes(topic);
@@ -104,6 +115,15 @@ export function kafkajsClient(options: KafkajsClientOptions): StreamClient {
           const out = new Map<number, string>();
           for (const p of found?.partitions ?? []) if (p.offset !== '-1') out.set(p.partition, p.offset);
           return out;
+        },
+        async describeGroup(groupId: string) {
+          const { groups } = await retryRetriable(() => admin.describeGroups([groupId]));
+          const group = groups.find((g) => g.groupId === groupId);
+          return { state: group?.state ?? 'Unknown', members: group?.members.length ?? 0 };
+        },
+        async describeCluster() {
+          const cluster = await retryRetriable(() => admin.describeCluster());
+          return { brokers: cluster.brokers.length, controller: cluster.controller };
         },
         stop: () => admin.disconnect(),
       } satisfies StreamAdmin;

@@ -83,6 +83,30 @@ export interface PartitionOffsets {
   high: Offset;
 }
 
+/** A consumer group as the broker describes it. */
+export interface GroupDescription {
+  /** Stable, Empty, PreparingRebalance, CompletingRebalance, Dead, or Unknown. */
+  state: string;
+  /** Members of the group now (collectors consuming). */
+  members: number;
+}
+
+/** The cluster as the bootstrap broker describes it. */
+export interface ClusterDescription {
+  brokers: number;
+  /** Node id of the controller; null when the cluster names none. */
+  controller: number | null;
+}
+
+export interface AdminOptions {
+  /**
+   * Retries of a failed connection or request before giving up; the client's
+   * own policy (several seconds of retries) when absent. 0: a quick answer
+   * on whether the broker is there at all (e.g. `inferledger doctor`).
+   */
+  retries?: number;
+}
+
 export interface StreamAdmin {
   /** Whether the cluster has the topic (no waiting on metadata retries). */
   topicExists(topic: string): Promise<boolean>;
@@ -91,6 +115,10 @@ export interface StreamAdmin {
   topicOffsets(topic: string): Promise<PartitionOffsets[]>;
   /** The group's committed offset per partition; absent partitions have none. */
   groupOffsets(groupId: string, topic: string): Promise<Map<number, Offset>>;
+  /** The group's state and members (Dead or Empty with 0 members when nobody consumes). */
+  describeGroup(groupId: string): Promise<GroupDescription>;
+  /** The brokers of the cluster. */
+  describeCluster(): Promise<ClusterDescription>;
   stop(): Promise<void>;
 }
 
@@ -109,5 +137,6 @@ export interface StreamClient {
   /** A consumer that has joined nothing yet; `run` joins the group. New groups start at the earliest offset. */
   consumer(options: ConsumerOptions, events?: ConsumerEvents): Promise<StreamConsumer>;
   producer(): Promise<StreamProducer>;
-  admin(): Promise<StreamAdmin>;
+  /** An admin client, connected (rejects when no broker answers). */
+  admin(options?: AdminOptions): Promise<StreamAdmin>;
 }

@@ -14,6 +14,7 @@ export const QUEUES = {
   rollups: 'rollups',
   alerts: 'alerts',
   reports: 'reports',
+  retention: 'retention',
 } as const;
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
@@ -25,6 +26,8 @@ export const JOBS = {
   rollups: 'rollups',
   alertsEvaluate: 'alerts-evaluate',
   reportChargeback: 'report-chargeback',
+  backup: 'backup',
+  retention: 'retention',
 } as const;
 export type JobName = (typeof JOBS)[keyof typeof JOBS];
 
@@ -72,6 +75,20 @@ export const rollupsPayload = z.object({
 }).strict();
 export type RollupsPayload = z.infer<typeof rollupsPayload>;
 
+/** backup: a tick; whether a backup is due is worked out from the backups already in backup.dir. */
+export const backupPayload = z.object({
+  /** The time the tick stands for; the worker's clock when absent. */
+  now: isoInstant.optional(),
+}).strict();
+export type BackupPayload = z.infer<typeof backupPayload>;
+
+/** retention: a tick; the horizons are worked out from its time and the configuration (no window: `jobs run retention` takes none). */
+export const retentionPayload = z.object({
+  /** The time the tick stands for; the worker's clock when absent. */
+  now: isoInstant.optional(),
+}).strict();
+export type RetentionPayload = z.infer<typeof retentionPayload>;
+
 export const PAYLOADS = {
   [JOBS.billingPull]: tickPayload,
   [JOBS.attribute]: tickPayload,
@@ -79,6 +96,8 @@ export const PAYLOADS = {
   [JOBS.rollups]: rollupsPayload,
   [JOBS.alertsEvaluate]: alertsEvaluatePayload,
   [JOBS.reportChargeback]: tickPayload,
+  [JOBS.backup]: backupPayload,
+  [JOBS.retention]: retentionPayload,
 } as const;
 
 /**
@@ -98,4 +117,15 @@ export function fingerprint(...parts: readonly unknown[]): string {
 /** The hour a tick stands for, as used in its job id: 2026-12-01T13. */
 export function hourWindow(now: number): string {
   return new Date(now).toISOString().slice(0, 13);
+}
+
+/**
+ * The attribute tick that follows new inputs (request rows written): one per
+ * debounce window of `debounceMs`, run at the window's end, so every write of
+ * the window is in the warehouse when it looks and a window adds one tick
+ * however many writes it saw.
+ */
+export function freshAttributeTick(now: number, debounceMs: number): { id: string; runAt: number } {
+  const window = Math.floor(now / debounceMs);
+  return { id: jobId(JOBS.attribute, 'fresh', String(window)), runAt: (window + 1) * debounceMs };
 }

@@ -3,14 +3,15 @@
  * from the warehouse (sql/jobs/*.sql), never from whether a trigger fired.
  * Attribution records per UTC day the inputs its run saw (attribution_runs);
  * a day is owed when they changed since. Billing pulls are owed for days never
- * pulled, still estimated, or in the open month (billing_pulls).
+ * pulled, still estimated, or in the open month (billing_pulls). Freshness:
+ * the newest hour up to which every input is attributed (attributedThrough).
  */
 import { z } from 'zod';
 import type { Config } from '../config/config.js';
 import type { DayResult } from '../attribution/attribute.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
-import { DAY_MS, dayStart, formatDate, formatDateTime, parseDate } from '../util/time.js';
+import { DAY_MS, dayStart, formatDate, formatDateTime, HOUR_MS, parseDate, parseDateTime } from '../util/time.js';
 import { fingerprint } from './contract.js';
 
 const inputsRow = z.object({
@@ -90,6 +91,39 @@ export async function recordAttributionRun(
     finished_at: new Date().toISOString(),
     job_id: jobId,
   }]);
+}
+
+const throughRow = z.object({ open_days: z.coerce.number(), first_open: z.string() });
+
+/** How far attribution reflects its inputs: see {@link attributedThrough}. */
+export interface AttributedThrough {
+  /**
+   * End of the newest fully attributed hour (epoch ms): every complete hour
+   * before it that has a bill or traffic is attributed from its inputs as
+   * they are now. The end of the last complete hour when nothing is open.
+   */
+  through: number;
+  /** Days holding a complete hour that is not (the first of them sets `through`). */
+  openDays: number;
+}
+
+/**
+ * Freshness of attribution at `now` (sql/jobs/attributed-through.sql): the
+ * start of the earliest complete hour of [from, now) with a bill or traffic
+ * that the last run of its day did not attribute from its current inputs,
+ * else the start of the current hour. `from` is a UTC midnight (the window
+ * the attribute job owes from).
+ */
+export async function attributedThrough(warehouse: Warehouse, settings: Config['attribution'], from: number, now: number): Promise<AttributedThrough> {
+  const to = Math.floor(now / HOUR_MS) * HOUR_MS;
+  if (to <= from) return { through: to, openDays: 0 };
+  const [row] = await warehouse.query(
+    sqlFile('jobs/attributed-through'),
+    { from: formatDateTime(dayStart(from)), to: formatDateTime(to), settings_hash: settingsHash(settings) },
+    throughRow,
+  );
+  const openDays = row?.open_days ?? 0;
+  return { through: openDays > 0 && row ? parseDateTime(row.first_open) : to, openDays };
 }
 
 const dayRow = z.object({ day: z.string() });

@@ -13,7 +13,9 @@
  * gzip/deflate/br request bodies, gzip responses (`enable_http_compression=1`),
  * and errors in the server's own text (`Code: N. DB::Exception: ...`).
  * Not supported: writes, sessions (`session_id` is ignored: each request is
- * one query), external data tables, progress headers.
+ * one query), external data tables, progress headers. Beside the queries,
+ * /admin/ is handed to the service's admin route when it gives one
+ * (admin-route.ts: work for the CLI, behind a token of its own).
  *
  * No request can knock it over: each is answered inside one error boundary;
  * header values are checked before use; queries run up to
@@ -33,6 +35,7 @@ import { z } from 'zod';
 import type { Config } from '../config/config.js';
 import { ReadOnlyQueryError } from '../warehouse/read-only-query.js';
 import type { QueryParams, Warehouse } from '../warehouse/warehouse.js';
+import type { AdminRoute } from './admin-route.js';
 
 export interface QueryEndpointOptions {
   /** A warehouse session of the endpoint's own: the engine leaves it read-only after the first query. */
@@ -45,6 +48,8 @@ export interface QueryEndpointOptions {
   /** Limits, concurrency and browser rules (configuration `queries`). */
   queries: Config['queries'];
   log: (line: string) => void;
+  /** Requests under /admin/ (the service's own work for the CLI, admin-route.ts), after the same caller checks; none without it. */
+  admin?: AdminRoute | undefined;
 }
 
 export interface QueryEndpoint {
@@ -266,6 +271,10 @@ export async function startQueryEndpoint(options: QueryEndpointOptions): Promise
       if (givenId !== null && givenId !== '') {
         if (!QUERY_ID.test(givenId)) throw new EndpointError(36, 'BAD_ARGUMENTS', 400, 'query_id must be 1-128 printable ASCII characters without spaces');
         queryId = givenId;
+      }
+      if (options.admin && url.pathname.startsWith('/admin/')) {
+        await options.admin(req, res, url.pathname);
+        return;
       }
       if (url.pathname === '/ping') {
         res.writeHead(200, { 'Content-Type': 'text/plain; charset=UTF-8' }).end('Ok.\n');

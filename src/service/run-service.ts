@@ -19,9 +19,11 @@ import { Registry } from 'prom-client';
 import type { Config } from '../config/config.js';
 import { RequestCollector } from '../collector/request-collector.js';
 import type { JobDefinition } from '../scheduler/job.js';
-import { JobRuntime } from '../scheduler/runtime.js';
+import { JobRuntime, openAttributionTrigger, type AttributionTrigger } from '../scheduler/runtime.js';
 import type { StreamClient } from '../kafka/stream.js';
 import { openWarehouse, type Warehouse } from '../warehouse/warehouse.js';
+import { takeBackup } from '../backup/take-backup.js';
+import { adminRoute, newAdminToken, removeAdminToken, writeAdminToken } from './admin-route.js';
 import { startDashboard, type Dashboard } from './dashboard.js';
 import { startQueryEndpoint, type QueryEndpoint } from './query-endpoint.js';
 import { removeDiscovery, writeDiscovery } from './service-discovery.js';
@@ -57,15 +59,21 @@ const has = (role: Role, part: 'collector' | 'worker' | 'scheduler'): boolean =>
  * file saying where it listens. A port that cannot be had is logged, not
  * fatal: ingestion and jobs matter more than ad-hoc queries, and the file
  * then tells the CLI the service holds the directory but answers no queries.
+ * On the same address, the admin route takes backups with the service's own
+ * warehouse (`warehouse`, which writes), its token written beside the file.
  */
-async function serveQueries(config: Config, dataDir: string, database: string, log: (line: string) => void): Promise<{ endpoint: QueryEndpoint | undefined; close: () => Promise<void> }> {
+async function serveQueries(config: Config, warehouse: Warehouse, dataDir: string, log: (line: string) => void): Promise<{ endpoint: QueryEndpoint | undefined; close: () => Promise<void> }> {
   const { queryPort, queryHost, queryPassword } = config.service;
+  const database = warehouse.database;
   let endpoint: QueryEndpoint | undefined;
   let session: Warehouse | undefined;
+  // `inferledger backup` asks this process for the backup it cannot take itself while the directory is held here.
+  const token = newAdminToken();
+  const admin = adminRoute(token, { backup: (dir) => takeBackup(warehouse, dir, { log }) }, log);
   if (queryPort !== 0) {
     try {
       session = await openWarehouse({ ...config.warehouse, dataDir, database });
-      endpoint = await startQueryEndpoint({ warehouse: session, host: queryHost, port: queryPort, password: queryPassword, queries: config.queries, log });
+      endpoint = await startQueryEndpoint({ warehouse: session, host: queryHost, port: queryPort, password: queryPassword, queries: config.queries, log, admin });
       log(`queries: read-only ClickHouse HTTP interface at http://${queryHost}:${endpoint.port} (database ${database}${queryPassword === undefined ? ', no password' : ', password required'})`);
     } catch (err) {
       log(`queries: not served on ${queryHost}:${queryPort}: ${(err as Error).message} (service.queryPort / INFERLEDGER_QUERY_PORT; 0 turns it off)`);
@@ -75,11 +83,14 @@ async function serveQueries(config: Config, dataDir: string, database: string, l
   } else {
     log('queries: query endpoint off (service.queryPort 0): `inferledger sql` cannot reach this data directory while the service runs');
   }
+  // The token before the discovery file: a CLI that finds the service finds its token too.
+  if (endpoint) writeAdminToken(dataDir, token);
   writeDiscovery(dataDir, { pid: process.pid, host: endpoint ? queryHost : null, port: endpoint?.port ?? null, database, startedAt: new Date().toISOString() });
   return {
     endpoint,
     close: async () => {
       removeDiscovery(dataDir);
+      removeAdminToken(dataDir);
       await endpoint?.close();
       await session?.close();
     },
@@ -127,8 +138,17 @@ export async function runService(options: ServiceOptions): Promise<ServiceRun> {
   if (runtime && has(role, 'worker') && warehouse) runtime.startWorkers(warehouse);
 
   let collectorCrash: Promise<string> = new Promise(() => undefined);
+  let trigger: AttributionTrigger | undefined;
   if (has(role, 'collector') && warehouse && options.streamClient) {
-    const c = new RequestCollector({ ...config.kafka, parserThreads: config.ingest.parserThreads }, { warehouse, client: options.streamClient(), log });
+    // Fresh numbers: what the collector writes is attributed within a debounce window, and the start-up backlog once it is in.
+    // In `all` through this process's queues; a collector of its own enqueues through Redis (it needs no jobs/ code for that).
+    const pass = runtime ? runtime.attributionTrigger() : openAttributionTrigger({ config, jobs: options.jobs, log });
+    trigger = pass;
+    const onCaughtUp = (): void => {
+      log(`collector: caught up with the backlog of ${config.kafka.topic} seen at start${config.jobs.attributeDebounceMs > 0 ? '; attribution pass enqueued' : ''}`);
+      pass.caughtUp();
+    };
+    const c = new RequestCollector({ ...config.kafka, parserThreads: config.ingest.parserThreads }, { warehouse, client: options.streamClient(), log, onRowsWritten: () => { pass.rowsWritten(); }, onCaughtUp });
     collector = c;
     // A collector that cannot start (no broker, no topic) or crashes stops the service: its supervisor restarts it.
     const failedStart = c.start().then(
@@ -138,7 +158,7 @@ export async function runService(options: ServiceOptions): Promise<ServiceRun> {
     collectorCrash = Promise.race([c.whenCrashed.then((err) => `collector crashed: ${err.message}`), failedStart]);
   }
 
-  const queries = role === 'all' && warehouse?.dataDir !== undefined ? await serveQueries(config, warehouse.dataDir, warehouse.database, log) : undefined;
+  const queries = role === 'all' && warehouse?.dataDir !== undefined ? await serveQueries(config, warehouse, warehouse.dataDir, log) : undefined;
   let dashboard: Dashboard | undefined;
   if (config.service.dashboardPort !== 0) {
     const { dashboardHost, dashboardPort } = config.service;
@@ -196,6 +216,7 @@ export async function runService(options: ServiceOptions): Promise<ServiceRun> {
   const [collectorClean, jobsClean] = await Promise.all([
     collector ? Promise.race([collector.stop(), sleep(grace).then(() => false)]) : Promise.resolve(true),
     runtime ? runtime.close(Math.max(0, grace - 2_000)) : Promise.resolve(true),
+    trigger?.close(),
     queries?.close(),
   ]);
   server?.close();

@@ -49,13 +49,20 @@ export interface MigrateResult {
   alreadyApplied: string[];
 }
 
-export async function migrate(warehouse: Warehouse, migrations = listMigrations()): Promise<MigrateResult> {
+export interface MigrateOptions {
+  /** Apply only the migrations numbered up to this version (an earlier schema: upgrade tests). */
+  upTo?: number;
+}
+
+export async function migrate(warehouse: Warehouse, migrations = listMigrations(), options: MigrateOptions = {}): Promise<MigrateResult> {
+  const upTo = options.upTo;
   for (const statement of splitStatements(sqlFile('schema-migrations'))) await warehouse.command(statement);
   const done = new Map(
     (await warehouse.query('SELECT version, name, checksum FROM schema_migrations FINAL', {}, appliedRow)).map((r) => [r.version, r]),
   );
   const result: MigrateResult = { applied: [], alreadyApplied: [] };
   for (const migration of migrations) {
+    if (upTo !== undefined && migration.version > upTo) continue;
     const previous = done.get(migration.version);
     if (previous) {
       if (previous.checksum !== migration.checksum) {

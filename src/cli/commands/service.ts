@@ -49,6 +49,7 @@ export function registerServiceCommands(program: Command, ctx: CommandContext): 
           if (j.lastError) io.out(`  last error: ${j.lastError}`);
           if (j.nextRun) io.out(`  next run: ${j.nextRun}`);
           if (j.owed !== null) io.out(`  windows owed: ${j.owed} (as of ${j.owedAt})`);
+          if (j.freshnessSeconds !== null) io.out(`  freshness: ${formatAge(j.freshnessSeconds)} (newest fully attributed hour ends ${j.attributedThrough.slice(0, 16)}Z)`);
           io.out(`  queue: ${j.waiting} waiting, ${j.active} active, ${j.failed} failed`);
         }
       });
@@ -79,4 +80,14 @@ export function registerServiceCommands(program: Command, ctx: CommandContext): 
         io.out(ids.length > 0 ? `retrying ${ids.join(', ')}` : `no failed ${nameOrId} jobs`);
       });
     });
+}
+
+/** An age as `42s`, `4m12s`, `3h05m` or `2d07h`. */
+export function formatAge(seconds: number): string {
+  const s = Math.floor(seconds);
+  const two = (n: number): string => String(n).padStart(2, '0');
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${two(s % 60)}s`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h${two(Math.floor((s % 3600) / 60))}m`;
+  return `${Math.floor(s / 86_400)}d${two(Math.floor((s % 86_400) / 3600))}h`;
 }

@@ -1,0 +1,2 @@
+-- An empty database for the tables a backup opened in place does not show.
+CREATE DATABASE {scratch:Identifier} ENGINE = Atomic

@@ -1,0 +1,2 @@
+-- The engine's version, recorded in the manifest.
+SELECT version() AS version
