@@ -142,6 +142,17 @@ describe('request_hours', () => {
     expect((await pools(w)).map((p) => p.requests)).toEqual([1, 3]);
   });
 
+  it('are rebuilt after a mutation changed raw rows in place (same count, same ingested_at)', async () => {
+    await insertBilling(w, [billingLine({ start: DAY0 })]);
+    await insertRequests(w, [{ id: 'a', ts: DAY0, team: 'old' }, { id: 'b', ts: DAY0 + 1, team: 'old' }]);
+    await attribute();
+    await w.command("ALTER TABLE inference_requests UPDATE team = 'new' WHERE team = 'old'", {}, { mutations_sync: '2' });
+    expect(await refreshRequestHours(w, DAY0)).toMatchObject({ rebuiltHours: 1 });
+    expect(await refreshRequestHours(w, DAY0)).toMatchObject({ rebuiltHours: 0 });
+    await attribute();
+    expect((await w.query('SELECT DISTINCT team FROM cost_allocation', {}, z.object({ team: z.string() }))).map((r) => r.team)).toEqual(['new']);
+  });
+
   it('written in part or twice are found out and rebuilt', async () => {
     await insertBilling(w, [billingLine({ start: DAY0 })]);
     await insertRequests(w, [{ id: 'a', ts: DAY0, tenant: 'x' }, { id: 'b', ts: DAY0 + 1, tenant: 'y' }]);

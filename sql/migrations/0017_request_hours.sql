@@ -10,9 +10,9 @@
 -- rows of a day, its groups are what remains of its traffic, kept forever.
 --
 -- Each row also carries what its hour's groups were built from (the raw rows'
--- count and a fingerprint of their ingested_at) and the hour's total: a
--- changed hour, or groups half-written or written twice, are told apart
--- without reading the raw rows FINAL.
+-- count, a fingerprint of their ingested_at, the newest mutation of the
+-- table) and the hour's total: a changed hour, or groups half-written or
+-- written twice, are told apart without reading the raw rows FINAL.
 --
 -- PARTITION BY day, like the attribution tables: a day is swapped in whole.
 CREATE TABLE IF NOT EXISTS request_hours
@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS request_hours
     hour_requests      UInt64                   COMMENT 'Requests of all the groups of the hour when they were built: the groups of an hour sum to it, or they are incomplete',
     source_rows        UInt64                   COMMENT 'Rows of inference_requests in the hour (before merges) the groups were built from',
     source_fingerprint UInt64                   COMMENT 'Sum (modulo 2^64) of the ingested_at milliseconds of those rows: with source_rows, tells that the hour changed since',
+    source_mutation    UInt64                   COMMENT 'Number of the newest finished mutation of inference_requests (ALTER TABLE ... UPDATE or DELETE) then: a newer one may have changed rows without changing their count',
     built_at           DateTime64(3, 'UTC')     COMMENT 'When the hour''s groups were built'
 )
 ENGINE = MergeTree
@@ -76,6 +77,8 @@ SELECT
     g.requests, g.input_tokens, g.output_tokens, g.gpu_ms,
     sum(g.requests) OVER (PARTITION BY g.hour) AS hour_requests,
     s.source_rows AS source_rows, s.source_fingerprint AS source_fingerprint,
+    (SELECT max(toUInt64OrZero(extract(mutation_id, '(\\d+)'))) FROM system.mutations
+     WHERE database = currentDatabase() AND table = 'inference_requests' AND is_done) AS source_mutation,
     now64(3) AS built_at
 FROM
 (

@@ -5,10 +5,11 @@
  *
  * Kept current per day, at the start of attributing it (and before retention
  * removes it): while the day has raw rows, every hour whose raw rows changed
- * since its groups were built (count or ingested_at fingerprint, read without
- * FINAL), or whose groups are incomplete, is rebuilt from the raw rows
- * (FINAL), and the day is swapped in whole (REPLACE PARTITION), unchanged
- * hours copied as they were. An unchanged day writes nothing.
+ * since its groups were built (their count or ingested_at fingerprint, read
+ * without FINAL, or a mutation of the table since), or whose groups are
+ * incomplete, is rebuilt from the raw rows (FINAL), and the day is swapped in
+ * whole (REPLACE PARTITION), unchanged hours copied as they were. An
+ * unchanged day writes nothing.
  *
  * Which source is the truth for a day:
  *  - a day retention trimmed (a row in retention_days): its groups, which must
@@ -46,6 +47,7 @@ const hourRow = z.object({
   hour: z.string(),
   raw_rows: z.coerce.bigint(),
   raw_fingerprint: z.coerce.bigint(),
+  mutation: z.coerce.bigint(),
   kept_groups: z.coerce.number(),
   consistent: z.coerce.boolean(),
   current: z.coerce.boolean(),
@@ -131,6 +133,7 @@ async function rebuildHours(warehouse: Warehouse, dayStart: number, stale: reado
       stage,
       source_rows: stale.map((h) => h.raw_rows),
       source_fingerprints: stale.map((h) => h.raw_fingerprint),
+      source_mutation: stale[0]?.mutation ?? 0n,
       built_at: new Date().toISOString().slice(0, 23).replace('T', ' '),
     });
     // Retention may have trimmed the day meanwhile (it records that before dropping the rows):
