@@ -7,9 +7,10 @@
  * of its own enqueues the same ticks through Redis. A real broker, a private
  * redis-server, the embedded warehouse, an injected clock for the days.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { configSchema, type Config } from '../src/config/config.js';
+import { LocalCostExplorer, type CostLine } from '../src/cost-explorer/local-endpoint.js';
 import type { OutgoingMessage } from '../src/kafka/stream.js';
 import { QUEUES } from '../src/scheduler/contract.js';
 import { JobRuntime } from '../src/scheduler/runtime.js';
@@ -165,3 +166,63 @@ it('a collector of its own (role collector) enqueues the ticks through Redis for
     await observer.close(0);
   }
 });
+
+it('with the default configuration, pulls a Cost Explorer bill by itself and attributes a 3-day backlog against it exactly', async () => {
+  const days = ['2026-10-30', '2026-10-31', '2026-11-01'];
+  const topic = await freshTopic(2);
+  const backlog = days.flatMap(events);
+  await produce(topic, backlog);
+  // The bill on the local Cost Explorer endpoint: every hour of the 3 days for gpu-a (idle hours too), amounts with
+  // many decimals, and an untagged line a day (unallocated): pool_cost must hold all of it.
+  const clock = { now: at('2026-11-02T20:30:00Z') };
+  const lines: CostLine[] = days.flatMap((day, d) => {
+    const base = { account: '111', service: 'Amazon Elastic Compute Cloud', region: 'us-east-1', estimated: false, usageQuantity: '1', usageUnit: 'Hrs' };
+    const hourly = Array.from({ length: 24 }, (_, h): CostLine => ({
+      ...base, start: at(`${day}T00:00:00Z`) + h * HOUR_MS, instanceType: 'g6.xlarge', tags: { 'inference-pool': 'gpu-a' },
+      amortized: `0.${String(123_456_789 + h * 1_013 + d * 7)}`, unblended: `0.${String(987_654_321 - h * 31 - d)}`,
+    }));
+    return [...hourly, { ...base, start: at(`${day}T00:00:00Z`), instanceType: '', tags: {}, amortized: '0.000000000017', unblended: '0.01', usageQuantity: '0.5', usageUnit: 'GB-Mo' }];
+  });
+  const bill = formatScaled(lines.reduce((sum, l) => sum + toScaled(l.amortized), 0n));
+  const endpoint = new LocalCostExplorer(lines, { now: () => clock.now });
+  const url = await endpoint.listen();
+  // Test credentials for the SDK's standard chain (the local endpoint accepts any).
+  vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
+  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
+
+  // Defaults but for what a test must set: where Kafka, Redis and Cost Explorer are, and a private report directory.
+  const config: Config = configSchema.parse({
+    redis: { url: redis.url },
+    kafka: { topic, groupId: uniqueGroup() },
+    jobs: { prefix: uniquePrefix() },
+    aws: { endpoint: url },
+    service: { port: 0, queryPort: 0 },
+    report: { outDir: tempDir() },
+  });
+  const log: string[] = [];
+  let stop: (reason: string) => void = () => undefined;
+  const service = runService({
+    role: 'all', config, warehouse: w, jobs: JOB_REGISTRY, streamClient: () => testClient(), log: (line) => { log.push(line); }, clock: () => clock.now,
+    stop: new Promise((resolve) => { stop = resolve; }),
+  });
+  const billed = z.object({ currency: z.string(), cost: z.string() });
+  const billedByCurrency = async (): Promise<z.infer<typeof billed>[]> =>
+    w.query('SELECT currency, toString(sum(billed_cost)) AS cost FROM pool_cost GROUP BY currency ORDER BY currency', {}, billed);
+  let seen: { cpp: z.infer<typeof totals>; pools: z.infer<typeof billed>[] } | undefined;
+  try {
+    await waitFor(async () => {
+      seen = { cpp: await cppTotals(), pools: await billedByCurrency() };
+      return seen.cpp.requests === backlog.length && seen.pools.length === 1 && seen.pools[0]?.currency === 'USD' && toScaled(seen.pools[0].cost) === toScaled(bill);
+    }, { what: `every billed request in cpp_daily (${backlog.length}) and pool_cost equal to the bill (USD ${bill})`, timeoutMs: 180_000 });
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last seen ${JSON.stringify(seen)}; Cost Explorer calls: ${endpoint.requests.length}; log:\n${log.join('\n')}`);
+  } finally {
+    stop('test over');
+    await service;
+    await endpoint.close();
+    vi.unstubAllEnvs();
+  }
+  expect(endpoint.requests.length).toBeGreaterThan(0);
+  expect(await billedByCurrency()).toEqual([{ currency: 'USD', cost: bill }]);
+  expect((await cppTotals()).requests).toBe(backlog.length);
+}, 240_000);
