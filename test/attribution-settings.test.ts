@@ -33,8 +33,8 @@ import { settings, snapshot } from './helpers/attribution.js';
 import { billingLine, HOUR, insertBilling, insertRequests } from './helpers/data.js';
 import { tempDir } from './helpers/files.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from './helpers/redis.js';
-import { waitFor } from './helpers/wait.js';
 import { discardWarehouse, freshWarehouse } from './helpers/warehouse.js';
+import { queuesSettled } from './helpers/jobs.js';
 
 let w: Warehouse;
 beforeEach(async () => {
@@ -212,17 +212,7 @@ describe('the service on a database attributed with settings it does not know', 
     return r;
   }
 
-  async function settled(r: JobRuntime): Promise<void> {
-    await waitFor(async () => {
-      for (const name of Object.values(QUEUES)) {
-        const counts = await r.queue(name).getJobCounts('wait', 'active', 'prioritized', 'waiting-children');
-        if (Object.values(counts).some((n) => n > 0)) return false;
-        const delayed = await r.queue(name).getJobs(['delayed']);
-        if (delayed.some((job) => !String(job.id).startsWith('repeat:'))) return false;
-      }
-      return true;
-    }, { what: 'the queues to drain', timeoutMs: 90_000 });
-  }
+  const settled = (r: JobRuntime): Promise<void> => queuesSettled(r, 90_000);
 
   const runRow = z.object({ day: z.string(), settings_hash: z.string() });
   const runs = (): Promise<z.infer<typeof runRow>[]> =>

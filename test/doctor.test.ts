@@ -26,6 +26,7 @@ import { freePort } from './helpers/ports.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from './helpers/redis.js';
 import { waitFor } from './helpers/wait.js';
 import { discardWarehouse, freshWarehouse, TEST_DATA_DIR, testWarehouseConfig } from './helpers/warehouse.js';
+import { queuesSettled } from './helpers/jobs.js';
 
 const status = z.enum(['OK', 'WARN', 'FAIL']);
 /** The `--json` report, as docs/operations.md describes it. */
@@ -118,15 +119,7 @@ function runtime(): JobRuntime {
   return r;
 }
 
-async function settled(r: JobRuntime): Promise<void> {
-  await waitFor(async () => {
-    for (const name of Object.values(QUEUES)) {
-      const counts = await r.queue(name).getJobCounts('wait', 'active', 'prioritized', 'waiting-children', 'delayed');
-      if (Object.values(counts).some((n) => n > 0)) return false;
-    }
-    return true;
-  }, { what: 'the queues to drain', timeoutMs: 60_000 });
-}
+const settled = (r: JobRuntime): Promise<void> => queuesSettled(r, 60_000);
 
 /** Yesterday 10:00 UTC: inside the window the service attributes, old enough to be billed, young enough for retention. */
 const yesterday = (): number => dayStart(Date.now()) - DAY_MS + 10 * HOUR_MS;

@@ -16,9 +16,9 @@ import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { billingLine, insertBilling, insertRequests } from './helpers/data.js';
 import { tempDir } from './helpers/files.js';
 import { startTestRedis, uniquePrefix, type TestRedis } from './helpers/redis.js';
-import { waitFor } from './helpers/wait.js';
 import { discardWarehouse, freshWarehouse } from './helpers/warehouse.js';
 import { JOB_REGISTRY } from '../jobs/registry.js';
+import { queuesSettled } from './helpers/jobs.js';
 
 const at = (iso: string): number => Date.parse(iso);
 
@@ -50,18 +50,7 @@ function runtime(input: ConfigInput): JobRuntime {
   return r;
 }
 
-/** Until no queue holds a job still to run (the next cron iteration of a scheduler, `repeat:...`, is not). */
-async function settled(r: JobRuntime): Promise<void> {
-  await waitFor(async () => {
-    for (const name of Object.values(QUEUES)) {
-      const counts = await r.queue(name).getJobCounts('wait', 'active', 'prioritized', 'waiting-children');
-      if (Object.values(counts).some((n) => n > 0)) return false;
-      const delayed = await r.queue(name).getJobs(['delayed']);
-      if (delayed.some((j) => !String(j.id).startsWith('repeat:'))) return false;
-    }
-    return true;
-  }, { what: 'the queues to drain', timeoutMs: 120_000 });
-}
+const settled = (r: JobRuntime): Promise<void> => queuesSettled(r, 120_000);
 
 async function tickAndSettle(r: JobRuntime, iso: string): Promise<void> {
   clock.now = at(iso);

@@ -19,6 +19,7 @@ import { startTestRedis, uniquePrefix, type TestRedis } from './helpers/redis.js
 import { waitFor } from './helpers/wait.js';
 import { discardWarehouse, freshWarehouse } from './helpers/warehouse.js';
 import { JOB_REGISTRY } from '../jobs/registry.js';
+import { queuesSettled } from './helpers/jobs.js';
 
 const at = (iso: string): number => Date.parse(iso);
 const DEBOUNCE_MS = 1_000;
@@ -58,17 +59,7 @@ function runtime(config: Config): JobRuntime {
   return r;
 }
 
-async function settled(r: JobRuntime): Promise<void> {
-  await waitFor(async () => {
-    for (const name of Object.values(QUEUES)) {
-      const counts = await r.queue(name).getJobCounts('wait', 'active', 'prioritized', 'waiting-children');
-      if (Object.values(counts).some((n) => n > 0)) return false;
-      const delayed = await r.queue(name).getJobs(['delayed']);
-      if (delayed.some((j) => !String(j.id).startsWith('repeat:'))) return false;
-    }
-    return true;
-  }, { what: 'the queues to drain', timeoutMs: 60_000 });
-}
+const settled = (r: JobRuntime): Promise<void> => queuesSettled(r, 60_000);
 
 /** An attribute tick now (a manual one: the hourly tick of this hour already ran) and everything it enqueued. */
 async function pass(r: JobRuntime, iso: string): Promise<void> {

@@ -18,6 +18,7 @@ import { startTestRedis, uniquePrefix, type TestRedis } from './helpers/redis.js
 import { waitFor } from './helpers/wait.js';
 import { discardWarehouse, freshWarehouse } from './helpers/warehouse.js';
 import { JOB_REGISTRY } from '../jobs/registry.js';
+import { queuesSettled } from './helpers/jobs.js';
 
 const at = (iso: string): number => Date.parse(iso);
 
@@ -52,22 +53,7 @@ function runtime(config: Config, withWorkers = true): JobRuntime {
   return r;
 }
 
-/**
- * Until no queue holds a job still to run (waiting, active, delayed, or a
- * parent waiting on children); the next cron iteration of a job scheduler
- * (delayed, id `repeat:...`) is not work still to run.
- */
-async function settled(r: JobRuntime): Promise<void> {
-  await waitFor(async () => {
-    for (const name of Object.values(QUEUES)) {
-      const counts = await r.queue(name).getJobCounts('wait', 'active', 'prioritized', 'waiting-children');
-      if (Object.values(counts).some((n) => n > 0)) return false;
-      const delayed = await r.queue(name).getJobs(['delayed']);
-      if (delayed.some((j) => !String(j.id).startsWith('repeat:'))) return false;
-    }
-    return true;
-  }, { what: 'the queues to drain', timeoutMs: 90_000 });
-}
+const settled = (r: JobRuntime): Promise<void> => queuesSettled(r, 90_000);
 
 const runsRow = z.object({ day: z.string(), n: z.coerce.number() });
 async function runsPerDay(): Promise<Record<string, number>> {

@@ -19,7 +19,7 @@ import { formatDateTime64 } from '../src/events/request-event.js';
 import { toScaled } from '../src/util/decimal.js';
 import { listMigrations, migrate } from '../src/warehouse/migrate.js';
 import { openWarehouse, type Warehouse } from '../src/warehouse/warehouse.js';
-import { settings } from './helpers/attribution.js';
+import { settings, snapshot } from './helpers/attribution.js';
 import { billingLine, DAY0, HOUR, iso, insertBilling, insertRequests, type TestRequest } from './helpers/data.js';
 import { discardWarehouse, freshWarehouse, scalar, testWarehouseConfig } from './helpers/warehouse.js';
 
@@ -57,17 +57,6 @@ async function insertBillingBefore0006(w: Warehouse): Promise<void> {
   })));
 }
 
-/** The four tables, less when they were computed and the billing version (each warehouse records its own). */
-async function tables(w: Warehouse): Promise<Record<string, unknown[]>> {
-  const out: Record<string, unknown[]> = {};
-  const byVersion = 'SELECT * EXCEPT (attributed_at, billing_version) FROM {t:Identifier} ORDER BY ALL';
-  const plain = 'SELECT * EXCEPT attributed_at FROM {t:Identifier} ORDER BY ALL';
-  for (const [table, sql] of [['cost_allocation', byVersion], ['pool_cost', byVersion], ['cpp_daily', plain], ['coverage_daily', plain]] as const) {
-    out[table] = await w.query(sql, { t: table }, z.record(z.string(), z.unknown()));
-  }
-  return out;
-}
-
 const poolRow = z.object({ pool_id: z.string(), billed_cost: z.string(), allocated_cost: z.string(), used_cost: z.string(), idle_cost: z.string(), unallocated_cost: z.string() });
 
 /** allocated (to traffic) + idle (pool-hours without traffic) + unallocated = billed, to the last unit; and used + idle = billed per pool-hour. */
@@ -95,7 +84,7 @@ describe('upgrades', () => {
     await insertRequests(reference, REQUESTS);
     await attributeDay(reference, SETTINGS, DAY0);
     await tieOut(reference);
-    const expected = await tables(reference);
+    const expected = await snapshot(reference, { acrossWarehouses: true });
 
     for (const version of EARLIER) {
       const w = await openWarehouse(testWarehouseConfig());
@@ -116,7 +105,7 @@ describe('upgrades', () => {
       expect(await refreshRequestHours(w, DAY0), `from ${version}`).toMatchObject({ source: 'raw rows', rebuiltHours: 0 });
       await attributeDay(w, SETTINGS, DAY0);
       await tieOut(w);
-      expect(await tables(w), `from ${version}`).toEqual(expected);
+      expect(await snapshot(w, { acrossWarehouses: true }), `from ${version}`).toEqual(expected);
       expect(await scalar(w, "SELECT count() AS n FROM billing_current WHERE charge_period_start >= {d:DateTime('UTC')}", { d: iso(DAY0) }), `from ${version}`).toBe(BILL.length);
       await discardWarehouse(open.pop() as Warehouse);
     }

@@ -41,12 +41,17 @@ export async function cpp(w: Warehouse): Promise<z.infer<typeof cppRow>[]> {
   return w.query('SELECT * FROM cpp_daily ORDER BY day, model_id, model_version, feature_id, team, tenant_id, currency', {}, cppRow);
 }
 
-/** Every attribution table, minus the time it was computed: what must not change between re-runs. */
-export async function snapshot(w: Warehouse): Promise<Record<string, unknown[]>> {
+/**
+ * Every attribution table, minus the time it was computed: what must not
+ * change between re-runs. Across two warehouses the billing version is left
+ * out too: each records the same bill under a version of its own.
+ */
+export async function snapshot(w: Warehouse, options: { acrossWarehouses?: boolean } = {}): Promise<Record<string, unknown[]>> {
   const out: Record<string, unknown[]> = {};
   for (const table of ['cost_allocation', 'pool_cost', 'cpp_daily', 'coverage_daily']) {
+    const versioned = options.acrossWarehouses === true && (table === 'cost_allocation' || table === 'pool_cost');
     out[table] = await w.query(
-      'SELECT * EXCEPT attributed_at FROM {t:Identifier} ORDER BY ALL',
+      versioned ? 'SELECT * EXCEPT (attributed_at, billing_version) FROM {t:Identifier} ORDER BY ALL' : 'SELECT * EXCEPT attributed_at FROM {t:Identifier} ORDER BY ALL',
       { t: table },
       z.record(z.string(), z.unknown()),
     );
