@@ -28,6 +28,32 @@ const tagKey = z.string().trim().min(1).max(128).regex(/^[^$]+$/, 'must not cont
 const port = z.coerce.number().int().min(0).max(65_535);
 const listenHost = z.union([z.ipv4(), z.ipv6(), z.hostname()], { error: 'must be an IP address or a host name' });
 
+/** The limits one user may have of their own, replacing the `queries` defaults for them. */
+const userLimits = z.object({
+  maxMemoryBytes: positiveInt.optional().describe('Memory one of this user\'s queries may use (bytes).'),
+  maxExecutionSeconds: positiveInt.optional().describe('Time one of this user\'s queries may run (seconds).'),
+  maxResultRows: z.coerce.number().int().min(0).optional().describe('Rows one result may have; 0: no limit.'),
+  maxResultBytes: z.coerce.number().int().min(0).optional().describe('Bytes one result may have; 0: no limit.'),
+  concurrency: positiveInt.max(64).optional().describe('Queries this user runs at once.'),
+  queriesPerMinute: positiveInt.optional().describe('Queries this user may send in any minute.'),
+}).strict();
+
+/** Which rows a user sees: all, or those of some teams, or of some tenants. */
+const accessScope = z.union([
+  z.literal('all'),
+  z.object({ teams: z.array(nonEmpty.max(256)).min(1).describe('Teams as attribution records them (the team column).') }).strict(),
+  z.object({ tenants: z.array(nonEmpty.max(256)).min(1).describe('Tenants as attribution records them (the tenant_id column).') }).strict(),
+], { error: 'must be "all", {"teams": [...]} or {"tenants": [...]}' });
+
+const accessUser = z.object({
+  name: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$/, 'must be 1-64 letters, digits, and _ . @ - (not starting with . @ -)')
+    .describe('The user name clients send (basic auth, X-ClickHouse-User or the user parameter).'),
+  password_sha256_hex: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be the SHA-256 of the password as 64 hex digits (`inferledger access password` prints it)')
+    .transform((h) => h.toLowerCase()).describe('SHA-256 of the password in hex, as ClickHouse stores it; never the password itself.'),
+  scope: accessScope.describe('"all", {"teams": [...]} or {"tenants": [...]}.'),
+  limits: userLimits.prefault({}).describe('Limits of this user\'s own; unset ones are those of `queries`.'),
+}).strict();
+
 export const configSchema = z.object({
   warehouse: z.object({
     url: z.url({ protocol: /^https?$/ }).optional().describe('ClickHouse server over HTTP(S), e.g. `http://localhost:8123`. Unset: the embedded chDB engine.'),
@@ -172,8 +198,21 @@ export const configSchema = z.object({
       .describe('Browser origins (e.g. https://grafana.example.com) whose pages may send queries; requests from any other page are refused.'),
     allowedHosts: z.array(z.hostname()).default([])
       .describe('Host names the endpoint answers to besides IP addresses and localhost (DNS rebinding protection).'),
-  }).strict().prefault({})
+    maxTotalMemoryBytes: z.coerce.number().int().positive().default(4 * 1024 ** 3)
+      .describe('Memory all analysts\' queries together may hold (bytes): each query reserves its own limit (maxMemoryBytes) out of this before it starts, and waits in line while the rest is taken.'),
+    userConcurrency: positiveInt.max(64).default(2).describe('Queries one user runs at once; one more is answered 429 with Retry-After.'),
+    queriesPerMinute: positiveInt.default(120).describe('Queries one user may send in any minute; one more is answered 429 with Retry-After.'),
+  }).strict().refine((q) => q.maxMemoryBytes <= q.maxTotalMemoryBytes, { message: 'maxMemoryBytes must not exceed maxTotalMemoryBytes', path: ['maxMemoryBytes'] })
+    .prefault({})
     .describe('Analysts\' read-only queries (`inferledger sql` and the query endpoint of `run`): the limits each runs under, and who may send them.'),
+  access: z.object({
+    users: z.array(accessUser).default([])
+      .refine((list) => new Set(list.map((u) => u.name)).size === list.length, 'user names must be unique')
+      .describe('Who may query the query endpoint of `run`, each with a password and a scope. Empty: one optional password for all (service.queryPassword), every row visible.'),
+    sharedTables: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a table name of the warehouse\'s database')).default([])
+      .describe('Tables without a team or tenant_id column (e.g. pool_cost, coverage_daily) that scoped users may read whole; every other such table is refused to them.'),
+    auditDays: z.coerce.number().int().min(1).max(3650).default(180).describe('Days every query through the endpoint is kept in query_audit (`inferledger access log`).'),
+  }).strict().prefault({}).describe('Users and scopes of the query endpoint: each team or tenant sees its own rows, filtered by the engine; finance sees all.'),
   report: z.object({
     outDir: nonEmpty.default('reports').describe('Directory the scheduled packs are written to (`<outDir>/<month>/...`).'),
     scheduled: z.array(z.object({
@@ -240,7 +279,17 @@ export const configSchema = z.object({
     schedule: cron.default('0 3 * * *')
       .describe('When a scheduled backup is due (cron, UTC; 5 fields, or 6 with seconds); the backup job looks every 15 minutes, so one starts within 15 minutes of its time.'),
   }).strict().prefault({}).describe('Scheduled backups of the embedded warehouse, taken by the `backup` job of `inferledger run`.'),
-}).strict();
+}).strict().superRefine((config, ctx) => {
+  if (config.access.users.length > 0 && config.service.queryPassword !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['service', 'queryPassword'], message: 'set either service.queryPassword (one password, every row) or access.users (a password and a scope each), not both' });
+  }
+  config.access.users.forEach((user, i) => {
+    const memory = user.limits.maxMemoryBytes;
+    if (memory !== undefined && memory > config.queries.maxTotalMemoryBytes) {
+      ctx.addIssue({ code: 'custom', path: ['access', 'users', i, 'limits', 'maxMemoryBytes'], message: `must not exceed queries.maxTotalMemoryBytes (${config.queries.maxTotalMemoryBytes})` });
+    }
+  });
+});
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
@@ -419,6 +468,8 @@ export function redactConfig(config: Config): Config {
     redis: { ...config.redis, url: redactUrl(config.redis.url) },
     service: { ...config.service, queryPassword: config.service.queryPassword === undefined ? undefined : '***' },
     alerts: { ...config.alerts, webhooks: config.alerts.webhooks.map((w) => ({ ...w, url: redactWebhookUrl(w.url) })) },
+    // An unsalted hash of a weak password is as good as the password: never printed either.
+    access: { ...config.access, users: config.access.users.map((u) => ({ ...u, password_sha256_hex: '***' })) },
   };
 }
 
