@@ -33,7 +33,7 @@ const dir = tempDir();
 const SECRET = 'inferledger-secret-7f3a9c';
 const secretFile = join(dir, 'secret.txt');
 writeFileSync(secretFile, `${SECRET}\n`);
-const queries = configSchema.shape.queries.parse({ maxMemoryBytes: 300 * 1024 ** 2, maxExecutionSeconds: 20, concurrency: 2, queueTimeoutMs: 500 });
+const queries = configSchema.shape.queries.parse({ maxMemoryBytes: 300 * 1024 ** 2, maxExecutionSeconds: 20, concurrency: 2, userConcurrency: 4, queueTimeoutMs: 500 });
 
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
@@ -42,9 +42,9 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 
-async function post(sql: string, search = '', init: RequestInit = {}): Promise<{ status: number; text: string }> {
+async function post(sql: string, search = '', init: RequestInit = {}): Promise<{ status: number; text: string; retryAfter: string | null }> {
   const res = await fetch(`${base}/?${search}`, { method: 'POST', body: sql, ...init });
-  return { status: res.status, text: await res.text() };
+  return { status: res.status, text: await res.text(), retryAfter: res.headers.get('retry-after') };
 }
 
 /** Nothing left the machine, no file appeared, the secret was not read, and the endpoint still answers. */
@@ -223,7 +223,8 @@ describe('runaway queries', () => {
     const long = controllers.map((c, i) => fetch(`${base}/`, { method: 'POST', body: `SELECT sum(number) AS busy_${i} FROM numbers(1000000000000)`, signal: c.signal }).catch(() => undefined));
     await waitFor(() => endpoint.running === 2, { what: 'both slots to fill', timeoutMs: 10_000 });
     const third = await post('SELECT 3');
-    expect([third.status, third.text]).toEqual([503, expect.stringMatching(/^Code: 202\. DB::Exception: Too many simultaneous queries/)]);
+    expect([third.status, third.text]).toEqual([429, expect.stringMatching(/^Code: 202\. DB::Exception: Too many simultaneous queries/)]);
+    expect(third.retryAfter).toMatch(/^[1-9]\d*$/);
     for (const c of controllers) c.abort();
     await Promise.all(long);
     await waitFor(() => endpoint.running === 0, { what: 'the slots to free', timeoutMs: 10_000 });

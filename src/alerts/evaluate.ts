@@ -20,6 +20,7 @@ import { atDailyPace, decompose, lowerMedianIndex, robustSpread, type Decomposit
 import { AlertDetails, AskedPairs, keyOf, type KeyName } from './details.js';
 import { explain } from './explain.js';
 import { dedupeKey, notify, type DeliveryResult, type Transition } from './notify.js';
+import { audiencesOf, webhooksFor } from './routing.js';
 import { latestAlerts, nextVersion, NO_BUDGET, nowText, writeAlerts, type AlertRow } from './store.js';
 import { DAY_MS, dayStart, formatDate as dayText, parseDate as dayMs, parseDateTime } from '../util/time.js';
 
@@ -399,8 +400,9 @@ export async function evaluateAlerts(warehouse: Warehouse, config: Pick<Config, 
 
 /**
  * Send what is owed: this run's transitions (an alert opened and resolved in
- * one run announces both), and any earlier one whose delivery failed; the
- * delivery log keeps what a webhook already accepted from going out twice.
+ * one run announces both), and any earlier one whose delivery failed, each
+ * to the webhooks its routes give (routing.ts); the delivery log keeps what a
+ * webhook already accepted from going out twice.
  */
 async function deliverOwed(
   warehouse: Warehouse, settings: AlertSettings, transitions: readonly TransitionOutcome[], latest: ReadonlyMap<string, AlertRow>, now: number,
@@ -419,8 +421,12 @@ async function deliverOwed(
   // Openings first, resolutions last: an escalation owed by this run never reaches a webhook before
   // the opening an earlier run failed to deliver.
   const order: Record<Transition, number> = { opened: 0, escalated: 1, resolved: 2 };
-  for (const [alert, transition] of [...owed.values()].sort((a, b) => order[a[1]] - order[b[1]])) {
-    const sent = await notify(warehouse, settings, alert, transition);
+  const sorted = [...owed.values()].sort((a, b) => order[a[1]] - order[b[1]]);
+  // Where each goes (alerts.routes): the teams of every CPP alert owed, read at once.
+  const audiences = await audiencesOf(warehouse, settings, sorted.map(([alert]) => alert));
+  for (const [alert, transition] of sorted) {
+    const webhooks = webhooksFor(settings, audiences.get(alert.alert_id) ?? { teams: [], tenants: [] });
+    const sent = await notify(warehouse, settings, alert, transition, webhooks);
     deliveries.push(...sent.filter((d) => d.outcome !== 'already-delivered'));
   }
   return deliveries;

@@ -4,17 +4,20 @@
  * webhooks. Each carries a dedupe key (alert id + transition) in the payload
  * and the Idempotency-Key header, so a receiver shows a retried delivery
  * once; a delivery log (cpp_alert_deliveries) keeps us from sending again
- * what a webhook already accepted, across retries, runs and crashes.
+ * what a webhook already accepted, across retries, runs and crashes. Which
+ * webhooks an alert goes to is routing.ts's: the delivery log is per webhook,
+ * so each one's retries and dedupe are its own.
  */
 import pRetry, { AbortError } from 'p-retry';
 import { z } from 'zod';
 import type { Config } from '../config/config.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
+import { audiencesOf, webhooksFor, type Webhook } from './routing.js';
 import { nowText, type AlertRow } from './store.js';
 
 export type Transition = 'opened' | 'escalated' | 'resolved';
-export type Webhook = Config['alerts']['webhooks'][number];
+export type { Webhook } from './routing.js';
 
 export function dedupeKey(alertId: string, transition: Transition): string {
   return `${alertId}:${transition}`;
@@ -57,11 +60,18 @@ export interface DeliveryResult {
 
 const countRow = z.object({ n: z.coerce.number() });
 
-/** Send one transition of one alert to every webhook not yet known to have it. */
-export async function notify(warehouse: Warehouse, settings: Config['alerts'], alert: AlertRow, transition: Transition): Promise<DeliveryResult[]> {
+/**
+ * Send one transition of one alert to each of its webhooks not yet known to
+ * have it: `webhooks` when given (the caller routed it), else those its
+ * routes give (alerts.routes, see routing.ts).
+ */
+export async function notify(
+  warehouse: Warehouse, settings: Config['alerts'], alert: AlertRow, transition: Transition, webhooks?: readonly Webhook[],
+): Promise<DeliveryResult[]> {
   const results: DeliveryResult[] = [];
   const key = dedupeKey(alert.alert_id, transition);
-  for (const webhook of settings.webhooks) {
+  const targets = webhooks ?? webhooksFor(settings, (await audiencesOf(warehouse, settings, [alert])).get(alert.alert_id) ?? { teams: [], tenants: [] });
+  for (const webhook of targets) {
     const [done] = await warehouse.query(sqlFile('alerts/delivered'), { dedupe_key: key, target: webhook.name }, countRow);
     if ((done?.n ?? 0) > 0) {
       results.push({ webhook: webhook.name, dedupeKey: key, outcome: 'already-delivered', attempts: 0 });

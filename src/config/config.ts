@@ -200,7 +200,7 @@ export const configSchema = z.object({
       .describe('Host names the endpoint answers to besides IP addresses and localhost (DNS rebinding protection).'),
     maxTotalMemoryBytes: z.coerce.number().int().positive().default(4 * 1024 ** 3)
       .describe('Memory all analysts\' queries together may hold (bytes): each query reserves its own limit (maxMemoryBytes) out of this before it starts, and waits in line while the rest is taken.'),
-    userConcurrency: positiveInt.max(64).default(2).describe('Queries one user runs at once; one more is answered 429 with Retry-After.'),
+    userConcurrency: positiveInt.max(64).default(2).describe('Queries one user runs at once; more wait in line with the others (up to queueTimeoutMs, then 429 with Retry-After).'),
     queriesPerMinute: positiveInt.default(120).describe('Queries one user may send in any minute; one more is answered 429 with Retry-After.'),
   }).strict().refine((q) => q.maxMemoryBytes <= q.maxTotalMemoryBytes, { message: 'maxMemoryBytes must not exceed maxTotalMemoryBytes', path: ['maxMemoryBytes'] })
     .prefault({})
@@ -211,7 +211,6 @@ export const configSchema = z.object({
       .describe('Who may query the query endpoint of `run`, each with a password and a scope. Empty: one optional password for all (service.queryPassword), every row visible.'),
     sharedTables: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a table name of the warehouse\'s database')).default([])
       .describe('Tables without a team or tenant_id column (e.g. pool_cost, coverage_daily) that scoped users may read whole; every other such table is refused to them.'),
-    auditDays: z.coerce.number().int().min(1).max(3650).default(180).describe('Days every query through the endpoint is kept in query_audit (`inferledger access log`).'),
   }).strict().prefault({}).describe('Users and scopes of the query endpoint: each team or tenant sees its own rows, filtered by the engine; finance sees all.'),
   report: z.object({
     outDir: nonEmpty.default('reports').describe('Directory the scheduled packs are written to (`<outDir>/<month>/...`).'),
@@ -248,7 +247,24 @@ export const configSchema = z.object({
       name: z.string().trim().min(1).max(64).describe('Printed in logs and recorded with deliveries; the URL never is.'),
       url: z.url({ protocol: /^https?$/ }).describe('Where alerts are posted (http or https); a secret, never printed whole.'),
       kind: z.enum(['slack', 'json']).default('json').describe('slack: a Slack-compatible incoming webhook ({text}); json: the whole alert.'),
-    }).strict()).default([]).describe('Where opened and resolved alerts are sent.'),
+      default: z.boolean().optional()
+        .describe('Whether this webhook gets the alerts no route claims (and those of routes with alsoDefault). Unset: true, unless a route names this webhook (a team\'s webhook gets only its routes\' alerts).'),
+    }).strict()).default([]).describe('Where opened, escalated and resolved alerts are sent: the default webhooks, and those alerts.routes name.'),
+    routes: z.array(z.object({
+      teams: z.array(teamName.max(256)).min(1, 'must name at least one team').optional()
+        .describe('Teams as attribution records them (cost_allocation.team): their budget alerts, and CPP alerts of keys with their traffic.'),
+      tenants: z.array(nonEmpty.max(256)).min(1, 'must name at least one tenant').optional()
+        .describe('Tenants as attribution records them (tenant_id): their budget alerts, and CPP alerts of their keys (alerts.byTenant).'),
+      webhooks: z.array(nonEmpty.max(64)).min(1, 'must name at least one webhook').describe('Names of webhooks in alerts.webhooks that get these alerts.'),
+      alsoDefault: z.boolean().default(false).describe('Send these alerts to the default webhooks too (otherwise only to this route\'s).'),
+    }).strict().superRefine((r, ctx) => {
+      if (r.teams !== undefined && r.tenants !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['tenants'], message: 'a route names teams or tenants, not both: make it two routes' });
+      } else if (r.teams === undefined && r.tenants === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['teams'], message: 'a route names its teams or its tenants' });
+      }
+    })).default([])
+      .describe('Which webhooks get the alerts of a team or tenant (exactly one of teams, tenants per route); an alert no route claims goes to the default webhooks.'),
     budgets: z.array(z.object({
       by: z.enum(['team', 'tenant']).describe('Whether owner is a team or a tenant.'),
       owner: z.string().trim().min(1).max(256).describe('The team or tenant as attribution records it (cost_allocation.team / tenant_id).'),
@@ -268,6 +284,18 @@ export const configSchema = z.object({
   }).strict().refine((a) => a.resolveBelow < a.relativeIncrease, { message: 'resolveBelow must be below relativeIncrease', path: ['resolveBelow'] })
     .refine((a) => a.minBaselineDays <= a.baselineDays, { message: 'minBaselineDays must not exceed baselineDays', path: ['minBaselineDays'] })
     .refine((a) => new Set(a.webhooks.map((w) => w.name)).size === a.webhooks.length, { message: 'webhook names must be unique', path: ['webhooks'] })
+    .superRefine((a, ctx) => {
+      const names = new Set(a.webhooks.map((w) => w.name));
+      a.routes.forEach((r, i) => {
+        r.webhooks.forEach((name, j) => {
+          if (!names.has(name)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'webhooks', j], message: `no webhook named ${JSON.stringify(name)} in alerts.webhooks` });
+        });
+      });
+      const routed = new Set(a.routes.flatMap((r) => r.webhooks));
+      a.webhooks.forEach((w, i) => {
+        if (w.default === false && !routed.has(w.name)) ctx.addIssue({ code: 'custom', path: ['webhooks', i, 'default'], message: 'this webhook would get nothing: default is false and no route names it' });
+      });
+    })
     .refine((a) => new Set(a.budgets.map((b) => JSON.stringify([b.by, b.owner, b.currency]))).size === a.budgets.length, {
       message: 'one budget per (by, owner, currency)', path: ['budgets'],
     })

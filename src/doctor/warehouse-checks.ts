@@ -9,11 +9,11 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../config/config.js';
 import { pingService, serviceUrl } from '../service/query-client.js';
-import { runningService } from '../service/warehouse-access.js';
+import { runningService, serviceReader } from '../service/warehouse-access.js';
 import { EmbeddedEngineUnavailableError, LOCAL_CLICKHOUSE_GUIDE } from '../warehouse/embedded-engine.js';
 import { listMigrations } from '../warehouse/migrate.js';
 import { sqlFile } from '../warehouse/sql-files.js';
-import { openServiceReader, openWarehouse, ServerUnreachableError } from '../warehouse/warehouse.js';
+import { openWarehouse, ServerUnreachableError } from '../warehouse/warehouse.js';
 import { Finding, fail, ok, reason, some, warn, type Check, type WarehouseAccess } from './check.js';
 
 /** Where a server is, never with the credentials a URL may hold. */
@@ -52,7 +52,7 @@ export async function openDoctorWarehouse(config: Config): Promise<WarehouseAcce
         'set service.queryPort (INFERLEDGER_QUERY_PORT) for the service and restart it, or stop it to check its data directory',
       );
     }
-    const warehouse = openServiceReader(url, database, config.service.queryPassword ?? '', config.warehouse.requestTimeoutMs);
+    const warehouse = serviceReader(config, service, url);
     return { warehouse, via: `the query endpoint of \`inferledger run\` (pid ${service.pid}) at ${url}, database ${database}`, throughService: true };
   }
   if (!existsSync(dir)) {

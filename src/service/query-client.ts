@@ -3,6 +3,7 @@
  * ClickHouse HTTP interface, its output text back, or the engine's error as
  * an Error with the message the CLI would have printed running it itself.
  */
+import { ADMIN_TOKEN_HEADER } from './admin-route.js';
 import type { ServiceInfo } from './service-discovery.js';
 
 export interface ServiceQuery {
@@ -12,6 +13,8 @@ export interface ServiceQuery {
   /** The database the caller means; the service answers only in its own and says so otherwise. */
   database: string;
   password?: string | undefined;
+  /** The service's own token (admin-route.ts), sent instead of a password: every row, audited as user (local). */
+  token?: string | undefined;
   timeoutMs: number;
 }
 
@@ -54,7 +57,7 @@ export async function queryService(info: ServiceInfo, query: ServiceQuery): Prom
   const res = await fetch(url, {
     method: 'POST',
     body: query.sql,
-    headers: query.password === undefined ? {} : { 'X-ClickHouse-Key': query.password },
+    headers: query.token !== undefined ? { [ADMIN_TOKEN_HEADER]: query.token } : query.password === undefined ? {} : { 'X-ClickHouse-Key': query.password },
     signal: AbortSignal.timeout(query.timeoutMs),
   });
   const text = await res.text();

@@ -23,7 +23,8 @@ import { JobRuntime, openAttributionTrigger, type AttributionTrigger } from '../
 import type { StreamClient } from '../kafka/stream.js';
 import { openWarehouse, type Warehouse } from '../warehouse/warehouse.js';
 import { takeBackup } from '../backup/take-backup.js';
-import { adminRoute, newAdminToken, removeAdminToken, writeAdminToken } from './admin-route.js';
+import { startQueryAudit, type QueryAudit } from '../access/query-audit.js';
+import { ADMIN_TOKEN_HEADER, adminRoute, newAdminToken, removeAdminToken, writeAdminToken } from './admin-route.js';
 import { startDashboard, type Dashboard } from './dashboard.js';
 import { startQueryEndpoint, type QueryEndpoint } from './query-endpoint.js';
 import { removeDiscovery, writeDiscovery } from './service-discovery.js';
@@ -67,14 +68,22 @@ async function serveQueries(config: Config, warehouse: Warehouse, dataDir: strin
   const database = warehouse.database;
   let endpoint: QueryEndpoint | undefined;
   let session: Warehouse | undefined;
+  let audit: QueryAudit | undefined;
   // `inferledger backup` asks this process for the backup it cannot take itself while the directory is held here.
   const token = newAdminToken();
   const admin = adminRoute(token, { backup: (dir) => takeBackup(warehouse, dir, { log }) }, log);
   if (queryPort !== 0) {
     try {
       session = await openWarehouse({ ...config.warehouse, dataDir, database });
-      endpoint = await startQueryEndpoint({ warehouse: session, host: queryHost, port: queryPort, password: queryPassword, queries: config.queries, log, admin });
-      log(`queries: read-only ClickHouse HTTP interface at http://${queryHost}:${endpoint.port} (database ${database}${queryPassword === undefined ? ', no password' : ', password required'})`);
+      // Recorded by the service's own session: the endpoint's is read-only.
+      audit = startQueryAudit(warehouse, log);
+      endpoint = await startQueryEndpoint({
+        warehouse: session, host: queryHost, port: queryPort, password: queryPassword, access: config.access, queries: config.queries, log, admin, audit,
+        localToken: { header: ADMIN_TOKEN_HEADER, token },
+      });
+      const users = config.access.users.length;
+      const who = users > 0 ? `, ${users} user${users === 1 ? '' : 's'} with scopes` : queryPassword === undefined ? ', no password' : ', password required';
+      log(`queries: read-only ClickHouse HTTP interface at http://${queryHost}:${endpoint.port} (database ${database}${who})`);
     } catch (err) {
       log(`queries: not served on ${queryHost}:${queryPort}: ${(err as Error).message} (service.queryPort / INFERLEDGER_QUERY_PORT; 0 turns it off)`);
       await session?.close();
@@ -92,6 +101,7 @@ async function serveQueries(config: Config, warehouse: Warehouse, dataDir: strin
       removeDiscovery(dataDir);
       removeAdminToken(dataDir);
       await endpoint?.close();
+      await audit?.close();
       await session?.close();
     },
   };

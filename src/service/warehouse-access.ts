@@ -9,6 +9,7 @@ import { z } from 'zod';
 import type { Config } from '../config/config.js';
 import { listMigrations, migrate } from '../warehouse/migrate.js';
 import { openServiceReader, openWarehouse, type Warehouse } from '../warehouse/warehouse.js';
+import { ADMIN_TOKEN_HEADER, readAdminToken } from './admin-route.js';
 import { pingService, serviceUrl } from './query-client.js';
 import { findRunningService, type ServiceInfo } from './service-discovery.js';
 
@@ -49,7 +50,7 @@ export async function withReader<T>(config: Config, log: (line: string) => void,
   const service = runningService(config);
   const url = service ? serviceUrl(service) : undefined;
   if (service && url !== undefined && await pingService(service)) {
-    const reader = openServiceReader(url, config.warehouse.database, config.service.queryPassword ?? '', config.warehouse.requestTimeoutMs);
+    const reader = serviceReader(config, service, url);
     try {
       return await work(reader);
     } finally {
@@ -57,6 +58,16 @@ export async function withReader<T>(config: Config, log: (line: string) => void,
     }
   }
   return withCurrentWarehouse(config, log, work);
+}
+
+/**
+ * A reader through the query endpoint of the service holding the data
+ * directory, let in by the service's own token (readable by whoever can read
+ * the directory, who could read every row anyway): user (local), every row.
+ */
+export function serviceReader(config: Config, service: ServiceInfo, url: string): Warehouse {
+  const token = readAdminToken(config.warehouse.dataDir, service.pid);
+  return openServiceReader(url, config.warehouse.database, config.service.queryPassword ?? '', config.warehouse.requestTimeoutMs, token === undefined ? {} : { [ADMIN_TOKEN_HEADER]: token });
 }
 
 /** Apply pending migrations to the embedded warehouse; on a server, refuse to go on until `inferledger migrate` has run. */

@@ -49,6 +49,11 @@ export function formatDateTime(ms: number): string {
   return new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
 }
 
+/** 'YYYY-MM-DD hh:mm:ss.sss' in UTC: DateTime64(3) columns. */
+export function formatDateTimeMillis(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 23).replace('T', ' ');
+}
+
 /** 'YYYY-MM-DD', the UTC day of an instant. */
 export function formatDate(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);

@@ -42,6 +42,8 @@ export interface AnalystRunOptions {
   /** Set on the connection before the statement runs, `readonly` last. */
   settings: Readonly<Record<string, string | number>>;
   signal?: AbortSignal | undefined;
+  /** Filled in as the engine reports them: rows returned (streamed), rows read (answered whole). */
+  stats?: { resultRows?: number; readRows?: number } | undefined;
 }
 
 type SessionClass = typeof Session;
@@ -101,6 +103,7 @@ async function oneShot(session: Session, text: string, options: AnalystRunOption
     ? session.queryBindAsync(text, options.params, { format: options.format })
     : session.queryAsync(text, { format: options.format });
   const result = await Promise.race([run, whenAborted(options.signal, () => { void stop(); })]);
+  if (options.stats) options.stats.readRows = result.rowsRead;
   const bytes = result.bytes();
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
@@ -149,7 +152,9 @@ export async function runAnalystStatement(options: AnalystRunOptions): Promise<R
   const chunks = stream[Symbol.asyncIterator]();
   const next = async (): Promise<Buffer | null> => {
     const step: IteratorResult<StreamChunk> = await chunks.next();
-    return step.done === true ? null : Buffer.from(step.value.raw());
+    if (step.done === true) return null;
+    if (options.stats) options.stats.resultRows = (options.stats.resultRows ?? 0) + step.value.numRows;
+    return Buffer.from(step.value.raw());
   };
   let first: Buffer | null;
   try {

@@ -27,6 +27,8 @@ export interface ReadOnlyContext {
   database: string;
   /** Limits a query's own SETTINGS may tighten, never lift. */
   limits: AnalystLimits;
+  /** Tables of the database outside the caller's scope (src/access/scope.ts), refused by name. */
+  refusedTables?: ReadonlySet<string> | undefined;
 }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -172,11 +174,23 @@ function isStatement(node: AstNode): boolean {
 /** Functions whose second argument may be a table (`x IN system.processes`). */
 const IN_FUNCTIONS = new Set(['in', 'notIn', 'globalIn', 'globalNotIn', 'nullIn', 'notNullIn', 'globalNullIn', 'globalNotNullIn']);
 
+function assertInScope(table: string, context: ReadOnlyContext): void {
+  if (context.refusedTables?.has(table) === true) {
+    throw new ReadOnlyQueryError(`table ${table} is outside your scope: it holds every team's and tenant's numbers (an administrator may share it: access.sharedTables)`);
+  }
+}
+
 function assertTable(name: string, context: ReadOnlyContext): void {
   const parts = name.split('.');
-  if (parts.length === 1 && parts[0] !== '') return; // the warehouse's database (or a CTE of the query)
+  if (parts.length === 1 && parts[0] !== '') { // the warehouse's database (or a CTE of the query)
+    assertInScope(parts[0] as string, context);
+    return;
+  }
   const [database = '', table = ''] = parts;
-  if (parts.length === 2 && database === context.database) return;
+  if (parts.length === 2 && database === context.database) {
+    assertInScope(table, context);
+    return;
+  }
   if (parts.length === 2 && database === 'system') {
     if (SYSTEM_TABLES.has(table)) return;
     throw new ReadOnlyQueryError(`table system.${table} is not readable here (system tables allowed: ${[...SYSTEM_TABLES].join(', ')})`);

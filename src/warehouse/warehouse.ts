@@ -21,6 +21,7 @@ import { OneLineClientLogger } from './client-log.js';
 import { LOCAL_CLICKHOUSE_GUIDE, loadChdb, loadChdbConnection } from './embedded-engine.js';
 import { assertFormat, formatClauseOf, readOnlyStatement, withSettingsClause } from './read-only-query.js';
 import { checkParams } from './sql-files.js';
+import { tableFiltersSetting } from '../access/scope.js';
 
 export type QueryParams = Record<string, unknown>;
 
@@ -52,6 +53,20 @@ export interface AnalystQueryOptions {
   limits?: AnalystLimits;
   /** Aborting stops the query in the engine. */
   signal?: AbortSignal;
+  /**
+   * A scoped caller's rows (src/access/scope.ts): filters the engine applies to
+   * every read of each table (`additional_table_filters`, set on the session,
+   * out of the query's reach), and tables refused by name.
+   */
+  scope?: { filters: Readonly<Record<string, string>>; refused: ReadonlySet<string> };
+  /** Filled in as the engine reports them: rows returned and rows read. */
+  stats?: AnalystStats;
+}
+
+/** What the engine reported of a query, where it did. */
+export interface AnalystStats {
+  resultRows?: number;
+  readRows?: number;
 }
 
 /** The `queries` defaults, for callers without a configuration of their own (the demo's printouts). */
@@ -176,9 +191,9 @@ async function openEmbedded(dataDir: string, database: string): Promise<Warehous
  * directory): a server-mode warehouse without the bootstrap, since the
  * endpoint answers read-only queries only and the database exists.
  */
-export function openServiceReader(url: string, database: string, password: string, timeoutMs: number): Warehouse {
+export function openServiceReader(url: string, database: string, password: string, timeoutMs: number, headers: Readonly<Record<string, string>> = {}): Warehouse {
   const db = assertIdentifier(database);
-  const client = createClient({ url, username: 'default', password, request_timeout: timeoutMs, clickhouse_settings: SERVER_SETTINGS, database: db, log: CLIENT_LOG });
+  const client = createClient({ url, username: 'default', password, request_timeout: timeoutMs, clickhouse_settings: SERVER_SETTINGS, database: db, log: CLIENT_LOG, http_headers: { ...headers } });
   return new ClientWarehouse('server', db, client, undefined, { url, user: 'default', password, timeoutMs }, undefined);
 }
 
@@ -307,7 +322,9 @@ class ClientWarehouse implements Warehouse {
     assertIdentifier(format);
     const text = options.settings ? withSettingsClause(sql, options.settings) : sql;
     const reader = { query: this.query.bind(this), explainAst: this.explainAst.bind(this) };
-    const statement = allowWrites ? text : await readOnlyStatement(reader, text, params, { database: this.database, limits });
+    const statement = allowWrites ? text : await readOnlyStatement(reader, text, params, { database: this.database, limits, refusedTables: options.scope?.refused });
+    // The engine reads a map setting from its text form on both backends.
+    const filters: Record<string, string> = options.scope && Object.keys(options.scope.filters).length > 0 ? { additional_table_filters: tableFiltersSetting(options.scope.filters) } : {};
     // Pretty formats otherwise annotate a lone large number ("-- 1.25 million") inside the table.
     const shaping: Record<string, number> = format.startsWith('Pretty') ? { output_format_pretty_single_large_number_tip_threshold: 0 } : {};
     const queryId = options.queryId ?? randomUUID();
@@ -316,8 +333,8 @@ class ClientWarehouse implements Warehouse {
     if (!allowWrites && this.dataDir !== undefined) {
       // Embedded: a connection of its own, its output streamed, stopped in the engine when the reader goes away.
       const stream = await runAnalystStatement({
-        path: this.dataDir, database: this.database, statement, params, format: outputFormat, signal: options.signal,
-        settings: { ...PINNED_SETTINGS as Record<string, string | number>, ...shaping, ...analystSessionSettings(limits, Object.keys(params).length > 0 || !STREAMED_FORMATS.has(outputFormat)) },
+        path: this.dataDir, database: this.database, statement, params, format: outputFormat, signal: options.signal, stats: options.stats,
+        settings: { ...PINNED_SETTINGS as Record<string, string | number>, ...shaping, ...filters, ...analystSessionSettings(limits, Object.keys(params).length > 0 || !STREAMED_FORMATS.has(outputFormat)) },
       });
       return { stream, format: outputFormat, queryId, summary: undefined };
     }
@@ -331,10 +348,14 @@ class ClientWarehouse implements Warehouse {
         default_format: format as ClickHouseSettings['default_format'],
         ...shaping,
         // A server stops a read-only query whose client went away only when asked to.
-        ...(allowWrites ? {} : { ...analystSessionSettings(limits), cancel_http_readonly_queries_on_client_close: 1 }),
+        ...(allowWrites ? {} : { ...filters as ClickHouseSettings, ...analystSessionSettings(limits), cancel_http_readonly_queries_on_client_close: 1 }),
       },
     });
     const summary = 'summary' in result ? (result as { summary?: Record<string, string> }).summary : undefined;
+    if (options.stats && summary) {
+      if (summary['result_rows'] !== undefined) options.stats.resultRows = Number(summary['result_rows']);
+      if (summary['read_rows'] !== undefined) options.stats.readRows = Number(summary['read_rows']);
+    }
     return { stream: result.stream, format: outputFormat, queryId: result.query_id, summary };
   }
 
