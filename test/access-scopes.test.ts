@@ -185,7 +185,7 @@ describe('a team sees its own rows only', () => {
       'SELECT b.team FROM cost_allocation AS a RIGHT JOIN inference_requests AS b ON 1 = 1 SETTINGS join_use_nulls = 1',
       'SELECT team FROM cost_allocation WHERE 1 OR 1',
       'SELECT groupArray(team) FROM cost_allocation',
-      `SELECT team FROM ${'`'}cost_allocation${'`'}`,
+      'SELECT team FROM `cost_allocation`',
       'SELECT team FROM cost_allocation WHERE team IN (SELECT team FROM inference_requests)',
       'SELECT arrayJoin([team]) FROM request_hours',
       'SELECT team FROM cost_allocation FINAL',
@@ -204,9 +204,9 @@ describe('a team sees its own rows only', () => {
 
   it('refuses every way to lift or bypass the filter, and tables holding everyone\'s numbers', async () => {
     const refused: [string, string][] = [
-      [`SELECT team FROM cost_allocation SETTINGS additional_table_filters = {'${'x'}': '1'}`, ''],
+      ["SELECT team FROM cost_allocation SETTINGS additional_table_filters = {'x': '1'}", ''],
       ['SELECT team FROM cost_allocation SETTINGS readonly = 0', ''],
-      ['SELECT team FROM cost_allocation', `additional_table_filters=${encodeURIComponent(`{'${'db'}.cost_allocation':'1'}`)}`],
+      ['SELECT team FROM cost_allocation', `additional_table_filters=${encodeURIComponent("{'db.cost_allocation':'1'}")}`],
       ['SELECT team FROM cost_allocation', 'additional_result_filter=1'],
       ["SELECT * FROM merge(currentDatabase(), '^cost')", ''],
       ['SELECT * FROM view(SELECT team FROM cost_allocation)', ''],
@@ -294,6 +294,7 @@ describe('limits and the audit', () => {
     expect(rows[0]?.result_rows).toBe(1);
     // Every refusal of this file is there too: the ones over the rate, and the bypass attempts.
     const outcomes = await w.query('SELECT outcome, count() AS n FROM query_audit GROUP BY outcome ORDER BY outcome', {}, z.object({ outcome: z.string(), n: z.coerce.number() }));
-    expect(Object.fromEntries(outcomes.map((o) => [o.outcome, o.n]))).toMatchObject({ limited: expect.any(Number), error: expect.any(Number), unauthenticated: expect.any(Number), ok: expect.any(Number) });
+    const counts = Object.fromEntries(outcomes.map((o) => [o.outcome, o.n]));
+    for (const outcome of ['ok', 'error', 'unauthenticated', 'limited']) expect(counts[outcome], outcome).toBeGreaterThan(0);
   });
 });

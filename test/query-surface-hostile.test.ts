@@ -33,7 +33,7 @@ const dir = tempDir();
 const SECRET = 'inferledger-secret-7f3a9c';
 const secretFile = join(dir, 'secret.txt');
 writeFileSync(secretFile, `${SECRET}\n`);
-const queries = configSchema.shape.queries.parse({ maxMemoryBytes: 300 * 1024 ** 2, maxExecutionSeconds: 20, concurrency: 2, userConcurrency: 4, queueTimeoutMs: 500 });
+const queries = configSchema.shape.queries.parse({ maxMemoryBytes: 300 * 1024 ** 2, maxExecutionSeconds: 20, concurrency: 2, userConcurrency: 4, queueTimeoutMs: 500, queriesPerMinute: 100_000 });
 
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];

@@ -164,7 +164,8 @@ describe('the query endpoint, read by plain HTTP', () => {
     try {
       const url = `http://127.0.0.1:${locked.port}/?query=SELECT%201`;
       const denied = await fetch(url);
-      expect(denied.status).toBe(403);
+      expect(denied.status).toBe(401);
+      expect(denied.headers.get('www-authenticate')).toMatch(/^Basic realm=/);
       expect(await denied.text()).toMatch(/^Code: 516\. DB::Exception: Authentication failed/);
       expect(await (await fetch(url, { headers: { Authorization: `Basic ${Buffer.from('default:s3cret').toString('base64')}` } })).text()).toBe('1\n');
       const withKey = createClient({ url: `http://127.0.0.1:${locked.port}`, password: 's3cret' });

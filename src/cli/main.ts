@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { commandContext, EXIT, type CliIo } from './context.js';
+import { registerAccessCommands } from './commands/access.js';
 import { registerAlertCommands } from './commands/alerts.js';
 import { registerAnalysisCommands } from './commands/analysis.js';
 import { registerBackupCommands } from './commands/backup.js';
@@ -39,6 +40,7 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
   registerRetentionCommands(program, ctx);
   registerConfigCommands(program, ctx);
   registerDoctorCommands(program, ctx);
+  registerAccessCommands(program, ctx);
   return program;
 }
 

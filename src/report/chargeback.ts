@@ -86,8 +86,34 @@ export interface EstimatedBecause {
   pendingRequests: number;
 }
 
+/** An owner pack's view of one currency: the owner's cost against the month's bill. */
+export interface OwnerCurrency {
+  currency: string;
+  requests: bigint;
+  /** On the owner's lines: cost of the GPU time used, idle the policy gives it, their sum. */
+  used: bigint;
+  idle: bigint;
+  cost: bigint;
+  /** The month's billed total in the currency (the full pack's). */
+  billed: bigint;
+  /** cost / billed in units of 1e-6, half even. */
+  share: bigint;
+  /** The full pack's `(idle)` line: idle no owner carries under the policy, not charged to this owner. */
+  idleNotCharged: bigint;
+}
+
+/** Set on a report restricted to one owner (owner-scope.ts): whose pack it is, and its share of the bill. */
+export interface OwnerScope {
+  name: string;
+  /** What the idle policy charged this owner, and what it did not, in words. */
+  idleStatement: string;
+  currencies: OwnerCurrency[];
+}
+
 export interface ChargebackReport {
   options: ChargebackOptions;
+  /** Only on an owner pack's report: lines, totals and data are that owner's (totals stay the bill's). */
+  owner?: OwnerScope;
   status: ReportStatus;
   statusReasons: string[];
   /** The same reasons as facts, for what shows them in short (the HTML badges). */
@@ -257,7 +283,7 @@ function poolSaving(p: PoolRow): PoolSaving {
 }
 
 /** Versions of each model against its most used version: CPP, GPU-ms per request and what the difference cost. */
-function compareVersions(data: MonthData): VersionComparison[] {
+export function compareVersions(data: Pick<MonthData, 'modelVersions'>): VersionComparison[] {
   const out: VersionComparison[] = [];
   const groups = new Map<string, MonthData['modelVersions']>();
   for (const v of data.modelVersions) {

@@ -2,7 +2,9 @@
  * report.html: one self-contained page for people (inline CSS, charts as
  * inline SVG, no script, no external resource). Built by the eta template
  * engine with escaping on by default: every name is text, `<%~` (raw) is
- * used only for the SVG ECharts rendered (which escapes its own text).
+ * used only for the SVG ECharts rendered (which escapes its own text). An
+ * owner pack's page is rendered from its restricted report (owner-scope.ts),
+ * so its tables and charts hold that owner's figures only.
  */
 import { Eta } from 'eta';
 import { cents, divideHalfEven, fixed } from '../util/decimal.js';
@@ -91,6 +93,7 @@ function currencyView(report: ChargebackReport, t: CurrencyTotals) {
 
   return {
     currency: t.currency,
+    ownerShare: ownerShare(report, t),
     estimatedShare: estimatedShare(t),
     badge: badge(report, t),
     reconciliation: {
@@ -123,6 +126,17 @@ function currencyView(report: ChargebackReport, t: CurrencyTotals) {
       gpuMs: fixed(v.gpuMsPerRequest, 3), referenceGpuMs: fixed(v.referenceGpuMsPerRequest, 3),
       difference: cents(v.costDifference < 0n ? -v.costDifference : v.costDifference), regression: v.costDifference > 0n,
     })),
+  };
+}
+
+/** An owner pack's cost in the currency against the bill, rounded to the cent with the exact figures beside. */
+function ownerShare(report: ChargebackReport, t: CurrencyTotals) {
+  const c = report.owner?.currencies.find((x) => x.currency === t.currency);
+  if (c === undefined) return undefined;
+  return {
+    cost: cents(c.cost), costExact: fixed(c.cost), billed: cents(c.billed), billedExact: fixed(c.billed),
+    share: pct(c.share), shareExact: fixed(c.share, 6), idle: cents(c.idle), idleExact: fixed(c.idle),
+    idleNotCharged: cents(c.idleNotCharged), idleNotChargedExact: fixed(c.idleNotCharged),
   };
 }
 
@@ -163,6 +177,8 @@ export function reportView(report: ChargebackReport) {
     month: options.month.label, by: options.by, idle: options.idle, basis: options.basis,
     status: report.status, statusReasons: report.statusReasons, generatedAt: report.generatedAt,
     policyText: POLICY_TEXT[options.idle],
+    /** Set on an owner pack: every section shows that owner's lines only. */
+    owner: report.owner === undefined ? undefined : { name: report.owner.name, idleStatement: report.owner.idleStatement },
     idleFallbacks: report.idleFallbacks,
     currencies: report.totals.map((t) => currencyView(report, t)),
     billingVersions: report.data.billingVersions,

@@ -1,7 +1,8 @@
 /**
  * Reads one month of attributed cost from the warehouse (sql/report/*.sql):
  * traffic per (owner, model, feature, pool, currency), the bill per pool,
- * the billing versions, coverage, model versions and daily CPP. Money comes
+ * the billing versions, coverage, model versions and daily CPP, and the
+ * month on every FOCUS cost column for focus-allocated.csv. Money comes
  * back as Decimal(38, 12) text and is held as bigint units from here on.
  */
 import { z } from 'zod';
@@ -50,6 +51,27 @@ export interface ModelVersionRow { model_id: string; model_version: string; curr
 const dailyRow = z.object({ day: z.string(), model_id: z.string(), currency: z.string(), requests: count, cost: money });
 export type DailyModelRow = z.infer<typeof dailyRow>;
 
+const costColumns = { billed: money, effective: money, list: money };
+const poolBillRow = z.object({ pool_id: z.string(), currency: z.string(), service: z.string(), ...costColumns });
+/** The month's bill of a pool on each FOCUS cost column; untagged cost (pool '') per service, tagged pools with service ''. */
+export type PoolBillRow = z.infer<typeof poolBillRow>;
+const usedCostRow = z.object({
+  pool_id: z.string(), currency: z.string(), team: z.string(), tenant_id: z.string(), model_id: z.string(), model_version: z.string(), feature_id: z.string(),
+  ...costColumns,
+});
+/** The cost of the GPU time a group (as in GroupRow) used on each FOCUS cost column, split by the weights of the attributed basis. */
+export type UsedCostRow = z.infer<typeof usedCostRow>;
+
+/**
+ * The month on every FOCUS cost column (BilledCost, EffectiveCost,
+ * ListCost), whichever basis it was attributed on: what focus-allocated.csv
+ * splits each column by. Per pool-hour, used + idle = the bill on each column.
+ */
+export interface CostColumns {
+  pools: PoolBillRow[];
+  used: UsedCostRow[];
+}
+
 export interface MonthData {
   month: Month;
   by: ReportBy;
@@ -60,17 +82,20 @@ export interface MonthData {
   coverage: z.infer<typeof coverageRow>;
   modelVersions: ModelVersionRow[];
   dailyModels: DailyModelRow[];
+  costColumns: CostColumns;
 }
 
 export async function readMonth(warehouse: Warehouse, month: Month, by: ReportBy): Promise<MonthData> {
   const range = { month_start: formatDateTime(month.start), month_end: formatDateTime(month.end) };
   const days = { month_start: formatDate(month.start), month_end: formatDate(month.end) };
-  const [groups, pools, billingVersions, coverage, dailyModels] = await Promise.all([
+  const [groups, pools, billingVersions, coverage, dailyModels, poolBills, usedCosts] = await Promise.all([
     warehouse.query(sqlFile('report/month-groups'), range, groupRow),
     warehouse.query(sqlFile('report/month-pools'), range, poolRow),
     warehouse.query(sqlFile('report/month-billing-versions'), range, versionRow),
     warehouse.query(sqlFile('report/month-coverage'), days, coverageRow),
     warehouse.query(sqlFile('report/daily-model-cpp'), days, dailyRow),
+    warehouse.query(sqlFile('report/month-pool-bill-costs'), range, poolBillRow),
+    warehouse.query(sqlFile('report/month-used-costs'), range, usedCostRow),
   ]);
   return {
     month, by, groups, pools, billingVersions,
@@ -79,11 +104,22 @@ export async function readMonth(warehouse: Warehouse, month: Month, by: ReportBy
       gpu_ms: g.gpu_ms, cost: g.cost, used_cost: g.used_cost, estimated: g.estimated,
     })),
     coverage: coverage[0] ?? { days_attributed: 0, pending_requests: 0, unknown_pool_requests: 0 },
-    modelVersions: sumBy(groups, (g) => [g.model_id, g.model_version, g.currency], (g, [model_id = '', model_version = '', currency = '']) => ({
-      model_id, model_version, currency, requests: g.requests, gpu_ms: g.gpu_ms, cost: g.cost, used_cost: g.used_cost,
-    })),
+    modelVersions: modelVersionsOf(groups),
     dailyModels,
+    costColumns: { pools: poolBills, used: usedCosts },
   };
+}
+
+/** Each model version's month per currency, summed from groups (all of the month's, or one owner's). */
+export function modelVersionsOf(groups: readonly GroupRow[]): ModelVersionRow[] {
+  return sumBy(groups, (g) => [g.model_id, g.model_version, g.currency], (g, [model_id = '', model_version = '', currency = '']) => ({
+    model_id, model_version, currency, requests: g.requests, gpu_ms: g.gpu_ms, cost: g.cost, used_cost: g.used_cost,
+  }));
+}
+
+/** One owner's daily cost and requests per model (an owner pack charts its own CPP, not everyone's). */
+export async function readOwnerDailyModels(warehouse: Warehouse, month: Month, by: ReportBy, owner: string): Promise<DailyModelRow[]> {
+  return warehouse.query(sqlFile('report/owner-daily-model-cpp'), { month_start: formatDate(month.start), month_end: formatDate(month.end), by, owner }, dailyRow);
 }
 
 interface Summable { requests: bigint; gpu_ms: bigint; cost: bigint; used_cost: bigint; input_tokens?: bigint; output_tokens?: bigint; estimated?: boolean }

@@ -6,7 +6,9 @@
  * finds it and leaves it). The basis is in the name because one month may be
  * reported on both bases, each pack immutable. The final pack of a month
  * whose estimated pack (same owners, policy and basis) exists also gets
- * delta.csv (estimated -> final, per line).
+ * delta.csv (estimated -> final, per line). An owner pack (one team's or
+ * tenant's lines, owner-scope.ts) sits beside the month's packs in a
+ * directory of its own, written the same way.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +16,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { ChargebackReport } from './chargeback.js';
 import { chargebackCsv, deltaCsv } from './csv-files.js';
+import { ownerDirName } from './owner-name.js';
 import { summaryJson } from './summary.js';
 
 export interface WrittenPack {
@@ -26,8 +29,10 @@ export interface WrittenPack {
 /** Renders the parts of a pack that need more than the report (HTML, FOCUS rows). */
 export type PackExtras = (report: ChargebackReport) => Promise<Record<string, string>> | Record<string, string>;
 
+/** An owner pack (report.owner) is named after the month's pack it was cut from, plus `-owner-<owner as a safe name>`. */
 export function packName(report: ChargebackReport, status = report.status): string {
-  return `${report.options.by}-${report.options.idle}-${report.options.basis}-${status}`;
+  const name = `${report.options.by}-${report.options.idle}-${report.options.basis}-${status}`;
+  return report.owner === undefined ? name : `${name}-owner-${ownerDirName(report.owner.name)}`;
 }
 
 export async function writePack(report: ChargebackReport, outDir: string, extras: PackExtras = () => ({})): Promise<WrittenPack> {
@@ -73,6 +78,8 @@ function estimatedCsv(monthDir: string, report: ChargebackReport): string | unde
   const { by, idle, basis } = report.options;
   const current = join(monthDir, packName(report, 'estimated'), 'chargeback.csv');
   if (existsSync(current)) return readFileSync(current, 'utf8');
+  // An owner pack's delta is against that owner's estimated pack only: a whole-month pack holds every owner.
+  if (report.owner !== undefined) return undefined;
   const older = join(monthDir, `${by}-${idle}-estimated`);
   if (!existsSync(join(older, 'chargeback.csv')) || !existsSync(join(older, 'summary.json'))) return undefined;
   const summary = summaryBasis.safeParse(JSON.parse(readFileSync(join(older, 'summary.json'), 'utf8')));

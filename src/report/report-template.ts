@@ -8,7 +8,7 @@ export const REPORT_TEMPLATE = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<title>Chargeback <%= it.month %> by <%= it.by %> (<%= it.status %>)</title>
+<title>Chargeback <%= it.month %> <%= it.owner ? 'of ' + it.by + ' ' + it.owner.name : 'by ' + it.by %> (<%= it.status %>)</title>
 <style>
   body { font: 14px/1.45 system-ui, sans-serif; color: #1d2530; margin: 0 auto; max-width: 1040px; padding: 24px; }
   h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 18px; margin: 32px 0 8px; border-bottom: 1px solid #d5dbe3; padding-bottom: 4px; }
@@ -23,8 +23,9 @@ export const REPORT_TEMPLATE = `<!doctype html>
 </head>
 <body>
 <header>
-<h1>Chargeback <%= it.month %> by <%= it.by %> <span class="badge <%= it.status %>"><%= it.status %></span></h1>
+<h1>Chargeback <%= it.month %> <%= it.owner ? 'of ' + it.by + ' ' + it.owner.name : 'by ' + it.by %> <span class="badge <%= it.status %>"><%= it.status %></span></h1>
 <p class="muted">Generated <%= it.generatedAt %> by inferledger. Every amount is exact in chargeback.csv (12 decimals); this page rounds to the cent.</p>
+<% if (it.owner) { %><p class="owner-pack">The lines of <%= it.by %> <%= it.owner.name %> only, each exactly as in the month's full pack (<%= it.by %>, <%= it.idle %> idle, <%= it.basis %> basis); no other <%= it.by %> is in this pack.</p><% } %>
 <% if (it.statusReasons.length > 0) { %><p><strong>Estimated:</strong> <%= it.statusReasons.join('; ') %>. A final pack is written beside this one once the month is final.</p><% } %>
 </header>
 
@@ -32,6 +33,8 @@ export const REPORT_TEMPLATE = `<!doctype html>
 <h2>Method <span class="badge <%= it.status %>"><%= it.status %></span></h2>
 <ul>
   <li>Idle policy: <%= it.policyText %>.</li>
+<% if (it.owner) { %>  <li>For this <%= it.by %>: <%= it.owner.idleStatement %>.</li>
+<% } %>
   <li>Cost basis: <%= it.basis === 'effective' ? 'EffectiveCost (amortized: commitments and discounts applied)' : 'BilledCost (as invoiced)' %>.</li>
   <li>Each pool-hour's bill is split over its requests by the pool's weight basis (listed per pool below); untagged cost is the (unallocated) line.</li>
 <% for (const f of it.idleFallbacks) { %>  <li>Pool <%= f.pool_id %> (<%= f.currency %>): idle on the (idle) line, <%= f.reason %>.</li>
@@ -41,6 +44,14 @@ export const REPORT_TEMPLATE = `<!doctype html>
 
 <% for (const c of it.currencies) { %>
 <section class="currency" data-currency="<%= c.currency %>">
+<% if (c.ownerShare) { %><h2>Share of the bill, <%= c.currency %> <span class="badge <%= it.status %>"><%= c.badge %></span></h2>
+<table class="owner-share">
+<tr><th><%= it.owner.name %></th><th class="n">of billed</th><th class="n">share</th><th class="n">idle charged</th><th class="n">idle not charged: the (idle) line</th></tr>
+<tr><td title="<%= c.ownerShare.costExact %>"><%= c.ownerShare.cost %></td><td class="n" title="<%= c.ownerShare.billedExact %>"><%= c.ownerShare.billed %></td><td class="n" title="<%= c.ownerShare.shareExact %>"><%= c.ownerShare.share %></td>
+<td class="n" title="<%= c.ownerShare.idleExact %>"><%= c.ownerShare.idle %></td><td class="n" title="<%= c.ownerShare.idleNotChargedExact %>"><%= c.ownerShare.idleNotCharged %></td></tr>
+</table>
+<p class="muted">Exact: <%= c.ownerShare.costExact %> of <%= c.ownerShare.billedExact %> <%= c.currency %> (share <%= c.ownerShare.shareExact %>). The month's full pack ties out as below, all owners together.</p>
+<% } %>
 <h2>Reconciliation, <%= c.currency %> <span class="badge <%= it.status %>"><%= c.badge %></span></h2>
 <table class="reconciliation">
 <tr><th>billed</th><th class="n">=</th><th>allocated to owners</th><th class="n">+</th><th>idle</th><th class="n">+</th><th>unallocated</th><th></th></tr>
@@ -51,7 +62,7 @@ export const REPORT_TEMPLATE = `<!doctype html>
 <p class="muted">Exact: <%= c.reconciliation.billedExact %> = <%= c.reconciliation.allocatedExact %> + <%= c.reconciliation.idleExact %> + <%= c.reconciliation.unallocatedExact %>.
 GPU time used <%= c.reconciliation.used %>, idle capacity <%= c.reconciliation.idleCapacity %>, corrections <%= c.reconciliation.correction %>, still estimated <%= c.reconciliation.estimated %> <%= c.currency %>.</p>
 
-<h2>Cost per <%= it.by %>, <%= c.currency %> <span class="badge <%= it.status %>"><%= c.badge %></span></h2>
+<h2>Cost <%= it.owner ? 'of' : 'per' %> <%= it.by %>, <%= c.currency %> <span class="badge <%= it.status %>"><%= c.badge %></span></h2>
 <figure class="chart" data-chart="owners" data-series="<%= c.ownerChart.series %>"><%~ c.ownerChart.svg %></figure>
 <table><tr><th><%= it.by %></th><th class="n">requests</th><th class="n">used</th><th class="n">idle</th><th class="n">cost</th><th class="n">CPP</th></tr>
 <% for (const r of c.owners) { %><tr><td><%= r.name %></td><td class="n"><%= r.requests %></td><td class="n"><%= r.used %></td><td class="n"><%= r.idle %></td><td class="n" title="<%= r.exact %>"><%= r.cost %></td><td class="n"><%= r.cpp %></td></tr>

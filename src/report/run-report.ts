@@ -1,14 +1,19 @@
 /**
  * One call that builds a month's chargeback pack and writes it: what the CLI
- * (`inferledger report chargeback`) and the scheduled job call.
+ * (`inferledger report chargeback`) and the scheduled job call. With an
+ * owner, the month's full report is built and cut down to that owner's pack
+ * (owner-scope.ts), so its amounts are the full pack's to the last unit.
  */
 import type { Config } from '../config/config.js';
 import type { AttributionSettings } from '../attribution/attribute.js';
 import { attributionSettingsFor } from '../attribution/recorded-settings.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
-import { buildChargeback, type ChargebackReport, type CostBasis } from './chargeback.js';
+import { buildChargeback, ReportError, type ChargebackReport, type CostBasis } from './chargeback.js';
 import type { IdlePolicy } from './idle-policy.js';
-import type { ReportBy } from './month-data.js';
+import { readOwnerDailyModels, type ReportBy } from './month-data.js';
+import { ownerFocusCsv } from './owner-focus.js';
+import { ownerNameProblem } from './owner-name.js';
+import { ownerReport } from './owner-scope.js';
 import { writePack, type WrittenPack } from './pack.js';
 import { focusAllocatedCsv } from './focus-allocated.js';
 import { reportHtml } from './html.js';
@@ -21,6 +26,11 @@ export interface ChargebackRequest {
   /** Default: the configured attribution cost basis. */
   basis?: CostBasis;
   outDir: string;
+  /**
+   * One team's (by team) or tenant's (by tenant) pack only, in
+   * `<by>-<idle>-<basis>-<status>-owner-<name>/`. Default: the full pack.
+   */
+  owner?: string;
   now?: number;
   /**
    * The attribution settings the database was attributed with (pool owners,
@@ -34,20 +44,25 @@ export interface ChargebackRequest {
 }
 
 export interface ChargebackRun {
+  /** The report the pack was written from: an owner pack's is restricted to its owner (report.owner). */
   report: ChargebackReport;
   pack: WrittenPack;
 }
 
 export async function runChargebackReport(warehouse: Warehouse, config: Config, request: ChargebackRequest): Promise<ChargebackRun> {
+  const problem = request.owner === undefined ? undefined : ownerNameProblem(request.owner);
+  if (problem !== undefined) throw new ReportError(`owner ${problem}`);
   const attribution = request.attribution ?? await attributionSettingsFor(warehouse, config.attribution, { readOnly: true, ...(request.log ? { log: request.log } : {}) });
   const poolOwners: Record<string, string> = {};
   for (const [pool, settings] of Object.entries(attribution.pools)) if (settings.owner !== undefined) poolOwners[pool] = settings.owner;
-  const report = await buildChargeback(warehouse, {
+  const full = await buildChargeback(warehouse, {
     month: request.month, by: request.by, idle: request.idle, basis: request.basis ?? attribution.costBasis, poolOwners,
     ...(request.now === undefined ? {} : { now: request.now }),
   });
+  const owner = request.owner;
+  const report = owner === undefined ? full : ownerReport(full, owner, await readOwnerDailyModels(warehouse, request.month, request.by, owner));
   const pack = await writePack(report, request.outDir, (r) => ({
-    'focus-allocated.csv': focusAllocatedCsv(r),
+    'focus-allocated.csv': owner === undefined ? focusAllocatedCsv(r) : ownerFocusCsv(focusAllocatedCsv(r), r.options.by, owner),
     'report.html': reportHtml(r),
   }));
   return { report, pack };

@@ -1,6 +1,11 @@
-/** summary.json: the pack's totals, method, provenance and reconciliation, in exact decimal text. */
+/**
+ * summary.json: the pack's totals, method, provenance and reconciliation, in
+ * exact decimal text. An owner pack's (report.owner) adds `owner`: its cost
+ * per currency as a share of the bill, what the idle policy charged it and
+ * did not, and the full pack's tie-out; its `owners` holds that owner only.
+ */
 import { fixed } from '../util/decimal.js';
-import { share, type ChargebackReport } from './chargeback.js';
+import { share, type ChargebackReport, type CurrencyTotals, type OwnerScope } from './chargeback.js';
 import { IDLE_OWNER, UNALLOCATED_OWNER } from './idle-policy.js';
 
 export const ROUNDING = 'money: exact, 12 decimal places; cpp and cost_per_1k_tokens: 12 decimal places, rounded half to even; gpu_hours: 6 decimal places, half to even; shares: 6 decimal places, half to even';
@@ -53,7 +58,23 @@ export function summaryJson(report: ChargebackReport): Record<string, unknown> {
       estimated: p.estimated,
     })),
     idle_fallbacks: report.idleFallbacks,
+    ...(report.owner === undefined ? {} : { owner: ownerSummary(report.owner, report.totals) }),
     billing_versions: report.data.billingVersions,
     coverage: report.data.coverage,
+  };
+}
+
+function ownerSummary(owner: OwnerScope, totals: readonly CurrencyTotals[]): Record<string, unknown> {
+  return {
+    name: owner.name,
+    idle: owner.idleStatement,
+    currencies: owner.currencies.map((c) => {
+      const t = totals.find((x) => x.currency === c.currency);
+      return {
+        currency: c.currency, requests: String(c.requests), used_cost: fixed(c.used), idle_cost: fixed(c.idle), cost: fixed(c.cost),
+        billed: fixed(c.billed), share_of_billed: fixed(c.share, 6), idle_not_charged: fixed(c.idleNotCharged),
+        full_pack_ties_out: t !== undefined && t.allocated + t.idle + t.unallocated === t.billed,
+      };
+    }),
   };
 }

@@ -104,8 +104,12 @@ export const QUERY_SETTINGS: ReadonlyMap<string, SettingRule> = new Map<string, 
   ['timeout_overflow_mode', { kind: 'choice', values: ['throw', 'break'] }],
 ]);
 
-/** Table functions that make rows out of their arguments alone; every other one reaches files, the network, other servers or processes. */
-export const TABLE_FUNCTIONS: ReadonlySet<string> = new Set(['numbers', 'numbers_mt', 'zeros', 'zeros_mt', 'generate_series', 'generateSeries', 'values', 'null', 'generateRandom']);
+/**
+ * Table functions that make rows out of their arguments alone; every other one reaches files, the network, other servers or processes.
+ * Names are matched exactly; `values` is the one the engine also takes in other cases, and `VALUES` is how the JDBC driver writes it
+ * (DatabaseMetaData.getTypeInfo, getClientInfoProperties).
+ */
+export const TABLE_FUNCTIONS: ReadonlySet<string> = new Set(['numbers', 'numbers_mt', 'zeros', 'zeros_mt', 'generate_series', 'generateSeries', 'values', 'VALUES', 'null', 'generateRandom']);
 
 /**
  * Tables of the `system` database an analyst may read: the catalogue clients

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEMO_DATABASE } from '../../demo/demo-database.js';
 import { IDLE_POLICIES, type IdlePolicy } from '../../report/idle-policy.js';
+import { ownerNameProblem } from '../../report/owner-name.js';
 import { isoInstant, paramPair, type CommandContext } from '../context.js';
 import { parseMonth, type Month } from '../../util/time.js';
 
@@ -62,9 +63,12 @@ export function registerAnalysisCommands(program: Command, ctx: CommandContext):
       const service = runningService(config);
       if (service) {
         const { pingService, queryService } = await import('../../service/query-client.js');
+        const { readAdminToken } = await import('../../service/admin-route.js');
         if (service.port === null || await pingService(service)) {
           if (opts.write === true) throw new InvalidArgumentError(`--write is refused: the data directory ${config.warehouse.dataDir} is held by a running \`inferledger run\` (pid ${service.pid}), which answers read-only queries only; stop it to write`);
-          print(await queryService(service, { sql, params: opts.param ?? {}, format: SQL_FORMATS[opts.format], database: config.warehouse.database, password: config.service.queryPassword, timeoutMs: config.warehouse.requestTimeoutMs }));
+          // Whoever can read the data directory's files reads every row anyway: the service's token lets the CLI in as (local).
+          const token = readAdminToken(config.warehouse.dataDir, service.pid);
+          print(await queryService(service, { sql, params: opts.param ?? {}, format: SQL_FORMATS[opts.format], database: config.warehouse.database, password: config.service.queryPassword, token, timeoutMs: config.warehouse.requestTimeoutMs }));
           return;
         }
       }
@@ -80,23 +84,34 @@ export function registerAnalysisCommands(program: Command, ctx: CommandContext):
     .command('report')
     .description('reports built from the attributed tables')
     .command('chargeback')
-    .description('a month\'s chargeback pack (CSV, summary, FOCUS allocation, HTML) in <out>/<month>/<by>-<idle>-<basis>-<status>/; packs are never overwritten')
+    .description('a month\'s chargeback pack (CSV, summary, FOCUS allocation, HTML) in <out>/<month>/<by>-<idle>-<basis>-<status>/ (one owner\'s: ...-owner-<name>/); packs are never overwritten')
     .requiredOption('--month <YYYY-MM>', 'calendar month (UTC)', monthOption)
     .addOption(new Option('--by <owner>', 'who pays: team or tenant').choices(['team', 'tenant']).makeOptionMandatory())
     .option('--out <dir>', 'directory of the packs', 'reports')
     .addOption(new Option('--idle <policy>', 'who carries idle GPU cost').choices([...IDLE_POLICIES]).default('spread'))
     .addOption(new Option('--basis <basis>', 'bill column the month was attributed on (default: attribution.costBasis)').choices(['effective', 'billed']))
-    .action(async (opts: { month: Month; by: 'team' | 'tenant'; out: string; idle: IdlePolicy; basis?: 'effective' | 'billed' }) => {
+    .option('--owner <name>', 'only this team\'s (--by team) or tenant\'s (--by tenant) lines, share of the bill and idle: a pack naming no other owner', ownerOption)
+    .action(async (opts: { month: Month; by: 'team' | 'tenant'; out: string; idle: IdlePolicy; basis?: 'effective' | 'billed'; owner?: string }) => {
       const config = await ctx.config();
       const [{ withReader }, { runChargebackReport }, { fixed }] = await Promise.all([
         import('../../service/warehouse-access.js'), import('../../report/run-report.js'), import('../../util/decimal.js'),
       ]);
       const { report, pack } = await withReader(config, io.err, (warehouse) =>
-        runChargebackReport(warehouse, config, { month: opts.month, by: opts.by, idle: opts.idle, outDir: opts.out, ...(opts.basis ? { basis: opts.basis } : {}), log: io.err }));
+        runChargebackReport(warehouse, config, { month: opts.month, by: opts.by, idle: opts.idle, outDir: opts.out, ...(opts.basis ? { basis: opts.basis } : {}), ...(opts.owner === undefined ? {} : { owner: opts.owner }), log: io.err }));
       io.out(pack.written ? `${report.options.month.label}: ${report.status} pack written to ${pack.dir} (${pack.files.join(', ')})` : `${report.options.month.label}: ${pack.dir} already exists; packs are never overwritten`);
+      for (const c of report.owner?.currencies ?? []) {
+        io.out(`  ${c.currency}: ${opts.by} ${JSON.stringify(report.owner?.name)} ${fixed(c.cost)} (used ${fixed(c.used)} + idle ${fixed(c.idle)}) of billed ${fixed(c.billed)}, share ${fixed(c.share, 6)}; (idle) line not charged to it ${fixed(c.idleNotCharged)}`);
+      }
       for (const t of report.totals) io.out(`  ${t.currency}: billed ${fixed(t.billed)} = allocated ${fixed(t.allocated)} + idle ${fixed(t.idle)} + unallocated ${fixed(t.unallocated)}`);
       for (const reason of report.statusReasons) io.out(`  estimated: ${reason}`);
     });
+}
+
+/** `--owner NAME`: a team or tenant as stored, never the report's (idle) or (unallocated) line. */
+function ownerOption(value: string): string {
+  const problem = ownerNameProblem(value);
+  if (problem !== undefined) throw new InvalidArgumentError(`--owner ${problem}`);
+  return value;
 }
 
 /** `--month YYYY-MM` as the UTC month it names. */

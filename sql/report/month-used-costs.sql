@@ -1,0 +1,116 @@
+-- Chargeback report (focus-allocated.csv): the cost of the GPU time each
+-- group used, per (pool, currency, team, tenant, model, version, feature), on
+-- every FOCUS cost column the file carries (BilledCost, EffectiveCost,
+-- ListCost), whichever basis the month was attributed on. Each pool-period's
+-- amount on each column is split as attribution split the attributed one
+-- (cost-allocation.sql), by the weights it recorded: the group's GPU time
+-- out of U = min(C, C x G / capacity) (capacity from pool_cost), or C by the
+-- pool-period's weight basis when capacity is unknown; in 1e-12 units, with
+-- cumulative rounding in the same group order (hash of the group key, then
+-- the key); a negative amount split by magnitude, keeping its sign. So on
+-- the attributed basis this is cost_allocation.used_cost summed, to the
+-- unit, and on every column a pool-period's used shares are at most its
+-- amount, the rest being its idle.
+-- Parameters: month_start DateTime, month_end DateTime
+WITH toUInt128('340282366920938463463374607431768211455') AS MAX_UINT128
+SELECT
+    toString(pool_id) AS pool_id,
+    toString(currency) AS currency,
+    toString(x.1.6) AS team,
+    toString(x.1.5) AS tenant_id,
+    toString(x.1.2) AS model_id,
+    toString(x.1.3) AS model_version,
+    toString(x.1.4) AS feature_id,
+    reinterpret(toInt128(sum(x.2.1)), 'Decimal(38, 12)') AS billed,
+    reinterpret(toInt128(sum(x.2.2)), 'Decimal(38, 12)') AS effective,
+    reinterpret(toInt128(sum(x.2.3)), 'Decimal(38, 12)') AS list
+FROM
+(
+    SELECT
+        a.pool_id AS pool_id, a.currency AS currency, a.g AS g,
+        b.capacity_gpu_ms IS NOT NULL AS capacity_known,
+        toUInt128(reinterpretAsInt128(assumeNotNull(b.capacity_gpu_ms))) AS capacity_units,
+        arrayMap(t -> t.10, a.g) AS gpu_weights,
+        multiIf(a.basis = 'tokens', arrayMap(t -> toUInt128(t.8 + t.9), a.g),
+                a.basis = 'requests', arrayMap(t -> toUInt128(t.7), a.g),
+                gpu_weights) AS weights,
+        arrayCumSum(weights) AS weights_upto,
+        arrayCumSum(gpu_weights) AS gpu_upto,
+        toUInt128(arraySum(weights)) AS w_total,
+        toUInt128(arraySum(gpu_weights)) AS gpu_total,
+        [b.billed_units, b.effective_units, b.list_units] AS amounts,
+        throwIf(arrayMax(arrayMap(v -> toUInt128(if(v < 0, -v, v)), amounts)) > intDiv(MAX_UINT128, greatest(w_total, gpu_total, 1)),
+                'report: cost x weight of a pool-period does not fit in 128 bits') AS overflow_check,
+        -- Per cost column, the groups' signed shares: C = |amount| (+ 0 from the check, so it cannot be left out as unused),
+        -- U = min(C, C x G / capacity); each group's share of U by GPU time, or of C by weight when capacity is unknown.
+        arrayMap(v -> (
+                     if(v < 0, -1, 1),
+                     toUInt128(if(v < 0, -v, v)) + overflow_check,
+                     if(capacity_known, least(toUInt128(if(v < 0, -v, v)), intDiv(toUInt128(if(v < 0, -v, v)) * gpu_total, greatest(capacity_units, 1))), toUInt128(0))),
+                 amounts) AS columns,
+        arrayMap(col -> arrayMap((w, w_upto, gw, gw_upto) -> col.1 * toInt128(
+                                     if(capacity_known,
+                                        if(gpu_total = 0, toUInt128(0), intDiv(col.3 * gw_upto, gpu_total) - intDiv(col.3 * (gw_upto - gw), gpu_total)),
+                                        intDiv(col.2 * w_upto, w_total) - intDiv(col.2 * (w_upto - w), w_total))),
+                                 weights, weights_upto, gpu_weights, gpu_upto),
+                 columns) AS shares
+    FROM
+    (
+        -- Each attributed pool-period's groups, sorted into the order of the split.
+        SELECT
+            period_start, pool_id, currency,
+            any(weight_basis) AS basis,
+            arraySort(groupArray((cityHash64(model_id, model_version, feature_id, tenant_id, team),
+                                  model_id, model_version, feature_id, tenant_id, team,
+                                  requests, input_tokens, output_tokens, toUInt128(reinterpretAsInt128(gpu_ms))))) AS g
+        FROM cost_allocation
+        WHERE period_start >= {month_start:DateTime('UTC')} AND period_start < {month_end:DateTime('UTC')}
+        GROUP BY period_start, pool_id, currency
+    ) AS a
+    INNER JOIN
+    (
+        -- Each attributed pool-period's capacity and bill on each column: the hours of the period (one, or all of a
+        -- longer one), each hour's lines spread as bill.sql spreads them.
+        SELECT
+            p.period_start AS period_start, p.pool_id AS pool_id, p.currency AS currency,
+            any(p.capacity_gpu_ms) AS capacity_gpu_ms,
+            sum(h.billed_units) AS billed_units, sum(h.effective_units) AS effective_units, sum(h.list_units) AS list_units
+        FROM
+        (
+            SELECT period_start, pool_id, currency, capacity_gpu_ms,
+                   arrayJoin(arrayMap(i -> period_start + toIntervalHour(i), range(toUInt64(greatest(dateDiff('hour', period_start, period_end), 1))))) AS hour
+            FROM pool_cost
+            WHERE period_start >= {month_start:DateTime('UTC')} AND period_start < {month_end:DateTime('UTC')} AND pool_id != ''
+        ) AS p
+        INNER JOIN
+        (
+            SELECT
+                hour, pool_id, billing_currency,
+                sum(if(b < 0, -1, 1) * (intDiv(abs(b), n) + if(i < abs(b) % n, 1, 0))) AS billed_units,
+                sum(if(e < 0, -1, 1) * (intDiv(abs(e), n) + if(i < abs(e) % n, 1, 0))) AS effective_units,
+                sum(if(l < 0, -1, 1) * (intDiv(abs(l), n) + if(i < abs(l) % n, 1, 0))) AS list_units
+            FROM
+            (
+                SELECT
+                    pool_id, billing_currency,
+                    greatest(dateDiff('hour', charge_period_start, charge_period_end), 1) AS n,
+                    arrayJoin(range(toUInt64(greatest(dateDiff('hour', charge_period_start, {month_start:DateTime('UTC')}), 0)),
+                                    toUInt64(greatest(least(n, dateDiff('hour', charge_period_start, {month_end:DateTime('UTC')})), 0)))) AS i,
+                    charge_period_start + toIntervalHour(i) AS hour,
+                    reinterpretAsInt128(billed_cost) AS b,
+                    reinterpretAsInt128(effective_cost) AS e,
+                    reinterpretAsInt128(list_cost) AS l
+                FROM billing_current
+                WHERE charge_period_start < {month_end:DateTime('UTC')} AND charge_period_end > {month_start:DateTime('UTC')} AND pool_id != ''
+            )
+            GROUP BY hour, pool_id, billing_currency
+        ) AS h
+            ON p.hour = h.hour AND p.pool_id = h.pool_id AND p.currency = h.billing_currency
+        GROUP BY p.period_start, p.pool_id, p.currency
+    ) AS b
+        ON a.period_start = b.period_start AND a.pool_id = b.pool_id AND a.currency = b.currency
+)
+ARRAY JOIN arrayZip(g, arrayZip(shares[1], shares[2], shares[3])) AS x
+GROUP BY pool_id, currency, team, tenant_id, model_id, model_version, feature_id
+ORDER BY currency, pool_id, team, tenant_id, model_id, model_version, feature_id
+SETTINGS prefer_column_name_to_alias = 1
