@@ -12,18 +12,13 @@ import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthenticator, passwordSha256Hex } from '../src/access/authenticate.js';
 import { startQueryAudit, type QueryAudit } from '../src/access/query-audit.js';
-import { attributeWindow } from '../src/attribution/attribute.js';
 import { configSchema } from '../src/config/config.js';
 import { startQueryEndpoint, type QueryEndpoint } from '../src/service/query-endpoint.js';
 import { openWarehouse, type Warehouse } from '../src/warehouse/warehouse.js';
-import { settings } from './helpers/attribution.js';
-import { billingLine, DAY0, HOUR, insertBilling, insertRequests, type TestRequest } from './helpers/data.js';
+import { seedScopedMonth, TEAMS } from './helpers/scoped-data.js';
 import { discardWarehouse, freshWarehouse, testWarehouseConfig } from './helpers/warehouse.js';
 
-/** Names no query below spells, so a leak is the only way they reach an output. */
-const TEAMS = ['searchx', 'adsrankq', 'fraudgz'] as const;
-const TENANTS = ['acmeco', 'globexq', 'initechz'] as const;
-const OTHERS = ['adsrankq', 'fraudgz'];
+const OTHERS = TEAMS.filter((t) => t !== 'searchx');
 
 const access = configSchema.shape.access.parse({
   users: [
@@ -56,18 +51,7 @@ async function ask(sql: string, headers: Record<string, string> | [string, strin
 
 beforeAll(async () => {
   w = await freshWarehouse();
-  const requests: TestRequest[] = [];
-  let n = 0;
-  for (const [t, team] of TEAMS.entries()) {
-    for (const [u, tenant] of TENANTS.entries()) {
-      for (const pool of ['gpu-a', 'gpu-b']) {
-        for (let h = 0; h < 2; h++) requests.push({ id: `r${n++}`, ts: DAY0 + h * HOUR + 60_000 * (t + 1), pool, team, tenant, gpuMs: 100 * (t + 1) + u, feature: `f${u}` });
-      }
-    }
-  }
-  await insertRequests(w, requests);
-  await insertBilling(w, ['gpu-a', 'gpu-b'].flatMap((pool) => [0, 1].map((h) => billingLine({ pool, start: DAY0 + h * HOUR, billed_cost: '12.5', effective_cost: '12.5' }))));
-  await attributeWindow(w, settings(), new Date(DAY0), new Date(DAY0 + 24 * HOUR));
+  await seedScopedMonth(w);
   session = await openWarehouse(testWarehouseConfig(w.database));
   audit = startQueryAudit(w, () => undefined);
   endpoint = await startQueryEndpoint({ warehouse: session, host: '127.0.0.1', port: 0, queries, access, audit, log: () => undefined });

@@ -6,15 +6,13 @@
  * every check (test/jdbc/JdbcCheck.java, through test/jdbc/jdbc.sh); the jars
  * come from `bash test/jdbc/jdbc.sh install`, which CI runs (.ci/run).
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { openWarehouse, type Warehouse } from '../src/warehouse/warehouse.js';
+import { runJdbc, type JdbcResult as Result } from './helpers/jdbc.js';
 import { startTestEndpoint, type TestEndpoint } from './helpers/query-endpoint.js';
 import { discardWarehouse, scalar, testWarehouseConfig } from './helpers/warehouse.js';
 
-const JDBC_SH = join(import.meta.dirname, 'jdbc', 'jdbc.sh');
 const PASSWORD = 'jdbc-s3cret';
 const HOSTILE = "o'hare\tand \\sons";
 const LARGE = 1_500_000;
@@ -37,37 +35,6 @@ afterAll(async () => {
   await endpoint.close();
   await discardWarehouse(w);
 });
-
-const result = z.object({
-  check: z.union([z.number(), z.literal('connect')]),
-  kind: z.string().optional(),
-  ok: z.boolean(),
-  driver: z.string().optional(),
-  version: z.string().optional(),
-  columns: z.array(z.string()).optional(),
-  types: z.array(z.string()).optional(),
-  rows: z.union([z.array(z.array(z.string().nullable())), z.number()]).optional(),
-  sum: z.string().optional(),
-  counts: z.record(z.string(), z.number()).optional(),
-  error: z.object({ type: z.string(), message: z.string(), code: z.number() }).optional(),
-});
-type Result = z.infer<typeof result>;
-
-/** Run JdbcCheck in one JVM; a missing driver or Java fails here with what to do about it. */
-async function runJdbc(url: string, user: string, password: string, checks: readonly (readonly string[])[]): Promise<{ results: Result[]; stderr: string }> {
-  const child = spawn('bash', [JDBC_SH, 'run', url, user, password, ...checks.map((c) => c.join('\n'))], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const timer = setTimeout(() => { child.kill('SIGKILL'); }, 100_000);
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  clearTimeout(timer);
-  // Stack traces of the refusals the driver logs are noise here; the messages stay.
-  const messages = stderr.split('\n').filter((line) => !line.startsWith('\tat ')).join('\n');
-  if (code !== 0) throw new Error(`test/jdbc/jdbc.sh run exited with ${code ?? 'a signal'}:\n${messages}\n${stdout}`);
-  return { results: stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => result.parse(JSON.parse(line))), stderr: messages };
-}
 
 describe('the ClickHouse JDBC driver (jdbc-v2 0.10.0, default settings) against the query endpoint', () => {
   it('connects, browses the catalogue, queries, binds values, reads a large compressed result, and is refused writes and wrong credentials', async () => {

@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { isoInstant, positiveInt, type CommandContext } from '../context.js';
 
-const OUTCOMES = ['ok', 'error', 'unauthenticated', 'limited', 'cancelled'] as const;
 
 /** All of stdin, as text. */
 async function readStdin(): Promise<string> {
@@ -33,26 +32,20 @@ export function registerAccessCommands(program: Command, ctx: CommandContext): v
     .command('log')
     .description('the audit of the query endpoint, newest first: who asked what, when, how much it returned, how long it took and how it ended (refusals included; kept 180 days)')
     .option('--user <name>', 'only this user')
-    .option('--outcome <outcome>', `only this outcome: ${OUTCOMES.join(', ')}`)
+    .option('--outcome <outcome>', 'only this outcome: ok, error, unauthenticated, limited or cancelled')
     .option('--since <iso>', 'from this date or date-time with a zone (default: the last 24 hours)', isoInstant('--since'))
     .option('--limit <n>', 'at most this many requests', positiveInt('--limit'), 100)
     .option('--json', 'one JSON object per line, every column')
     .action(async (opts: { user?: string; outcome?: string; since?: Date; limit: number; json?: boolean }) => {
-      if (opts.outcome !== undefined && !(OUTCOMES as readonly string[]).includes(opts.outcome)) throw new InvalidArgumentError(`--outcome must be one of ${OUTCOMES.join(', ')}`);
-      const config = await ctx.config();
-      const [{ withReader }, { sqlFile }, { formatDateTimeMillis, DAY_MS }] = await Promise.all([
-        import('../../service/warehouse-access.js'), import('../../warehouse/sql-files.js'), import('../../util/time.js'),
+      const [{ AUDIT_OUTCOMES, auditLine, readAuditLog }, { withReader }, { DAY_MS }] = await Promise.all([
+        import('../../access/audit-log.js'), import('../../service/warehouse-access.js'), import('../../util/time.js'),
       ]);
+      if (opts.outcome !== undefined && !(AUDIT_OUTCOMES as readonly string[]).includes(opts.outcome)) throw new InvalidArgumentError(`--outcome must be one of ${AUDIT_OUTCOMES.join(', ')}`);
+      const config = await ctx.config();
       const since = opts.since?.getTime() ?? Date.now() - DAY_MS;
-      const params = { since: formatDateTimeMillis(since), user: opts.user ?? '', outcome: opts.outcome ?? '', limit: opts.limit };
-      const text = await withReader(config, io.err, async (warehouse) => {
-        let out = '';
-        const sql = opts.json === true ? sqlFile('access/audit-log') : `SELECT event_time, user, outcome, error_code AS code, result_rows AS rows, result_bytes AS bytes, duration_ms AS ms, substring(replaceRegexpAll(query, '\\\\s+', ' '), 1, 80) AS query FROM (${sqlFile('access/audit-log')}) ORDER BY event_time DESC`;
-        for await (const chunk of await warehouse.queryText(sql, params, opts.json === true ? 'JSONEachRow' : 'PrettyCompactMonoBlock')) out += String(chunk);
-        return out;
-      });
-      if (text.trim() === '') io.err(`no queries recorded since ${formatDateTimeMillis(since)} UTC${opts.user === undefined ? '' : ` by ${opts.user}`}`);
-      else io.out(text.trimEnd());
+      const rows = await withReader(config, io.err, (warehouse) => readAuditLog(warehouse, { since, user: opts.user, outcome: opts.outcome, limit: opts.limit }));
+      if (rows.length === 0) io.err(`no queries recorded since ${new Date(since).toISOString()}${opts.user === undefined ? '' : ` by ${opts.user}`}`);
+      for (const row of rows) io.out(opts.json === true ? JSON.stringify(row) : auditLine(row));
     });
 
   access
