@@ -1,9 +1,11 @@
 /**
  * Reads one month of attributed cost from the warehouse (sql/report/*.sql):
  * traffic per (owner, model, feature, pool, currency), the bill per pool,
- * the billing versions, coverage, model versions and daily CPP, and the
- * month on every FOCUS cost column for focus-allocated.csv. Money comes
- * back as Decimal(38, 12) text and is held as bigint units from here on.
+ * the billing versions, coverage, model versions and daily CPP (readMonth,
+ * what every report and budgets read), and, apart, the month on every FOCUS
+ * cost column for focus-allocated.csv (readCostColumns, only what writes that
+ * file pays for it). Money comes back as Decimal(38, 12) text and is held as
+ * bigint units from here on.
  */
 import { z } from 'zod';
 import { toScaled, units } from '../util/decimal.js';
@@ -51,21 +53,33 @@ export interface ModelVersionRow { model_id: string; model_version: string; curr
 const dailyRow = z.object({ day: z.string(), model_id: z.string(), currency: z.string(), requests: count, cost: money });
 export type DailyModelRow = z.infer<typeof dailyRow>;
 
-const costColumns = { billed: money, effective: money, list: money };
-const poolBillRow = z.object({ pool_id: z.string(), currency: z.string(), service: z.string(), ...costColumns });
-/** The month's bill of a pool on each FOCUS cost column; untagged cost (pool '') per service, tagged pools with service ''. */
+const costColumns = { billed: money, effective: money, list: money, contracted: money, quantity: money };
+const poolBillRow = z.object({
+  pool_id: z.string(), currency: z.string(), service: z.string(), ...costColumns,
+  units: z.array(z.string()), billing_account_id: z.string(), provider: z.string(),
+});
+/**
+ * The month's bill of a pool on each FOCUS cost column and its quantity;
+ * untagged cost (pool '') per service, tagged pools with service ''.
+ * contracted is FOCUS's default (ListCost, BilledCost on a Credit line): the
+ * bill stores no contracted cost. units: the distinct units of the lines with
+ * a quantity (quantity adds up one thing only when there is one).
+ * billing_account_id and provider: those of the lines carrying the most
+ * BilledCost ('' when the bill had none).
+ */
 export type PoolBillRow = z.infer<typeof poolBillRow>;
 const usedCostRow = z.object({
   pool_id: z.string(), currency: z.string(), team: z.string(), tenant_id: z.string(), model_id: z.string(), model_version: z.string(), feature_id: z.string(),
   ...costColumns,
 });
-/** The cost of the GPU time a group (as in GroupRow) used on each FOCUS cost column, split by the weights of the attributed basis. */
+/** The cost of the GPU time a group (as in GroupRow) used on each FOCUS cost column, and its share of the pool's quantity, split by the weights of the attributed basis. */
 export type UsedCostRow = z.infer<typeof usedCostRow>;
 
 /**
  * The month on every FOCUS cost column (BilledCost, EffectiveCost,
- * ListCost), whichever basis it was attributed on: what focus-allocated.csv
- * splits each column by. Per pool-hour, used + idle = the bill on each column.
+ * ListCost, ContractedCost) and quantity, whichever basis it was attributed
+ * on: what focus-allocated.csv splits each column by. Per pool-hour, used +
+ * idle = the bill on each column.
  */
 export interface CostColumns {
   pools: PoolBillRow[];
@@ -82,20 +96,17 @@ export interface MonthData {
   coverage: z.infer<typeof coverageRow>;
   modelVersions: ModelVersionRow[];
   dailyModels: DailyModelRow[];
-  costColumns: CostColumns;
 }
 
 export async function readMonth(warehouse: Warehouse, month: Month, by: ReportBy): Promise<MonthData> {
   const range = { month_start: formatDateTime(month.start), month_end: formatDateTime(month.end) };
   const days = { month_start: formatDate(month.start), month_end: formatDate(month.end) };
-  const [groups, pools, billingVersions, coverage, dailyModels, poolBills, usedCosts] = await Promise.all([
+  const [groups, pools, billingVersions, coverage, dailyModels] = await Promise.all([
     warehouse.query(sqlFile('report/month-groups'), range, groupRow),
     warehouse.query(sqlFile('report/month-pools'), range, poolRow),
     warehouse.query(sqlFile('report/month-billing-versions'), range, versionRow),
     warehouse.query(sqlFile('report/month-coverage'), days, coverageRow),
     warehouse.query(sqlFile('report/daily-model-cpp'), days, dailyRow),
-    warehouse.query(sqlFile('report/month-pool-bill-costs'), range, poolBillRow),
-    warehouse.query(sqlFile('report/month-used-costs'), range, usedCostRow),
   ]);
   return {
     month, by, groups, pools, billingVersions,
@@ -106,8 +117,20 @@ export async function readMonth(warehouse: Warehouse, month: Month, by: ReportBy
     coverage: coverage[0] ?? { days_attributed: 0, pending_requests: 0, unknown_pool_requests: 0 },
     modelVersions: modelVersionsOf(groups),
     dailyModels,
-    costColumns: { pools: poolBills, used: usedCosts },
   };
+}
+
+/**
+ * The month on every FOCUS cost column, for focus-allocated.csv only (two
+ * queries that split the bill again per group: nothing else reads them).
+ */
+export async function readCostColumns(warehouse: Warehouse, month: Month): Promise<CostColumns> {
+  const range = { month_start: formatDateTime(month.start), month_end: formatDateTime(month.end) };
+  const [pools, used] = await Promise.all([
+    warehouse.query(sqlFile('report/month-pool-bill-costs'), range, poolBillRow),
+    warehouse.query(sqlFile('report/month-used-costs'), range, usedCostRow),
+  ]);
+  return { pools, used };
 }
 
 /** Each model version's month per currency, summed from groups (all of the month's, or one owner's). */

@@ -10,7 +10,7 @@ import { attributionSettingsFor } from '../attribution/recorded-settings.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { buildChargeback, ReportError, type ChargebackReport, type CostBasis } from './chargeback.js';
 import type { IdlePolicy } from './idle-policy.js';
-import { readOwnerDailyModels, type ReportBy } from './month-data.js';
+import { readCostColumns, readOwnerDailyModels, type ReportBy } from './month-data.js';
 import { ownerFocusCsv } from './owner-focus.js';
 import { ownerNameProblem } from './owner-name.js';
 import { ownerReport } from './owner-scope.js';
@@ -55,14 +55,23 @@ export async function runChargebackReport(warehouse: Warehouse, config: Config, 
   const attribution = request.attribution ?? await attributionSettingsFor(warehouse, config.attribution, { readOnly: true, ...(request.log ? { log: request.log } : {}) });
   const poolOwners: Record<string, string> = {};
   for (const [pool, settings] of Object.entries(attribution.pools)) if (settings.owner !== undefined) poolOwners[pool] = settings.owner;
+  // The FOCUS cost columns (focus-allocated.csv only) are read here, beside the report's own queries, not by
+  // readMonth: whatever else reads the month (budgets) does not pay for them. A report that cannot be built
+  // fails with its own error, once they are done (their own is awaited below, so it is not left unhandled meanwhile).
+  const costColumns = readCostColumns(warehouse, request.month);
+  costColumns.catch(() => undefined);
   const full = await buildChargeback(warehouse, {
     month: request.month, by: request.by, idle: request.idle, basis: request.basis ?? attribution.costBasis, poolOwners,
     ...(request.now === undefined ? {} : { now: request.now }),
+  }).catch(async (err: unknown) => {
+    await costColumns.catch(() => undefined);
+    throw err;
   });
+  const columns = await costColumns;
   const owner = request.owner;
   const report = owner === undefined ? full : ownerReport(full, owner, await readOwnerDailyModels(warehouse, request.month, request.by, owner));
   const pack = await writePack(report, request.outDir, (r) => ({
-    'focus-allocated.csv': owner === undefined ? focusAllocatedCsv(r) : ownerFocusCsv(focusAllocatedCsv(r), r.options.by, owner),
+    'focus-allocated.csv': owner === undefined ? focusAllocatedCsv(r, columns) : ownerFocusCsv(focusAllocatedCsv(r, columns), r.options.by, owner),
     'report.html': reportHtml(r),
   }));
   return { report, pack };

@@ -362,8 +362,11 @@ export async function startQueryEndpoint(options: QueryEndpointOptions): Promise
     }
   };
 
-  /** Stream a result: headers first (the first chunk is already in), then the rest as the engine makes it. */
-  /** Returns the bytes of output sent, before any compression (for the audit). */
+  /**
+   * Stream a result: headers first (the first chunk is already in), then the
+   * rest as the engine makes it. Returns the bytes of output sent, before any
+   * compression (for the audit).
+   */
   const send = async (req: IncomingMessage, res: ServerResponse, url: URL, answered: { stream: Readable; format: string; queryId: string; summary: Readonly<Record<string, string>> | undefined }): Promise<number> => {
     const counted = countedBytes(answered.stream);
     const result = { ...answered, stream: counted.stream };

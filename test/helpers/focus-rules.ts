@@ -33,6 +33,7 @@ export const FOCUS_RULES: readonly FocusColumnRule[] = [
   // § Columns › Billing Currency: Mandatory, not null, String in Currency Format (ISO 4217 national currency).
   { id: 'BillingCurrency', level: 'mandatory', nullable: false, type: 'currency' },
   // § Columns › Billed Cost, Effective Cost, List Cost, Contracted Cost: Mandatory, not null, Decimal (Numeric Format).
+  // Contracted Cost: "MUST equal ListCost" without negotiated prices; "MUST match the BilledCost" on a Credit (checked per row below).
   { id: 'BilledCost', level: 'mandatory', nullable: false, type: 'decimal' },
   { id: 'EffectiveCost', level: 'mandatory', nullable: false, type: 'decimal' },
   { id: 'ListCost', level: 'mandatory', nullable: false, type: 'decimal' },
@@ -47,21 +48,23 @@ export const FOCUS_RULES: readonly FocusColumnRule[] = [
   { id: 'ChargeFrequency', level: 'recommended', nullable: false, type: 'string', allowed: ['One-Time', 'Recurring', 'Usage-Based'] },
   // § Columns › Service Name: Mandatory, not null, String.
   { id: 'ServiceName', level: 'mandatory', nullable: false, type: 'string' },
-  // § Columns › Service Category: Mandatory, not null, one of the allowed values.
+  // § Columns › Service Category: Mandatory, not null, one of the allowed values ("Other" when no suitable category is available, § Service Name).
   {
     id: 'ServiceCategory', level: 'mandatory', nullable: false, type: 'string',
     allowed: ['AI and Machine Learning', 'Analytics', 'Business Applications', 'Compute', 'Databases', 'Developer Tools', 'Multicloud', 'Identity', 'Integration',
       'Internet of Things', 'Management and Governance', 'Media', 'Migration', 'Mobile', 'Networking', 'Security', 'Storage', 'Web', 'Other'],
   },
-  // § Columns › Billing Account ID: Mandatory, not null, String.
+  // § Columns › Billing Account ID: Mandatory, not null, String (a unique identifier within an invoice issuer).
   { id: 'BillingAccountId', level: 'mandatory', nullable: false, type: 'string' },
   // § Columns › Invoice Issuer Name: Mandatory, not null, String.
   { id: 'InvoiceIssuerName', level: 'mandatory', nullable: false, type: 'string' },
   // § Columns › Service Provider Name (introduced in 1.3, replaces Provider Name): Mandatory, not null, String.
   { id: 'ServiceProviderName', level: 'mandatory', nullable: false, type: 'string' },
-  // § Columns › Host Provider Name (introduced in 1.3): Mandatory, String.
+  // § Columns › Host Provider Name (introduced in 1.3): Mandatory, String, allows nulls (MAY be null where no infrastructure is involved or
+  // it cannot be determined, e.g. Tax; MUST NOT otherwise), and equal to ServiceProviderName unless a separate host is selected or exposed.
   { id: 'HostProviderName', level: 'mandatory', nullable: true, type: 'string' },
-  // § Columns › Pricing Quantity / Pricing Unit: Mandatory, nullable (null when SkuPriceId is null).
+  // § Columns › Pricing Quantity / Pricing Unit: Mandatory, nullable; row rules below (null on Tax, not null on Usage and Purchase
+  // that are not corrections, null when SkuPriceId is; PricingUnit null exactly when PricingQuantity is).
   { id: 'PricingQuantity', level: 'mandatory', nullable: true, type: 'decimal' },
   { id: 'PricingUnit', level: 'mandatory', nullable: true, type: 'string' },
   // § Columns › Resource ID / Resource Type: Conditional, nullable, String.
@@ -145,11 +148,44 @@ function typeProblem(rule: FocusColumnRule, cell: string): string | undefined {
 }
 
 /**
+ * The rules of a row that tie one column to another (§ Columns, "nullability
+ * is defined as follows" and the like), for the columns the row carries. A
+ * rule on a column the dataset does not carry (SkuPriceId, a conditional
+ * column: present when the service provider publishes price lists) is
+ * applied only when it is there: without it, PricingQuantity follows the
+ * ChargeCategory rules alone.
+ */
+function rowProblems(header: readonly string[], row: Record<string, string>): string[] {
+  const has = (c: string): boolean => header.includes(c);
+  const cell = (c: string): string => row[c] ?? '';
+  const out: string[] = [];
+  const category = cell('ChargeCategory');
+  const correction = cell('ChargeClass') === 'Correction';
+  if (has('PricingQuantity')) {
+    // § Pricing Quantity: MUST be null when SkuPriceId is null; MUST be null when ChargeCategory is "Tax"; MUST NOT be null when
+    // ChargeCategory is "Usage" or "Purchase" and ChargeClass is not "Correction".
+    if (has('SkuPriceId') && cell('SkuPriceId') === '' && cell('PricingQuantity') !== '') out.push('PricingQuantity not null where SkuPriceId is null');
+    if (category === 'Tax' && cell('PricingQuantity') !== '') out.push('PricingQuantity not null on a Tax charge');
+    if ((category === 'Usage' || category === 'Purchase') && !correction && cell('PricingQuantity') === '') out.push(`PricingQuantity null on a ${category} charge`);
+  }
+  // § Pricing Unit: MUST be null when PricingQuantity is null, MUST NOT be null when it is not.
+  if (has('PricingUnit') && has('PricingQuantity') && (cell('PricingUnit') === '') !== (cell('PricingQuantity') === '')) out.push('PricingUnit and PricingQuantity not null together');
+  // § Contracted Cost: MUST match the BilledCost when ChargeCategory is "Credit" (ContractedUnitPrice null).
+  if (has('ContractedCost') && has('BilledCost') && category === 'Credit' && cell('ContractedCost') !== cell('BilledCost')) out.push('ContractedCost is not the BilledCost of a Credit');
+  // § Allocated Resource Name: MUST be null when AllocatedResourceId is null, MUST NOT be null when it is not.
+  if (has('AllocatedResourceName') && has('AllocatedResourceId') && (cell('AllocatedResourceName') === '') !== (cell('AllocatedResourceId') === '')) {
+    out.push('AllocatedResourceName and AllocatedResourceId not null together');
+  }
+  return out;
+}
+
+/**
  * Every breach of the column rules in a FOCUS CSV (header and rows as
  * csv-parse reads them with `columns: true`): FOCUS columns known to the
  * table, custom columns x_-prefixed (§ Column Handling), and for each row and
- * column it carries: nullability, type and allowed values. Presence of
- * mandatory columns is checked by the caller (it knows which are carried).
+ * column it carries: nullability, type and allowed values, and the rules
+ * between its columns (rowProblems). Presence of mandatory columns is
+ * checked by the caller.
  */
 export function focusViolations(header: readonly string[], rows: readonly Record<string, string>[]): string[] {
   const out: string[] = [];
@@ -171,6 +207,7 @@ export function focusViolations(header: readonly string[], rows: readonly Record
       if (problem !== undefined) out.push(`row ${i + 1} ${column}: ${JSON.stringify(cell)} ${problem}`);
       if (rule.allowed && !rule.allowed.includes(cell)) out.push(`row ${i + 1} ${column}: ${JSON.stringify(cell)} is not an allowed value`);
     }
+    for (const problem of rowProblems(header, row)) out.push(`row ${i + 1}: ${problem}`);
   });
   return out;
 }
