@@ -211,4 +211,37 @@ describe('renamed keys', () => {
     expect(warnings).toEqual(['jobs.port (command line) is deprecated: use service.port']);
     expect(problems(() => loadConfig({ env: {}, overrides: { jobs: { port: -1 } } as never, onWarning: () => undefined }))[0]).toContain('service.port (from command line, as jobs.port): ');
   });
+
+  it('reads users and scopes, and refuses each bad one by its field', () => {
+    const hash = 'A'.repeat(64);
+    const good = writeTemp(tempDir(), 'users.json', JSON.stringify({ access: { users: [
+      { name: 'search', password_sha256_hex: hash, scope: { teams: ['search'] } },
+      { name: 'finance', password_sha256_hex: hash, scope: 'all', limits: { concurrency: 4 } },
+    ], sharedTables: ['coverage_daily'] } }));
+    const config = loadConfig({ env: {}, file: good });
+    expect(config.access.users.map((u) => [u.name, u.password_sha256_hex, u.scope])).toEqual([['search', 'a'.repeat(64), { teams: ['search'] }], ['finance', 'a'.repeat(64), 'all']]);
+    expect(JSON.stringify(redactConfig(config))).not.toContain('a'.repeat(64));
+    const bad = writeTemp(tempDir(), 'bad-users.json', JSON.stringify({
+      service: { queryPassword: 'x' },
+      queries: { maxTotalMemoryBytes: 1000, maxMemoryBytes: 1000 },
+      access: { users: [
+        { name: 'a', password_sha256_hex: 'secret', scope: { teams: ['x'] } },
+        { name: 'b', password_sha256_hex: hash, scope: { teams: [], tenants: ['y'] } },
+        { name: 'c', password_sha256_hex: hash, scope: 'all', limits: { maxMemoryBytes: 5000 } },
+        { name: 'c', password_sha256_hex: hash, scope: 'all' },
+      ] },
+    }));
+    expect(problems(() => loadConfig({ env: {}, file: bad })).join('\n')).toMatch(/access\.users\.0\.password_sha256_hex .*SHA-256[\s\S]*access\.users\.1\.scope .*"all"/);
+    const twice = writeTemp(tempDir(), 'twice.json', JSON.stringify({ access: { users: [{ name: 'c', password_sha256_hex: hash, scope: 'all' }, { name: 'c', password_sha256_hex: hash, scope: 'all' }] } }));
+    expect(problems(() => loadConfig({ env: {}, file: twice })).join()).toMatch(/access\.users .*user names must be unique/);
+    const clash = writeTemp(tempDir(), 'clash.json', JSON.stringify({
+      service: { queryPassword: 'x' },
+      queries: { maxTotalMemoryBytes: 1000, maxMemoryBytes: 1000 },
+      access: { users: [{ name: 'c', password_sha256_hex: hash, scope: 'all', limits: { maxMemoryBytes: 5000 } }] },
+    }));
+    expect(problems(() => loadConfig({ env: {}, file: clash }))).toEqual([
+      `service.queryPassword (from config file ${clash}): set either service.queryPassword (one password, every row) or access.users (a password and a scope each), not both`,
+      `access.users.0.limits.maxMemoryBytes (from config file ${clash}): must not exceed queries.maxTotalMemoryBytes (1000)`,
+    ]);
+  });
 });

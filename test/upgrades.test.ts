@@ -100,9 +100,15 @@ describe('upgrades', () => {
       await migrate(w);
       if (version < 2) await insertBilling(w, lines());
       expect(await scalar(w, 'SELECT max(version) AS n FROM schema_migrations FINAL'), `from ${version}`).toBe(HEAD);
-      // The upgrade filled the hourly groups of the stored requests, current: attribution rebuilds nothing.
-      expect(await scalar(w, 'SELECT sum(requests) AS n FROM request_hours'), `from ${version}`).toBe(REQUESTS.length);
-      expect(await refreshRequestHours(w, DAY0), `from ${version}`).toMatchObject({ source: 'raw rows', rebuiltHours: 0 });
+      if (version < 17) {
+        // The upgrade to 17 filled the hourly groups of the stored requests, current: attribution rebuilds nothing.
+        expect(await scalar(w, 'SELECT sum(requests) AS n FROM request_hours'), `from ${version}`).toBe(REQUESTS.length);
+        expect(await refreshRequestHours(w, DAY0), `from ${version}`).toMatchObject({ source: 'raw rows', rebuiltHours: 0 });
+      } else {
+        // Requests written at 17 or later get their groups from attribution's refresh, as they would have without the upgrade.
+        expect(await refreshRequestHours(w, DAY0), `from ${version}`).toMatchObject({ source: 'raw rows' });
+        expect(await scalar(w, 'SELECT sum(requests) AS n FROM request_hours'), `from ${version}`).toBe(REQUESTS.length);
+      }
       await attributeDay(w, SETTINGS, DAY0);
       await tieOut(w);
       expect(await snapshot(w, { acrossWarehouses: true }), `from ${version}`).toEqual(expected);

@@ -307,20 +307,29 @@ export const configSchema = z.object({
     schedule: cron.default('0 3 * * *')
       .describe('When a scheduled backup is due (cron, UTC; 5 fields, or 6 with seconds); the backup job looks every 15 minutes, so one starts within 15 minutes of its time.'),
   }).strict().prefault({}).describe('Scheduled backups of the embedded warehouse, taken by the `backup` job of `inferledger run`.'),
-}).strict().superRefine((config, ctx) => {
+}).strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+/**
+ * Checks across sections, made after the schema's own (kept out of the
+ * schema so its sections can still be picked apart): each a path and what is
+ * wrong there.
+ */
+export function crossSectionProblems(config: Config): { path: string; message: string }[] {
+  const problems: { path: string; message: string }[] = [];
   if (config.access.users.length > 0 && config.service.queryPassword !== undefined) {
-    ctx.addIssue({ code: 'custom', path: ['service', 'queryPassword'], message: 'set either service.queryPassword (one password, every row) or access.users (a password and a scope each), not both' });
+    problems.push({ path: 'service.queryPassword', message: 'set either service.queryPassword (one password, every row) or access.users (a password and a scope each), not both' });
   }
   config.access.users.forEach((user, i) => {
     const memory = user.limits.maxMemoryBytes;
     if (memory !== undefined && memory > config.queries.maxTotalMemoryBytes) {
-      ctx.addIssue({ code: 'custom', path: ['access', 'users', i, 'limits', 'maxMemoryBytes'], message: `must not exceed queries.maxTotalMemoryBytes (${config.queries.maxTotalMemoryBytes})` });
+      problems.push({ path: `access.users.${i}.limits.maxMemoryBytes`, message: `must not exceed queries.maxTotalMemoryBytes (${config.queries.maxTotalMemoryBytes})` });
     }
   });
-});
-
-export type Config = z.infer<typeof configSchema>;
-export type ConfigInput = z.input<typeof configSchema>;
+  return problems;
+}
 
 /** Environment variable -> config path (section, key), and how its text becomes the value. */
 export const ENV_VARS: ReadonlyArray<readonly [name: string, path: readonly [string, string], convert: (v: string) => unknown]> = [
@@ -481,6 +490,12 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
       const path = issue.path.slice(0, 2).join('.');
       const from = origin.get(path);
       problems.push(`${issue.path.join('.') || '(root)'}${from ? ` (from ${from})` : ''}: ${issue.message}`);
+    }
+  }
+  if (result.success) {
+    for (const p of crossSectionProblems(result.data)) {
+      const from = origin.get(p.path.split('.').slice(0, 2).join('.'));
+      problems.push(`${p.path}${from ? ` (from ${from})` : ''}: ${p.message}`);
     }
   }
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);
