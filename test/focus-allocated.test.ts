@@ -122,9 +122,6 @@ beforeAll(async () => {
     }
   }
   await attributeWindow(w, settings({ ...ATTRIBUTION, costBasis: 'effective' }), new Date(NOV0), new Date(NOV0 + HOUR));
-  const nov = (await runChargebackReport(w, config, { month: NOVEMBER, by: 'team', idle: 'separate', basis: 'effective', outDir: out, now: Date.UTC(2027, 0, 1) })).pack.dir;
-  process.stderr.write(readFileSync(join(nov, 'focus-allocated.csv'), 'utf8'));
-  process.stderr.write(readFileSync(join(packs.get('billed/owner') ? out : out, '2026-10', 'team-owner-billed-final', 'focus-allocated.csv'), 'utf8'));
   november = readPack((await runChargebackReport(w, config, { month: NOVEMBER, by: 'team', idle: 'separate', basis: 'effective', outDir: out, now: Date.UTC(2027, 0, 1) })).pack.dir);
 });
 afterAll(async () => {

@@ -7,7 +7,8 @@
 -- |amount| mod n hours), and only the pool-hours attribution wrote
 -- (pool_cost) count, so on the attributed basis this is pool_cost's
 -- billed_cost to the unit. Untagged cost (pool '') comes per service, the
--- ServiceName of its rows; tagged pools have service ''.
+-- ServiceName of its rows; tagged pools have service ''. Amounts are integer
+-- counts of 1e-12, as text (as month-used-costs.sql gives them).
 --   contracted: the bill stores no contracted cost, so it is FOCUS's default:
 --               ListCost (no negotiated price known), BilledCost on a Credit line.
 --   quantity:   the lines' consumed quantity; units, the distinct units of the
@@ -21,11 +22,11 @@ SELECT
     toString(pool_id) AS pool_id,
     toString(currency) AS currency,
     service,
-    reinterpret(toInt128(sum(b_units)), 'Decimal(38, 12)') AS billed,
-    reinterpret(toInt128(sum(e_units)), 'Decimal(38, 12)') AS effective,
-    reinterpret(toInt128(sum(l_units)), 'Decimal(38, 12)') AS list,
-    reinterpret(toInt128(sum(c_units)), 'Decimal(38, 12)') AS contracted,
-    reinterpret(toInt128(sum(q_units)), 'Decimal(38, 12)') AS quantity,
+    toString(sum(b_units)) AS billed,
+    toString(sum(e_units)) AS effective,
+    toString(sum(l_units)) AS list,
+    toString(sum(c_units)) AS contracted,
+    toString(sum(q_units)) AS quantity,
     arraySort(groupUniqArrayArray(unit_set)) AS units,
     argMin(account, (account = '', provider = '', if(b_units < 0, b_units, -b_units), account, provider)) AS billing_account_id,
     argMin(provider, (account = '', provider = '', if(b_units < 0, b_units, -b_units), account, provider)) AS provider

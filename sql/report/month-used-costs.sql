@@ -12,7 +12,9 @@
 -- floor(A x upto / total) - floor(A x before / total), so the running floors
 -- are computed once and differenced; a negative amount split by magnitude,
 -- keeping its sign. So on every column a pool-period's used shares are at
--- most its amount, the rest being its idle.
+-- most its amount, the rest being its idle. Amounts come back as integer
+-- counts of 1e-12 (as text: 50,000 groups x 5 columns read without decimal
+-- parsing).
 -- The split is a function of the amount alone (same weights, same order), so
 -- a column whose amount is the one attributed (pool_cost.billed_cost) takes
 -- cost_allocation.used_cost as it is, and columns with equal amounts share
@@ -27,11 +29,11 @@ SELECT
     toString(x.1.2) AS model_id,
     toString(x.1.3) AS model_version,
     toString(x.1.4) AS feature_id,
-    reinterpret(toInt128(sum(x.2.1)), 'Decimal(38, 12)') AS billed,
-    reinterpret(toInt128(sum(x.2.2)), 'Decimal(38, 12)') AS effective,
-    reinterpret(toInt128(sum(x.2.3)), 'Decimal(38, 12)') AS list,
-    reinterpret(toInt128(sum(x.2.4)), 'Decimal(38, 12)') AS contracted,
-    reinterpret(toInt128(sum(x.2.5)), 'Decimal(38, 12)') AS quantity
+    toString(sum(x.2.1)) AS billed,
+    toString(sum(x.2.2)) AS effective,
+    toString(sum(x.2.3)) AS list,
+    toString(sum(x.2.4)) AS contracted,
+    toString(sum(x.2.5)) AS quantity
 FROM
 (
     SELECT

@@ -123,9 +123,10 @@ export function focusAllocatedCsv(report: ChargebackReport, costColumns: CostCol
     if (billed === 0n) return '0';
     return fixed(billed < 0n ? divideHalfEven(-part * 1_000_000_000_000n, -billed) : divideHalfEven(part * 1_000_000_000_000n, billed));
   };
+  const [start, end] = [iso(month.start), iso(month.end)];
   /** From BillingPeriodStart to PricingUnit: the period, the amounts, and the quantity when it is of one unit. */
   const money = (currency: string, a: Amounts, origin: BillOrigin): string[] => [
-    iso(month.start), iso(month.end), iso(month.start), iso(month.end), currency,
+    start, end, start, end, currency,
     fixed(a.billed), fixed(a.effective), fixed(a.list), fixed(a.contracted),
     origin.unit === '' ? '' : fixed(a.quantity), origin.unit,
   ];

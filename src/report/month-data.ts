@@ -8,15 +8,30 @@
  * bigint units from here on.
  */
 import { z } from 'zod';
-import { toScaled, units } from '../util/decimal.js';
+import { MONEY_SCALE, toScaled } from '../util/decimal.js';
 import { formatDate, formatDateTime, type Month } from '../util/time.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 
 export type ReportBy = 'team' | 'tenant';
 
-const money = z.string().transform(units);
-const gpuMs = z.string().transform((t) => toScaled(t, 3));
+/** A plain decimal as the warehouse writes one (no exponent, no more fractional digits than the scale). */
+const PLAIN = /^(-?)(\d+)(?:\.(\d+))?$/;
+/**
+ * Units of 10^-scale of a decimal from the warehouse: the plain text the
+ * warehouse writes read straight into a bigint (50,000 groups of a month are
+ * three of these each), anything else through toScaled. The same count as
+ * toScaled either way.
+ */
+function warehouseUnits(text: string, scale: number): bigint {
+  const m = PLAIN.exec(text);
+  const [, sign = '', int = '', frac = ''] = m ?? [];
+  if (m === null || frac.length > scale) return toScaled(text, scale);
+  const n = BigInt(int + frac.padEnd(scale, '0'));
+  return sign === '-' ? -n : n;
+}
+const money = z.string().transform((t) => warehouseUnits(t, MONEY_SCALE));
+const gpuMs = z.string().transform((t) => warehouseUnits(t, 3));
 const count = z.coerce.bigint();
 
 const groupRow = z.object({
@@ -53,7 +68,9 @@ export interface ModelVersionRow { model_id: string; model_version: string; curr
 const dailyRow = z.object({ day: z.string(), model_id: z.string(), currency: z.string(), requests: count, cost: money });
 export type DailyModelRow = z.infer<typeof dailyRow>;
 
-const costColumns = { billed: money, effective: money, list: money, contracted: money, quantity: money };
+/** An integer count of 1e-12 units as text (the FOCUS cost queries' amounts: read without decimal parsing). */
+const unitCount = z.string().regex(/^-?\d+$/).transform((t) => BigInt(t));
+const costColumns = { billed: unitCount, effective: unitCount, list: unitCount, contracted: unitCount, quantity: unitCount };
 const poolBillRow = z.object({
   pool_id: z.string(), currency: z.string(), service: z.string(), ...costColumns,
   units: z.array(z.string()), billing_account_id: z.string(), provider: z.string(),
