@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { isoInstant, positiveInt, type CommandContext } from '../context.js';
 
-
 /** All of stdin, as text. */
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
