@@ -1,11 +1,15 @@
 /**
- * billing-pull, hourly: pulls from Cost Explorer the days still open (never
- * pulled since jobs.billingStart, still estimated, or in the current month),
- * oldest first, then asks attribution to look at what changed. Calls
- * collectBilling, which writes only days whose content changed.
+ * billing-pull, hourly: first brings the rate cards' months up to date (the
+ * current month as days pass, a month that settles, a change a crash left
+ * unwritten: syncRateCards writes only months that differ), then pulls from
+ * Cost Explorer the days still open (never pulled since jobs.billingStart,
+ * still estimated, or in the current month), oldest first, then asks
+ * attribution to look at what changed. Calls collectBilling, which writes
+ * only days whose content changed.
  */
 import { UnrecoverableError } from 'bullmq';
 import { CollectError, collectBilling } from '../src/cost-explorer/collect-billing.js';
+import { syncRateCards } from '../src/pricing/pricing.js';
 import { DAY_MS, formatDate, parseDate } from '../src/util/time.js';
 import { JOBS, QUEUES, jobId, tickPayload } from '../src/scheduler/contract.js';
 import { defineJob, runInstant } from '../src/scheduler/job.js';
@@ -18,7 +22,10 @@ export const billingPullJob = defineJob({
   payload: tickPayload,
   handler: async (ctx, payload, job) => {
     const now = runInstant(ctx, payload);
-    if (!ctx.config.jobs.billingPull) return { windows: [], rowsWritten: 0, note: 'jobs.billingPull is off' };
+    const cards = await syncRateCards(ctx.warehouse, ctx.config, now);
+    const cardNote = cards.months.length > 0 ? `rate cards: ${cards.months.map((m) => `${m.pool} ${m.month}`).join(', ')} rewritten` : '';
+    if (cards.lines > 0) await ctx.enqueue.tick(JOBS.attribute, jobId(JOBS.attribute, 'cards', job.id ?? String(now)), { now: new Date(now).toISOString() });
+    if (!ctx.config.jobs.billingPull) return { windows: [], rowsWritten: cards.lines, note: ['jobs.billingPull is off', cardNote].filter((n) => n !== '').join('; ') };
     let days: number[];
     if (payload.from !== undefined && payload.to !== undefined) {
       days = [];
@@ -42,6 +49,6 @@ export const billingPullJob = defineJob({
     ctx.reportOwed(JOBS.billingPull, 0);
     // What changed is attributed now, not at the next attribute tick.
     if (rows > 0) await ctx.enqueue.tick(JOBS.attribute, jobId(JOBS.attribute, 'after', job.id ?? String(now)), { now: new Date(now).toISOString() });
-    return { windows: days.map(formatDate), rowsWritten: rows };
+    return { windows: days.map(formatDate), rowsWritten: rows + cards.lines, ...(cardNote === '' ? {} : { note: cardNote }) };
   },
 });

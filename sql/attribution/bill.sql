@@ -8,10 +8,15 @@
 -- to the amount to the last unit, and a day gets exactly its hours' shares.
 -- Consumed quantity (instance-hours, for capacity) is spread the same way.
 -- Capacity = instance-hours x GPUs per instance (the pool's override, else the
--- catalog); unknown (NULL) when any instance-hour line has no GPU count.
+-- catalog); unknown (NULL) when any instance-hour line has no GPU count. A
+-- line whose tags say MIG (mig-profile, mig-slices) holds, per instance-hour,
+-- its slices' compute share: a profile <n>g.* is n/7 of a GPU. Rate-card
+-- lines state their capacity as GPU-Hours (MIG slices already as their share).
+-- Capacity is summed in sevenths of a GPU-hour, so shares of 1/7 add exactly.
 -- correction_cost: the part from Correction lines (a later export fixing this period).
 -- Parameters: from DateTime, to DateTime, cost_basis String ('effective' | 'billed'),
---             gpu_types Array(String), gpu_counts Array(UInt32), pool_keys Array(String), pool_gpus Array(UInt32)
+--             gpu_types Array(String), gpu_counts Array(UInt32), pool_keys Array(String), pool_gpus Array(UInt32),
+--             mig_profiles Array(String), mig_compute Array(UInt32)
 SELECT
     hour AS period_start,
     hour + toIntervalHour(1) AS period_end,
@@ -19,8 +24,8 @@ SELECT
     billing_currency AS currency,
     reinterpret(toInt128(sum(cost_share)), 'Decimal(38, 12)') AS cost,
     reinterpret(toInt128(sumIf(cost_share, charge_class = 'Correction')), 'Decimal(38, 12)') AS correction_cost,
-    if(countIf(is_hours AND gpus = 0) = 0 AND countIf(is_hours) > 0,
-       CAST(reinterpret(toInt128(sumIf(quantity_share * gpus, is_hours)), 'Decimal(38, 12)') * 3600000 AS Nullable(Decimal(38, 3))),
+    if(countIf(is_hours AND sevenths = 0) = 0 AND countIf(is_hours OR is_gpu_hours) > 0,
+       CAST(reinterpret(toInt128(intDiv(sumIf(quantity_share * sevenths, is_hours OR is_gpu_hours), 7)), 'Decimal(38, 12)') * 3600000 AS Nullable(Decimal(38, 3))),
        NULL) AS capacity_gpu_ms,
     max(billing_version) AS billing_version,
     max(is_estimated) AS estimated,
@@ -30,8 +35,12 @@ FROM
     SELECT
         pool_id, billing_currency, billing_version, is_estimated, source, charge_class,
         consumed_unit IN ('Hours', 'Hour', 'Hrs', 'hours', 'hour', 'hrs', 'h') AS is_hours,
+        consumed_unit = 'GPU-Hours' AS is_gpu_hours,
         transform(pool_id, {pool_keys:Array(String)}, {pool_gpus:Array(UInt32)},
                   transform(instance_type, {gpu_types:Array(String)}, {gpu_counts:Array(UInt32)}, toUInt32(0))) AS gpus,
+        toUInt32OrZero(tags['mig-slices']) * transform(lower(tags['mig-profile']), {mig_profiles:Array(String)}, {mig_compute:Array(UInt32)}, toUInt32(0)) AS mig_sevenths,
+        -- Sevenths of a GPU per unit of quantity: GPU-Hours are GPUs already; MIG tags give slices x compute; else GPUs x 7.
+        multiIf(is_gpu_hours, toUInt64(7), mig_sevenths > 0, toUInt64(mig_sevenths), toUInt64(gpus) * 7) AS sevenths,
         -- Whole hours (import refuses others); a legacy line shorter than an hour counts as one.
         greatest(dateDiff('hour', charge_period_start, charge_period_end), 1) AS n,
         arrayJoin(range(toUInt64(greatest(dateDiff('hour', charge_period_start, {from:DateTime('UTC')}), 0)),

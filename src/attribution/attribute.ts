@@ -22,6 +22,7 @@ import type { Config } from '../config/config.js';
 import { placeholders, sqlFile } from '../warehouse/sql-files.js';
 import type { QueryParams, Warehouse } from '../warehouse/warehouse.js';
 import { GPU_CATALOG } from './gpu-catalog.js';
+import { migProfileSlices } from './mig-catalog.js';
 import { refreshRequestHours } from './request-hours.js';
 import { DAY_MS, dayStart, formatDate, formatDateTime } from '../util/time.js';
 
@@ -62,6 +63,9 @@ export function daysOf(from: Date, to: Date): number[] {
   return days;
 }
 
+/** Catalogued MIG profiles and their compute slices (of 7), for bills whose tags say MIG. */
+const MIG_PROFILES = migProfileSlices();
+
 /** Query parameters every step shares, from configuration. */
 function settingsParams(settings: AttributionSettings): QueryParams {
   const poolsWithWeight = Object.entries(settings.pools).filter(([, p]) => p.weightBasis !== undefined);
@@ -75,6 +79,8 @@ function settingsParams(settings: AttributionSettings): QueryParams {
     gpu_counts: Object.values(GPU_CATALOG),
     pool_keys: poolsWithGpus.map(([id]) => id),
     pool_gpus: poolsWithGpus.map(([, p]) => p.gpusPerInstance ?? 0),
+    mig_profiles: MIG_PROFILES.names,
+    mig_compute: MIG_PROFILES.slices,
     feature_keys: Object.keys(settings.featureTeams),
     feature_teams: Object.values(settings.featureTeams),
     model_keys: Object.keys(settings.modelTeams),

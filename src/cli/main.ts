@@ -14,6 +14,7 @@ import { registerConfigCommands } from './commands/config.js';
 import { registerDlqCommands } from './commands/dlq.js';
 import { registerDoctorCommands } from './commands/doctor.js';
 import { registerFileCommands } from './commands/files.js';
+import { registerPricingCommands } from './commands/pricing.js';
 import { registerRetentionCommands } from './commands/retention.js';
 import { registerServiceCommands } from './commands/service.js';
 import { registerSourceCommands } from './commands/sources.js';
@@ -38,6 +39,7 @@ export function buildProgram(io: CliIo & { setExitCode: (code: number) => void }
   registerDlqCommands(program, ctx);
   registerBackupCommands(program, ctx);
   registerRetentionCommands(program, ctx);
+  registerPricingCommands(program, ctx);
   registerConfigCommands(program, ctx);
   registerDoctorCommands(program, ctx);
   registerAccessCommands(program, ctx);

@@ -84,6 +84,10 @@ export const configSchema = z.object({
   billing: z.object({
     poolTagKey: tagKey.default('inference-pool').describe('Cost-allocation tag whose value names the GPU pool a billing row belongs to.'),
   }).strict().prefault({}).describe('Reading the GPU bill.'),
+  pricing: z.object({
+    settleDays: z.coerce.number().int().min(0).max(90).default(3)
+      .describe('Days after a month ends during which its rate-card lines stay estimated (a back-dated change may still come): its chargeback pack is estimated first, final after, with a delta.'),
+  }).strict().prefault({}).describe('Rate cards: prices of pools no cloud bills by the hour (`inferledger pricing`).'),
   attribution: z.object({
     costBasis: z.enum(['effective', 'billed']).default('effective')
       .describe('Which bill column is split: FOCUS EffectiveCost (amortized; what chargeback uses) or BilledCost.'),
