@@ -9,7 +9,7 @@ SELECT
     uniqExact(source_file) AS files,
     count() AS line_items
 FROM billing_line_items
-WHERE (source, billing_account_id, scope_start, billing_version) NOT IN (
+WHERE (source, billing_account_id, scope_start, scope_version) NOT IN (
     SELECT source, billing_account_id, scope_start, billing_version FROM billing_scopes)
 GROUP BY billing_version, source
 ORDER BY billing_version
