@@ -6,6 +6,8 @@
  * settle, a crash between the change and its months healed, and bad input
  * refused with nothing changed.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { attributeDay, attributeWindow } from '../src/attribution/attribute.js';
@@ -13,8 +15,10 @@ import { main } from '../src/cli/main.js';
 import { loadConfig, type Config } from '../src/config/config.js';
 import { readCards, setRateCard, syncRateCards } from '../src/pricing/pricing.js';
 import { RateCardError } from '../src/pricing/rate-card.js';
+import { runChargebackReport } from '../src/report/run-report.js';
 import { attributionInputs, dayInputs, recordAttributionRun } from '../src/scheduler/watermarks.js';
 import { formatScaled, toScaled } from '../src/util/decimal.js';
+import { parseMonth, type Month } from '../src/util/time.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { settings } from './helpers/attribution.js';
 import { billingLine, insertBilling, insertRequests } from './helpers/data.js';
@@ -244,6 +248,36 @@ describe('months settle, and a crash between a change and its months heals', () 
     expect(await scalar(w, "SELECT countIf(is_estimated) AS n FROM billing_current WHERE pool_id = 'onprem-a100' AND charge_period_start < '2026-11-01'")).toBe(0);
     // Nothing owed at the same instant: no month is written twice.
     expect((await syncRateCards(w, config, NOV1 + 3 * DAY + HOUR)).months).toEqual([]);
+  });
+
+  it('a month\'s pack is estimated until the card settles; repriced in between, its final pack carries the delta', async () => {
+    const out = tempDir();
+    const month = parseMonth('2026-10') as Month;
+    const build = () => runChargebackReport(w, config, { month, by: 'team', idle: 'spread', outDir: out, now: NOV1 + 5 * DAY });
+    await set({ from: '2026-10-25T00:00Z' }, NOV1 + 10 * HOUR);
+    await insertRequests(w, [
+      { id: 'e1', ts: OCT1 + 24 * DAY + HOUR, pool: 'onprem-a100', gpuMs: 50_000, team: 'search' },
+      { id: 'e2', ts: OCT1 + 28 * DAY + HOUR, pool: 'onprem-a100', gpuMs: 50_000, team: 'ads' },
+    ]);
+    await attributeOwed(OCT1, NOV1);
+    const estimated = await build();
+    expect(estimated.report.status).toBe('estimated');
+
+    // Back-dated on Nov 2, within the settle days: from Oct 28 the price is 2.00.
+    await set({ perGpuHour: '2.00', from: '2026-10-28T00:00Z', reason: 'late credit note' }, NOV1 + DAY);
+    await attributeOwed(OCT1, NOV1);
+    expect((await build()).pack.written).toBe(false);
+    // Settled: the sync finalises October, attribution follows, the final pack is built with its delta.
+    await syncRateCards(w, config, NOV1 + 3 * DAY + HOUR);
+    expect(await attributeOwed(OCT1, NOV1)).toHaveLength(7);
+    const final = await build();
+    expect(final.report.status).toBe('final');
+    const delta = readFileSync(join(final.pack.dir, 'delta.csv'), 'utf8');
+    // 4 days x 24 hours x 8 GPUs x -0.40 = -307.2, spread over the two teams' lines.
+    const rows = delta.trim().split('\n').slice(1).map((l) => l.split(','));
+    const header = delta.split('\n')[0]?.split(',') ?? [];
+    const deltaCol = header.indexOf('delta_cost');
+    expect(formatScaled(rows.reduce((n, r) => n + toScaled(r[deltaCol] ?? '0'), 0n))).toBe('-307.2');
   });
 
   it('a change whose months were never written (the process died after its row) is written by the next sync', async () => {
