@@ -110,9 +110,10 @@ describe('collect billing from Cost Explorer', () => {
   });
 
   it('retries a page that times out', async () => {
+    // A timeout well above a loaded machine's page time, so only the delayed page times out.
     endpoint.delayNext = 1;
-    endpoint.delayNextMs = 400;
-    const summary = await collect(config({ requestTimeoutMs: 100 }));
+    endpoint.delayNextMs = 4000;
+    const summary = await collect(config({ requestTimeoutMs: 1500 }));
     expect(summary.accounts[0]?.rows).toBe(144);
     expect(await scalar(w, "SELECT count() AS n FROM billing_api_calls WHERE outcome != 'ok'")).toBe(1);
   });
