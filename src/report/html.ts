@@ -12,6 +12,7 @@ import { share, type ChargebackReport, type CurrencyTotals } from './chargeback.
 import { dailyLines, stackedBars, type Chart } from './charts.js';
 import { IDLE_OWNER, UNALLOCATED_OWNER, type ChargebackLine } from './idle-policy.js';
 import { REPORT_TEMPLATE } from './report-template.js';
+import { rateCardsUsed } from './summary.js';
 import { DAY_MS, formatDate } from '../util/time.js';
 
 const eta = new Eta({ autoEscape: true, autoTrim: false, useWith: false, varName: 'it' });
@@ -182,6 +183,11 @@ export function reportView(report: ChargebackReport) {
     idleFallbacks: report.idleFallbacks,
     currencies: report.totals.map((t) => currencyView(report, t)),
     billingVersions: report.data.billingVersions,
+    /** The rate-card versions behind the month's card-priced hours; empty (and the page as before) without cards. */
+    rateCards: rateCardsUsed(report).map((c) => ({
+      pool: c.pool, card: c.card, changedAt: `${c.changedAt.slice(0, 19)} UTC`, changedBy: c.changedBy, reason: c.reason,
+      hours: c.hours.toLocaleString('en-US'), cost: cents(c.cost), costExact: fixed(c.cost), currency: c.currency,
+    })),
   };
 }
 

@@ -1,13 +1,15 @@
 /**
  * Reads one month of attributed cost from the warehouse (sql/report/*.sql):
  * traffic per (owner, model, feature, pool, currency), the bill per pool,
- * the billing versions, coverage, model versions and daily CPP (readMonth,
- * what every report and budgets read), and, apart, the month on every FOCUS
- * cost column for focus-allocated.csv (readCostColumns, only what writes that
- * file pays for it). Money comes back as Decimal(38, 12) text and is held as
+ * the billing versions, the rate-card versions that priced it, coverage,
+ * model versions and daily CPP (readMonth, what every report and budgets
+ * read), and, apart, the month on every FOCUS cost column for
+ * focus-allocated.csv (readCostColumns, only what writes that file pays for
+ * it). Money comes back as Decimal(38, 12) text and is held as
  * bigint units from here on.
  */
 import { z } from 'zod';
+import { PRICE_UNITS } from '../pricing/rate-card.js';
 import { MONEY_SCALE, toScaled } from '../util/decimal.js';
 import { formatDate, formatDateTime, type Month } from '../util/time.js';
 import { sqlFile } from '../warehouse/sql-files.js';
@@ -68,6 +70,19 @@ export interface ModelVersionRow { model_id: string; model_version: string; curr
 const dailyRow = z.object({ day: z.string(), model_id: z.string(), currency: z.string(), requests: count, cost: money });
 export type DailyModelRow = z.infer<typeof dailyRow>;
 
+const rateCardRow = z.object({
+  pool_id: z.string(), change_id: z.string(), changed_at: z.string(), changed_by: z.string(), reason: z.string(),
+  price_unit: z.enum(PRICE_UNITS), price: money, currency: z.string(), gpus: z.coerce.number(), instances: z.coerce.number(),
+  gpus_per_instance: z.coerce.number(), gpu_type: z.string(), mig_profile: z.string(), mig_slices: z.coerce.number(),
+  time_sliced: z.boolean(), capacity_gpus: money, hours: z.coerce.number(), effective: money, billed: money,
+});
+/**
+ * A rate-card version that priced counted hours of the month: the version
+ * (who set it, when, why, its price) and the month's hours of its pool it
+ * holds that no cloud bill covers, with their cost on both bases.
+ */
+export type RateCardVersionRow = z.infer<typeof rateCardRow>;
+
 /** An integer count of 1e-12 units as text (the FOCUS cost queries' amounts: read without decimal parsing). */
 const unitCount = z.string().regex(/^-?\d+$/).transform((t) => BigInt(t));
 const costColumns = { billed: unitCount, effective: unitCount, list: unitCount, contracted: unitCount, quantity: unitCount };
@@ -113,20 +128,23 @@ export interface MonthData {
   coverage: z.infer<typeof coverageRow>;
   modelVersions: ModelVersionRow[];
   dailyModels: DailyModelRow[];
+  /** Oldest first per pool; empty for a month no card priced. */
+  rateCards: RateCardVersionRow[];
 }
 
 export async function readMonth(warehouse: Warehouse, month: Month, by: ReportBy): Promise<MonthData> {
   const range = { month_start: formatDateTime(month.start), month_end: formatDateTime(month.end) };
   const days = { month_start: formatDate(month.start), month_end: formatDate(month.end) };
-  const [groups, pools, billingVersions, coverage, dailyModels] = await Promise.all([
+  const [groups, pools, billingVersions, coverage, dailyModels, rateCards] = await Promise.all([
     warehouse.query(sqlFile('report/month-groups'), range, groupRow),
     warehouse.query(sqlFile('report/month-pools'), range, poolRow),
     warehouse.query(sqlFile('report/month-billing-versions'), range, versionRow),
     warehouse.query(sqlFile('report/month-coverage'), days, coverageRow),
     warehouse.query(sqlFile('report/daily-model-cpp'), days, dailyRow),
+    warehouse.query(sqlFile('report/month-rate-cards'), range, rateCardRow),
   ]);
   return {
-    month, by, groups, pools, billingVersions,
+    month, by, groups, pools, billingVersions, rateCards,
     traffic: sumBy(groups, (g) => [by === 'tenant' ? g.tenant_id : g.team, g.model_id, g.feature_id, g.pool_id, g.currency], (g, [owner = '', model_id = '', feature_id = '', pool_id = '', currency = '']) => ({
       owner, model_id, feature_id, pool_id, currency, requests: g.requests, input_tokens: g.input_tokens, output_tokens: g.output_tokens,
       gpu_ms: g.gpu_ms, cost: g.cost, used_cost: g.used_cost, estimated: g.estimated,

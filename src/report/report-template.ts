@@ -40,7 +40,12 @@ export const REPORT_TEMPLATE = `<!doctype html>
 <% for (const f of it.idleFallbacks) { %>  <li>Pool <%= f.pool_id %> (<%= f.currency %>): idle on the (idle) line, <%= f.reason %>.</li>
 <% } %></ul>
 <p class="muted">Billing versions: <% for (const v of it.billingVersions) { %><%= v.billing_version %> (<%= v.pool_hours %> pool-hours<%= v.estimated ? ', estimated' : '' %>) <% } %></p>
-</section>
+<% if (it.rateCards.length > 0) { %><h3>Rate cards</h3>
+<p class="muted">Pools no cloud bills by the hour are priced by their rate card; each version below priced the hours it holds this month that no cloud bill covers.</p>
+<ul class="rate-cards">
+<% for (const r of it.rateCards) { %>  <li>Pool <%= r.pool %>: <%= r.card %>, set <%= r.changedAt %> by <%= r.changedBy %><%= r.reason === '' ? '' : ' — ' + r.reason %>: <%= r.hours %> hours, <span title="<%= r.costExact %>"><%= r.cost %></span> <%= r.currency %>.</li>
+<% } %></ul>
+<% } %></section>
 
 <% for (const c of it.currencies) { %>
 <section class="currency" data-currency="<%= c.currency %>">
