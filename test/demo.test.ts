@@ -1,6 +1,7 @@
 /**
  * README's first command: `inferledger demo`, end to end on the real engine.
- * Checks the calibration the demo promises, not just that it printed something.
+ * Checks the calibration the demo promises, not just that it printed something,
+ * and its on-premises pool: billed by its rate card alone, repriced mid-month.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import { z } from 'zod';
 import { main, EXIT } from '../src/cli/main.js';
 import { DEMO_DATABASE, lastFullMonth } from '../src/demo/demo.js';
 import { openWarehouse } from '../src/warehouse/warehouse.js';
-import { toScaled } from '../src/util/decimal.js';
+import { formatScaled, toScaled } from '../src/util/decimal.js';
 import { TEST_DATA_DIR, testWarehouseConfig } from './helpers/warehouse.js';
 import { DAY_MS } from '../src/util/time.js';
 
@@ -27,6 +28,28 @@ describe('inferledger demo', () => {
     expect(code).toBe(EXIT.ok);
     expect(text).toMatch(/accepted, 0 rejected, 0 duplicate/);
     expect(text).toMatch(/Cost per prediction by model/);
+
+    // The on-premises pool's card history: the price list from the month's start, then the repricing from the 15th,
+    // each with its reason, the second naming the first as the version it replaced.
+    const window = lastFullMonth();
+    const day = (d: number): string => new Date(window.start + d * DAY_MS).toISOString().slice(0, 10);
+    const at = '\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2}';
+    // Each version restated exactly its hours of the month (16.8 an hour, then 0.25 x 8 = 2 less from the 15th), and nothing beyond it.
+    const restated = (hours: number, cost: string): string => `      restated: ${hours} hours, ${cost} USD (${day(0).slice(0, 7)})`;
+    const laterHours = (window.days - 14) * 24;
+    const history = text.slice(text.indexOf('\nRate card of onprem-a100')).split('\n').slice(2, 9);
+    expect(history).toEqual([
+      '  pool onprem-a100',
+      expect.stringMatching(new RegExp(`^ {4}${at} by finops-demo: 2\\.1 USD per GPU-hour x 8 A100-80GB GPUs, from ${day(0)}T00:00Z to ${day(window.days)}T00:00Z — internal price list ${day(0).slice(0, 4)}$`)),
+      '      replaced: (none)',
+      restated(window.days * 24, String((window.days * 24 * 168) / 10)),
+      expect.stringMatching(new RegExp(`^ {4}${at} by finops-demo: 1\\.85 USD per GPU-hour x 8 A100-80GB GPUs, from ${day(14)}T00:00Z to ${day(window.days)}T00:00Z — power contract renegotiated$`)),
+      `      replaced: 2.1 USD per GPU-hour x 8 A100-80GB GPUs (set ${history[1]?.slice(4, 23) ?? '?'} by finops-demo)`,
+      restated(laterHours, `-${laterHours * 2}`),
+    ]);
+    // ...and the pool in the printed tables, by attribution of its card lines.
+    expect(text).toMatch(/│ policy-llama-70b │/);
+    expect(text).toMatch(/│ onprem-a100 │ USD/);
 
     const w = await openWarehouse(testWarehouseConfig(DEMO_DATABASE));
     try {
@@ -67,13 +90,32 @@ describe('inferledger demo', () => {
       expect(coverage?.accounted).toBe(coverage?.billed);
       expect(coverage?.pending).toBe(0);
 
+      // The on-premises pool is billed by its card alone, final, hour by hour: 14 days at 8 x 2.10, the rest of the month at 8 x 1.85.
+      const hoursBefore = 14n * 24n;
+      const hoursAfter = BigInt(window.days) * 24n - hoursBefore;
+      const cardCost = formatScaled(hoursBefore * 8n * toScaled('2.10') + hoursAfter * 8n * toScaled('1.85'));
+      const monthRange = { from: new Date(window.start).toISOString().slice(0, 10), to: new Date(window.start + window.days * DAY_MS).toISOString().slice(0, 10) };
+      const [onPremBill] = await w.query(
+        `SELECT toString(sum(effective_cost)) AS cost, count() AS hours, groupUniqArray(source) AS sources, countIf(is_estimated) AS estimated
+         FROM billing_current WHERE pool_id = 'onprem-a100' AND charge_period_start >= {from:Date} AND charge_period_start < {to:Date}`,
+        monthRange,
+        z.object({ cost: z.string(), hours: z.coerce.number(), sources: z.array(z.string()), estimated: z.coerce.number() }),
+      );
+      expect(onPremBill).toEqual({ cost: cardCost, hours: window.days * 24, sources: ['rate-card'], estimated: 0 });
+      const [onPremPool] = await w.query(
+        "SELECT toString(sum(billed_cost)) AS billed FROM pool_cost WHERE pool_id = 'onprem-a100' AND period_start >= {from:Date} AND period_start < {to:Date}",
+        monthRange,
+        z.object({ billed: z.string() }),
+      );
+      expect(onPremPool?.billed).toBe(cardCost);
+
       // Pools run at realistic utilisation over the month, not ~1 %.
       const utilization = await w.query(
         "SELECT pool_id, toFloat64(sum(used_gpu_ms) / sum(capacity_gpu_ms)) AS u FROM pool_cost WHERE pool_id != '' GROUP BY pool_id ORDER BY pool_id",
         {},
         z.object({ pool_id: z.string(), u: z.number() }),
       );
-      expect(utilization.map((p) => p.pool_id)).toEqual(['clf-t4', 'embed-l4', 'llm-h100']);
+      expect(utilization.map((p) => p.pool_id)).toEqual(['clf-t4', 'embed-l4', 'llm-h100', 'onprem-a100']);
       for (const p of utilization) {
         expect(p.u).toBeGreaterThan(0.2);
         expect(p.u).toBeLessThan(0.7);

@@ -18,7 +18,7 @@ import { RateCardError } from '../src/pricing/rate-card.js';
 import { runChargebackReport } from '../src/report/run-report.js';
 import { attributionInputs, dayInputs, recordAttributionRun } from '../src/scheduler/watermarks.js';
 import { formatScaled, toScaled } from '../src/util/decimal.js';
-import { parseMonth, type Month } from '../src/util/time.js';
+import { parseDate, parseMonth, type Month } from '../src/util/time.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { settings } from './helpers/attribution.js';
 import { billingLine, insertBilling, insertRequests } from './helpers/data.js';
@@ -50,7 +50,7 @@ const attribute = (from: number, to: number) => attributeWindow(w, settings(), n
 async function attributeOwed(from: number, to: number): Promise<string[]> {
   const owed = await attributionInputs(w, settings(), from, to, true);
   for (const day of owed) {
-    const ms = Date.parse(`${day.day}T00:00:00Z`);
+    const ms = parseDate(day.day);
     const inputs = await dayInputs(w, settings(), ms);
     await recordAttributionRun(w, settings(), inputs, await attributeDay(w, settings(), ms), Date.now(), 'test');
   }

@@ -15,7 +15,7 @@
 import { z } from 'zod';
 import { currencyCode } from '../billing/billing-row.js';
 import { divideHalfEven, formatScaled, moneyOverflow, normalizeDecimal, toScaled, UNIT } from '../util/decimal.js';
-import { HOUR_MS } from '../util/time.js';
+import { HOUR_MS, parseDate } from '../util/time.js';
 import { COMPUTE_SLICES_PER_GPU, migProfile } from '../attribution/mig-catalog.js';
 
 export const PRICE_UNITS = ['gpu-hour', 'instance-hour', 'slice-hour', 'month'] as const;
@@ -49,7 +49,7 @@ const priceText = z.string().trim().transform((text, ctx) => {
 const hourInstant = z.string().trim().transform((text, ctx) => {
   const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(text);
   const withZone = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i.test(text);
-  const ms = dateOnly ? Date.parse(`${text}T00:00:00Z`) : withZone ? Date.parse(text) : NaN;
+  const ms = dateOnly ? parseDate(text) : withZone ? Date.parse(text) : NaN;
   if (!Number.isFinite(ms)) {
     ctx.addIssue({ code: 'custom', message: `must be an ISO-8601 date (2026-10-01) or date-time with a zone (2026-10-01T00:00Z), got ${JSON.stringify(text)}` });
     return z.NEVER;
