@@ -86,7 +86,7 @@ SELECT
     'us-east-1' AS region, if(pool_id = '', map(), map('inference-pool', toString(pool_id))) AS tags, toString(pool_id) AS pool_id, false AS is_estimated,
     'bench' AS source_file, 0 AS source_line,
     {month_start:DateTime('UTC')} AS billing_period_start, {month_start:DateTime('UTC')} + toIntervalMonth(1) AS billing_period_end,
-    'Usage-Based' AS charge_frequency, {month_start:DateTime('UTC')} AS scope_start
+    'Usage-Based' AS charge_frequency, {month_start:DateTime('UTC')} AS scope_start, {version:DateTime64(6, 'UTC')} AS scope_version
 FROM pool_cost
 WHERE period_start >= {month_start:DateTime('UTC')};
 

@@ -32,5 +32,6 @@ SELECT
     toDateTime(toStartOfMonth({day:DateTime('UTC')}), 'UTC') AS billing_period_start,
     toDateTime(toStartOfMonth({day:DateTime('UTC')}), 'UTC') + toIntervalMonth(1) AS billing_period_end,
     'Usage-Based' AS charge_frequency,
-    {day:DateTime('UTC')} AS scope_start
+    {day:DateTime('UTC')} AS scope_start,
+    {version:DateTime64(6, 'UTC')} AS scope_version
 FROM (SELECT intDiv(number, {pools:UInt32}) AS hour, number % {pools:UInt32} AS pool FROM numbers(24 * {pools:UInt32}))
