@@ -19,6 +19,7 @@ import { fixed, toScaled } from '../src/util/decimal.js';
 import { parseMonth } from '../src/util/time.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { settings } from './helpers/attribution.js';
+import { focusViolations } from './helpers/focus-rules.js';
 import { billingLine, DAY0, HOUR, insertBilling, insertRequests, type TestRequest } from './helpers/data.js';
 import { tempDir } from './helpers/files.js';
 import { discardWarehouse, freshWarehouse } from './helpers/warehouse.js';
@@ -112,6 +113,11 @@ describe('the method section names the rate-card versions of the month', () => {
     ]);
     expect(summary.rate_cards?.map((c) => c.cost)).toEqual(['6451.200000000000', '6528.000000000000']);
     expectTiesOut(pack.dir, '12979.2');
+    // The card-priced pool's rows of the FOCUS export keep to the FOCUS 1.3 column rules too.
+    const focusText = readFileSync(join(pack.dir, 'focus-allocated.csv'), 'utf8');
+    const focusRows = parse<Record<string, string>>(focusText, { columns: true });
+    expect(focusRows.some((r) => r['ServiceProviderName'] === 'Rate card')).toBe(true);
+    expect(focusViolations(focusText.slice(0, focusText.indexOf('\n')).split(','), focusRows)).toEqual([]);
 
     const html = readFileSync(join(pack.dir, 'report.html'), 'utf8');
     const method = html.slice(html.indexOf('<section id="method">'), html.indexOf('</section>'));
