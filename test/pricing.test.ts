@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { attributeDay, attributeWindow } from '../src/attribution/attribute.js';
 import { main } from '../src/cli/main.js';
 import { loadConfig, type Config } from '../src/config/config.js';
-import { readCards, setRateCard, syncRateCards } from '../src/pricing/pricing.js';
+import { endRateCard, readCards, setRateCard, syncRateCards } from '../src/pricing/pricing.js';
 import { RateCardError } from '../src/pricing/rate-card.js';
 import { runChargebackReport } from '../src/report/run-report.js';
 import { attributionInputs, dayInputs, recordAttributionRun } from '../src/scheduler/watermarks.js';
@@ -146,6 +146,21 @@ describe('a rate card is a billing source', () => {
     const hours = await billHours();
     expect(hours.filter((h) => h.cost === '40').map((h) => h.hour)).toEqual(['2026-10-03 00:00:00', '2026-10-03 01:00:00']);
     expect(hours.filter((h) => h.cost !== '8')).toHaveLength(2);
+  });
+
+  it('an ended card bills nothing from its end; a later version prices the pool again', async () => {
+    await set({}, OCT1 + 4 * DAY);
+    const ended = await endRateCard(w, config, { pool: 'onprem-a100', at: '2026-10-03T00:00Z', reason: 'decommissioned' }, { now: OCT1 + 4 * DAY + 1000, by: 'carol' });
+    // 10-03..10-05 were billed (72 hours at 19.2): restated to nothing.
+    expect(ended.change).toMatchObject({ priceUnit: 'none', restatedHours: 72, reason: 'decommissioned', changedBy: 'carol' });
+    expect(formatScaled(ended.change.restatedCost)).toBe('-1382.4');
+    expect(ended.change.replacedText).toMatch(/^2\.4 USD per GPU-hour x 8 GPUs \(set /);
+    const hours = await billHours();
+    expect(hours.map((h) => h.hour)).toEqual(Array.from({ length: 48 }, (_, h) => new Date(OCT1 + h * HOUR).toISOString().slice(0, 19).replace('T', ' ')));
+    // Back in service from 10-05 at a new price.
+    await set({ perGpuHour: '1.50', from: '2026-10-05T00:00Z' }, OCT1 + 4 * DAY + 2000);
+    expect((await billHours()).filter((h) => h.cost === '12')).toHaveLength(24);
+    await expect(endRateCard(w, config, { pool: 'nowhere', at: '2026-10-03T00:00Z' }, { now: OCT1 + 4 * DAY })).rejects.toThrow(/^pool: nowhere has no rate card to end$/);
   });
 
   it('capacity over time: a pool grows from 8 to 16 GPUs on a date', async () => {

@@ -68,7 +68,8 @@ export function monthHours(cards: readonly RateCard[], monthStart: number, horiz
   const hours: CardHour[] = [];
   for (const segment of cardSegments(cards, start, Math.min(end, horizon))) {
     const card = segment.card;
-    if (card === undefined) continue;
+    // An ended card holds its hours with no price: nothing bills them.
+    if (card === undefined || card.priceUnit === 'none') continue;
     for (let hour = segment.from; hour < segment.to; hour += HOUR_MS) {
       const cost = card.priceUnit === 'month' ? monthlyShare(card.price, hoursInMonth, (hour - start) / HOUR_MS) : card.hourlyCost;
       hours.push({ hour, card, cost, capacity: card.capacity });

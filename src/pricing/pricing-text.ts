@@ -64,7 +64,7 @@ export function cardLines(cards: readonly CardChange[], history: boolean, now: n
       return acc;
     }, []);
     for (const s of merged) {
-      if (!s.card) continue;
+      if (!s.card || s.card.priceUnit === 'none') continue;
       const open = s.to === last && s.card.validTo === null;
       out.push(`  ${hourText(s.from)} .. ${open ? '' : hourText(s.to)}  ${describeCard(s.card)}  (set ${s.card.changedAt.slice(0, 19)} by ${s.card.changedBy})`);
     }

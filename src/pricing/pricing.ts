@@ -19,7 +19,7 @@ import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { cardHorizon, planMonths, scopeVersionAfter, syncCardMonths, versionAfter, versionText, writePlans, type CardMonthOptions, type SyncResult } from './card-months.js';
 import { cardSegments, monthsOverlapping } from './card-timeline.js';
-import { describeCard, PRICE_UNITS, RateCardError, rateCardOf, type RateCard } from './rate-card.js';
+import { describeCard, hourInstant, PRICE_UNITS, RateCardError, rateCardOf, type RateCard } from './rate-card.js';
 
 const cardRow = z.object({
   change_id: z.string(), changed_at: z.string(), changed_by: z.string(), reason: z.string(), pool_id: z.string(),
@@ -73,10 +73,48 @@ export interface SetResult {
 /** Validate, record and apply one change. Throws RateCardError (nothing written) on bad input. */
 export async function setRateCard(warehouse: Warehouse, config: Config, input: unknown, opts: { now: number; by?: string }): Promise<SetResult> {
   const card = rateCardOf(input);
-  const by = (input as { by?: string }).by ?? opts.by ?? osUser();
   const existing = await readCards(warehouse, [card.pool]);
   await checkCurrency(warehouse, card.pool, card.currency, existing);
+  return applyChange(warehouse, config, card, existing, { now: opts.now, by: (input as { by?: string }).by ?? opts.by ?? osUser() });
+}
 
+const endInput = z.object({
+  pool: z.string().trim().min(1, 'must name a pool').max(256),
+  at: hourInstant,
+  to: hourInstant.optional(),
+  reason: z.string().trim().max(2000).optional(),
+  by: z.string().trim().min(1).max(256).optional(),
+}).strict();
+
+/**
+ * End a pool's card from `at` (to `to`, or for good): a version with no price,
+ * which as the newest holds those hours, so no card line bills them (the pool
+ * decommissioned, or a card set on the wrong pool). Throws RateCardError when
+ * the pool has no card.
+ */
+export async function endRateCard(warehouse: Warehouse, config: Config, input: unknown, opts: { now: number; by?: string }): Promise<SetResult> {
+  const parsed = endInput.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new RateCardError(`${issue?.path.join('.') || 'end'}: ${issue?.message ?? 'invalid'}`);
+  }
+  const e = parsed.data;
+  if (e.to !== undefined && e.to <= e.at) throw new RateCardError('to: must be after at');
+  const existing = await readCards(warehouse, [e.pool]);
+  const [first] = existing;
+  if (first === undefined) throw new RateCardError(`pool: ${e.pool} has no rate card to end`);
+  const ended: Omit<RateCard, 'changeId' | 'changedAt' | 'changedBy'> = {
+    reason: e.reason ?? '', pool: e.pool, validFrom: e.at, validTo: e.to ?? null, priceUnit: 'none', price: 0n, currency: first.currency,
+    gpus: 0, instances: 0, gpusPerInstance: 0, gpuType: '', migProfile: '', migSlices: 0, timeSliced: false, capacity: 0n, hourlyCost: 0n,
+  };
+  return applyChange(warehouse, config, ended, existing, { now: opts.now, by: e.by ?? opts.by ?? osUser() });
+}
+
+/** Record a checked change with what it restates, then write the months it touches. */
+async function applyChange(
+  warehouse: Warehouse, config: Config, card: Omit<RateCard, 'changeId' | 'changedAt' | 'changedBy'>, existing: readonly CardChange[], opts: { now: number; by: string },
+): Promise<SetResult> {
+  const by = opts.by;
   const changedAt = changeTime(opts.now, existing);
   const change: RateCard = { ...card, changeId: randomUUID(), changedAt, changedBy: by };
   const all = [...existing, change];

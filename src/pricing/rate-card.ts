@@ -18,7 +18,8 @@ import { divideHalfEven, formatScaled, moneyOverflow, normalizeDecimal, toScaled
 import { HOUR_MS, parseDate } from '../util/time.js';
 import { COMPUTE_SLICES_PER_GPU, migProfile } from '../attribution/mig-catalog.js';
 
-export const PRICE_UNITS = ['gpu-hour', 'instance-hour', 'slice-hour', 'month'] as const;
+/** `none`: an ended card (`pricing end`): the hours it holds are not priced. */
+export const PRICE_UNITS = ['gpu-hour', 'instance-hour', 'slice-hour', 'month', 'none'] as const;
 export type PriceUnit = (typeof PRICE_UNITS)[number];
 
 /** A price: decimal text, not negative, at most 12 decimals (exact, never rounded). */
@@ -46,7 +47,7 @@ const priceText = z.string().trim().transform((text, ctx) => {
 });
 
 /** An instant on a whole UTC hour: 2026-10-01, 2026-10-01T06:00Z, 2026-10-01T08:00+02:00. */
-const hourInstant = z.string().trim().transform((text, ctx) => {
+export const hourInstant = z.string().trim().transform((text, ctx) => {
   const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(text);
   const withZone = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i.test(text);
   const ms = dateOnly ? parseDate(text) : withZone ? Date.parse(text) : NaN;
@@ -157,7 +158,7 @@ export function rateCardOf(raw: unknown): Omit<RateCard, 'changeId' | 'changedAt
     slices = c.slices;
     capacity = divideHalfEven(BigInt(slices * found.profile.computeSlices) * UNIT, BigInt(COMPUTE_SLICES_PER_GPU));
   }
-  const multiplier = { 'gpu-hour': gpus, 'instance-hour': c.instances ?? 0, 'slice-hour': slices, 'month': 0 }[priceUnit];
+  const multiplier = { 'gpu-hour': gpus, 'instance-hour': c.instances ?? 0, 'slice-hour': slices, 'month': 0, 'none': 0 }[priceUnit];
   const hourlyCost = price * BigInt(multiplier);
   const overflow = moneyOverflow(formatScaled(hourlyCost));
   if (overflow !== undefined) throw new RateCardError(`price: the cost of an hour ${overflow}`);
@@ -195,5 +196,6 @@ export function describeCard(card: Pick<RateCard, 'priceUnit' | 'price' | 'curre
     case 'instance-hour': return `${amount} per instance-hour x ${what}`;
     case 'slice-hour': return `${amount} per slice-hour x ${what}`;
     case 'month': return `${amount} a month for ${what}`;
+    case 'none': return 'no price (card ended)';
   }
 }

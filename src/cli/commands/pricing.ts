@@ -85,6 +85,31 @@ export function registerPricingCommands(program: Command, ctx: CommandContext): 
     });
 
   pricing
+    .command('end')
+    .description('end a pool\'s card from --at (to --to, or for good): a version with no price that holds those hours, e.g. a pool decommissioned or a card set on the wrong pool')
+    .requiredOption('--pool <id>', 'the pool whose card ends')
+    .requiredOption('--at <iso>', 'first hour no longer priced: a date or a date-time with a zone, on a whole hour')
+    .option('--to <iso>', 'end of the unpriced span (exclusive); for good when left out')
+    .option('--reason <text>', 'why: kept in the history')
+    .option('--by <name>', 'who makes the change (default: the operating-system user)')
+    .option('--json', 'print the change as one JSON object')
+    .action(async (flags: { pool: string; at: string; to?: string; reason?: string; by?: string; json?: boolean }) => {
+      const config = await ctx.config();
+      const [{ withCurrentWarehouse }, { endRateCard, syncRateCards }, { changeSummary }] = await Promise.all([
+        import('../../service/warehouse-access.js'), import('../../pricing/pricing.js'), import('../../pricing/pricing-text.js'),
+      ]);
+      const { json, ...input } = flags;
+      await refused(async () => {
+        const result = await withCurrentWarehouse(config, io.err, async (warehouse) => {
+          const now = Date.now();
+          await syncRateCards(warehouse, config, now);
+          return endRateCard(warehouse, config, dropUndefined(input), { now });
+        });
+        printChange(changeSummary(result), json === true);
+      });
+    });
+
+  pricing
     .command('import <file>')
     .description('set many versions from a CSV file whose columns are set\'s flags without dashes (pool, per-gpu-hour, currency, gpus, from, to, reason, ...); every line is checked before any is applied')
     .option('--by <name>', 'who makes the changes, for lines without a by column (default: the operating-system user)')
