@@ -95,7 +95,7 @@ async function toParquet(csv: string, name: string, typing: 'cur' | 'cur-json-ta
 /** The rows of one import as stored, minus where and when they came from. */
 async function rowsOf(version: string, first: number): Promise<unknown[]> {
   return w.query(
-    'SELECT * EXCEPT (billing_version, source, source_file, source_line), source_line - {first:UInt8} AS row FROM billing_line_items WHERE billing_version = {v:DateTime64(6)} ORDER BY source_line',
+    'SELECT * EXCEPT (billing_version, scope_version, source, source_file, source_line), source_line - {first:UInt8} AS row FROM billing_line_items WHERE billing_version = {v:DateTime64(6)} ORDER BY source_line',
     { v: version, first },
     z.record(z.string(), z.unknown()),
   );

@@ -200,6 +200,8 @@ describe('inferledger sql and a running service', () => {
       redis: { url: redis.url },
       jobs: { prefix: uniquePrefix(), billingPull: false, shutdownGraceMs: 5_000 },
       service: { queryPort, dashboardPort },
+      // The service builds the month's scheduled pack by itself: into a directory of the test's, not the working one.
+      report: { outDir: tempDir() },
     });
     let stop: (reason: string) => void = () => undefined;
     const lines: string[] = [];
