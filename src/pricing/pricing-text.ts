@@ -26,7 +26,7 @@ export function cardJson(c: CardChange): Record<string, unknown> {
   };
 }
 
-/** What `pricing set` did, as a line of text and as JSON. */
+/** What `pricing set` or `pricing end` did, as lines of text and as JSON. */
 export function changeSummary(result: SetResult): Record<string, unknown> & { text: string[] } {
   const c = result.change;
   const sign = c.restatedCost > 0n ? '+' : '';
