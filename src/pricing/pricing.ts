@@ -114,9 +114,8 @@ export async function endRateCard(warehouse: Warehouse, config: Config, input: u
 async function applyChange(
   warehouse: Warehouse, config: Config, card: Omit<RateCard, 'changeId' | 'changedAt' | 'changedBy'>, existing: readonly CardChange[], opts: { now: number; by: string },
 ): Promise<SetResult> {
-  const by = opts.by;
   const changedAt = changeTime(opts.now, existing);
-  const change: RateCard = { ...card, changeId: randomUUID(), changedAt, changedBy: by };
+  const change: RateCard = { ...card, changeId: randomUUID(), changedAt, changedBy: opts.by };
   const all = [...existing, change];
   const cardOpts = cardOptions(config, opts.now);
   const horizon = cardHorizon(opts.now);
