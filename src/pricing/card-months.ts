@@ -51,8 +51,6 @@ export interface MonthPlan {
   restatedHours: number;
   /** New minus old cost of those hours, units. */
   restatedCost: bigint;
-  /** Change ids whose hours the plan takes over. */
-  displaced: Set<string>;
 }
 
 /** Lines reach the end of the current UTC day. */
@@ -65,7 +63,6 @@ export const monthEstimated = (start: number, opts: Pick<CardMonthOptions, 'now'
   opts.now < nextMonth(start) + opts.settleDays * DAY_MS;
 
 export const sourceFileOf = (changeId: string): string => `${RATE_CARD_SOURCE}:${changeId}`;
-const changeIdOf = (sourceFile: string): string => sourceFile.slice(RATE_CARD_SOURCE.length + 1);
 
 /** The month's lines as the cards say now. */
 export function desiredLines(cards: readonly RateCard[], start: number, opts: CardMonthOptions): CardLine[] {
@@ -101,16 +98,14 @@ export async function planMonths(warehouse: Warehouse, pool: string, cards: read
     const after = new Map(lines.map((l) => [l.hour, l]));
     let restatedHours = 0;
     let restatedCost = 0n;
-    const displaced = new Set<string>();
     for (const hour of new Set([...before.keys(), ...after.keys()])) {
       const o = before.get(hour);
       const n = after.get(hour);
-      if (o && n && o.sourceFile !== n.sourceFile) displaced.add(changeIdOf(o.sourceFile));
       if (o?.cost === n?.cost && o?.capacity === n?.capacity) continue;
       restatedHours++;
       restatedCost += (n?.cost ?? 0n) - (o?.cost ?? 0n);
     }
-    plans.push({ pool, monthStart: start, old, lines, oldScopeVersion: scopeVersion, restatedHours, restatedCost, displaced });
+    plans.push({ pool, monthStart: start, old, lines, oldScopeVersion: scopeVersion, restatedHours, restatedCost });
   }
   return plans;
 }
@@ -211,6 +206,21 @@ const fingerprintRow = z.object({
   capacity_moment: z.string(), estimated_lines: z.coerce.number(), currencies: z.array(z.string()), sources: z.array(z.string()),
 });
 
+/** What a month holds, summed (card-month-fingerprints.sql), as one comparable text; currencies and sources sorted. */
+interface Fingerprint {
+  lines: number;
+  cost: bigint | string;
+  costMoment: bigint | string;
+  capacityMoment: bigint | string;
+  estimated: number;
+  currencies: readonly string[];
+  sources: readonly string[];
+}
+
+const fingerprintText = (f: Fingerprint): string =>
+  [f.lines, f.cost, f.costMoment, f.capacityMoment, f.estimated, f.currencies.join(','), f.sources.join(',')].join('|');
+
+/** The fingerprint of lines as the cards say them, summed as the SQL sums the stored ones. */
 function fingerprint(lines: readonly CardLine[]): string {
   let cost = 0n; let costMoment = 0n; let capacityMoment = 0n; let estimated = 0;
   for (const l of lines) {
@@ -218,8 +228,11 @@ function fingerprint(lines: readonly CardLine[]): string {
     cost += l.cost; costMoment += l.cost * hourNum; capacityMoment += l.capacity * hourNum;
     if (l.estimated) estimated++;
   }
-  const sorted = (xs: Iterable<string>): string => [...new Set(xs)].sort().join(',');
-  return [lines.length, cost, costMoment, capacityMoment, estimated, sorted(lines.map((l) => l.currency)), sorted(lines.map((l) => l.sourceFile))].join('|');
+  const sorted = (xs: Iterable<string>): string[] => [...new Set(xs)].sort();
+  return fingerprintText({
+    lines: lines.length, cost, costMoment, capacityMoment, estimated,
+    currencies: sorted(lines.map((l) => l.currency)), sources: sorted(lines.map((l) => l.sourceFile)),
+  });
 }
 
 export interface SyncResult {
@@ -237,8 +250,10 @@ export interface SyncResult {
 export async function syncCardMonths(warehouse: Warehouse, cards: readonly RateCard[], opts: CardMonthOptions, importId: string, version: string): Promise<SyncResult> {
   if (cards.length === 0) return { months: [], lines: 0 };
   const stored = new Map((await warehouse.query(sqlFile('pricing/card-month-fingerprints'), {}, fingerprintRow))
-    .map((r) => [`${r.pool_id}\u0000${parseDateTime(r.month_start)}`,
-      [r.lines, r.cost_units, r.cost_moment, r.capacity_moment, r.estimated_lines, r.currencies.join(','), r.sources.join(',')].join('|')]));
+    .map((r) => [`${r.pool_id}\u0000${parseDateTime(r.month_start)}`, fingerprintText({
+      lines: r.lines, cost: r.cost_units, costMoment: r.cost_moment, capacityMoment: r.capacity_moment,
+      estimated: r.estimated_lines, currencies: r.currencies, sources: r.sources,
+    })]));
   const byPool = new Map<string, RateCard[]>();
   for (const c of cards) byPool.set(c.pool, [...(byPool.get(c.pool) ?? []), c]);
   const horizon = cardHorizon(opts.now);
