@@ -7,7 +7,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Config, loadConfig } from '../config/config.js';
 import type { JobDefinition } from '../scheduler/job.js';
-import { parseDate } from '../util/time.js';
+import { parseInstant } from '../util/time.js';
 
 /** Exit codes: 0 ok, 1 the work failed (e.g. nothing could be read), 2 bad usage or configuration. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -75,9 +75,7 @@ export const nonNegativeInt = (name: string) => (value: string): number => {
 
 /** An ISO-8601 date or date-time; a date-time must state its zone, as request timestamps must. */
 export const isoInstant = (name: string) => (value: string): Date => {
-  const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(value);
-  const withZone = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i.test(value);
-  const ms = dateOnly ? parseDate(value) : withZone ? Date.parse(value) : NaN;
+  const ms = parseInstant(value);
   if (!Number.isFinite(ms)) throw new InvalidArgumentError(`${name} must be an ISO-8601 date (2026-10-01) or date-time with a zone (2026-10-01T00:00:00Z)`);
   return new Date(ms);
 };

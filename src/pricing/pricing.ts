@@ -94,10 +94,7 @@ const endInput = z.object({
  */
 export async function endRateCard(warehouse: Warehouse, config: Config, input: unknown, opts: { now: number; by?: string }): Promise<SetResult> {
   const parsed = endInput.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new RateCardError(`${issue?.path.join('.') || 'end'}: ${issue?.message ?? 'invalid'}`);
-  }
+  if (!parsed.success) throw RateCardError.fromZod(parsed.error, 'end');
   const e = parsed.data;
   if (e.to !== undefined && e.to <= e.at) throw new RateCardError('to: must be after at');
   const existing = await readCards(warehouse, [e.pool]);

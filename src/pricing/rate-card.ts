@@ -15,7 +15,7 @@
 import { z } from 'zod';
 import { currencyCode } from '../billing/billing-row.js';
 import { divideHalfEven, formatScaled, moneyOverflow, normalizeDecimal, toScaled, UNIT } from '../util/decimal.js';
-import { HOUR_MS, parseDate } from '../util/time.js';
+import { HOUR_MS, parseInstant } from '../util/time.js';
 import { COMPUTE_SLICES_PER_GPU, migProfile } from '../attribution/mig-catalog.js';
 
 /** `none`: an ended card (`pricing end`): the hours it holds are not priced. */
@@ -48,9 +48,7 @@ const priceText = z.string().trim().transform((text, ctx) => {
 
 /** An instant on a whole UTC hour: 2026-10-01, 2026-10-01T06:00Z, 2026-10-01T08:00+02:00. */
 export const hourInstant = z.string().trim().transform((text, ctx) => {
-  const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(text);
-  const withZone = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i.test(text);
-  const ms = dateOnly ? parseDate(text) : withZone ? Date.parse(text) : NaN;
+  const ms = parseInstant(text);
   if (!Number.isFinite(ms)) {
     ctx.addIssue({ code: 'custom', message: `must be an ISO-8601 date (2026-10-01) or date-time with a zone (2026-10-01T00:00Z), got ${JSON.stringify(text)}` });
     return z.NEVER;
@@ -114,16 +112,19 @@ export interface RateCard {
   hourlyCost: bigint;
 }
 
-export class RateCardError extends Error {}
+export class RateCardError extends Error {
+  /** The first problem zod found, named by its field (`what` when it has none). */
+  static fromZod(error: z.ZodError, what: string): RateCardError {
+    const issue = error.issues[0];
+    const field = issue?.path.join('.') ?? '';
+    return new RateCardError(`${field === '' ? what : field}: ${issue?.message ?? 'invalid'}`);
+  }
+}
 
 /** Validate an input and derive its card (without change id, time and author, which the caller gives). */
 export function rateCardOf(raw: unknown): Omit<RateCard, 'changeId' | 'changedAt' | 'changedBy'> {
   const parsed = rateCardInput.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue?.path.join('.') ?? '';
-    throw new RateCardError(`${field === '' ? 'rate card' : field}: ${issue?.message ?? 'invalid'}`);
-  }
+  if (!parsed.success) throw RateCardError.fromZod(parsed.error, 'rate card');
   const c = parsed.data;
   const prices = ([['perGpuHour', 'gpu-hour'], ['perInstanceHour', 'instance-hour'], ['perSliceHour', 'slice-hour'], ['monthly', 'month']] as const)
     .filter(([key]) => c[key] !== undefined);

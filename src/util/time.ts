@@ -64,6 +64,19 @@ export function parseDate(day: string): number {
   return Date.parse(`${day}T00:00:00Z`);
 }
 
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
+const ISO_DATE_TIME_WITH_ZONE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i;
+
+/**
+ * Epoch ms of an ISO-8601 date (its UTC midnight) or a date-time that states
+ * its zone, as users give instants on the command line and in files; NaN for
+ * anything else (a zone-less date-time would be guessed).
+ */
+export function parseInstant(text: string): number {
+  if (ISO_DATE.test(text)) return parseDate(text);
+  return ISO_DATE_TIME_WITH_ZONE.test(text) ? Date.parse(text) : NaN;
+}
+
 /** Epoch ms of 'YYYY-MM-DD hh:mm:ss[.sss]' in UTC, as the warehouse writes DateTime and DateTime64 values. */
 export function parseDateTime(text: string): number {
   return Date.parse(`${text.replace(' ', 'T')}Z`);
