@@ -1,6 +1,9 @@
 /** `pricing set | import | list`: rate cards for pools no cloud bills by the hour. */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import type { Config } from '../../config/config.js';
+import type { SetResult } from '../../pricing/pricing.js';
+import type { Warehouse } from '../../warehouse/warehouse.js';
 import { EXIT, positiveInt, type CommandContext } from '../context.js';
 
 interface SetFlags {
@@ -30,20 +33,36 @@ export function registerPricingCommands(program: Command, ctx: CommandContext): 
     .command('pricing')
     .description('rate cards: price GPU pools no cloud bills by the hour (on-premises, monthly invoices, internal contracts); each version becomes billing lines of source rate-card');
 
-  const printChange = ({ text, ...json }: { text: string[] } & Record<string, unknown>, asJson: boolean): void => {
-    if (asJson) io.out(JSON.stringify(json));
-    else text.forEach((line) => { io.out(line); });
-  };
-
-  /** A refused change: its message, exit 2, nothing written. */
-  const refused = async (work: () => Promise<void>): Promise<void> => {
-    const { RateCardError } = await import('../../pricing/rate-card.js');
+  /**
+   * Every writing command: the card months brought up to date first (a change
+   * a crash left unwritten), then the change, then what it did. A refused
+   * change: its message, exit 2, nothing written.
+   */
+  const change = async (
+    asJson: boolean,
+    apply: (pricingModule: typeof import('../../pricing/pricing.js'), warehouse: Warehouse, config: Config, now: number) => Promise<SetResult[]>,
+  ): Promise<void> => {
+    const config = await ctx.config();
+    const [{ withCurrentWarehouse }, pricingModule, { changeSummary }, { RateCardError }] = await Promise.all([
+      import('../../service/warehouse-access.js'), import('../../pricing/pricing.js'), import('../../pricing/pricing-text.js'), import('../../pricing/rate-card.js'),
+    ]);
+    let results: SetResult[];
     try {
-      await work();
+      results = await withCurrentWarehouse(config, io.err, async (warehouse) => {
+        const now = Date.now();
+        await pricingModule.syncRateCards(warehouse, config, now);
+        return apply(pricingModule, warehouse, config, now);
+      });
     } catch (err) {
       if (!(err instanceof RateCardError)) throw err;
       io.err(`inferledger: pricing: ${err.message}; nothing was changed`);
       ctx.setExitCode(EXIT.usage);
+      return;
+    }
+    for (const result of results) {
+      const { text, ...json } = changeSummary(result);
+      if (asJson) io.out(JSON.stringify(json));
+      else text.forEach((line) => { io.out(line); });
     }
   };
 
@@ -68,20 +87,8 @@ export function registerPricingCommands(program: Command, ctx: CommandContext): 
     .option('--reason <text>', 'why: kept in the history and shown in reports')
     .option('--by <name>', 'who makes the change (default: the operating-system user)')
     .option('--json', 'print the change as one JSON object')
-    .action(async (flags: SetFlags) => {
-      const config = await ctx.config();
-      const [{ withCurrentWarehouse }, { setRateCard, syncRateCards }, { changeSummary }] = await Promise.all([
-        import('../../service/warehouse-access.js'), import('../../pricing/pricing.js'), import('../../pricing/pricing-text.js'),
-      ]);
-      const { json, ...input } = flags;
-      await refused(async () => {
-        const result = await withCurrentWarehouse(config, io.err, async (warehouse) => {
-          const now = Date.now();
-          await syncRateCards(warehouse, config, now);
-          return setRateCard(warehouse, config, dropUndefined(input), { now });
-        });
-        printChange(changeSummary(result), json === true);
-      });
+    .action(async ({ json, ...input }: SetFlags) => {
+      await change(json === true, async (p, warehouse, config, now) => [await p.setRateCard(warehouse, config, dropUndefined(input), { now })]);
     });
 
   pricing
@@ -93,20 +100,8 @@ export function registerPricingCommands(program: Command, ctx: CommandContext): 
     .option('--reason <text>', 'why: kept in the history')
     .option('--by <name>', 'who makes the change (default: the operating-system user)')
     .option('--json', 'print the change as one JSON object')
-    .action(async (flags: { pool: string; at: string; to?: string; reason?: string; by?: string; json?: boolean }) => {
-      const config = await ctx.config();
-      const [{ withCurrentWarehouse }, { endRateCard, syncRateCards }, { changeSummary }] = await Promise.all([
-        import('../../service/warehouse-access.js'), import('../../pricing/pricing.js'), import('../../pricing/pricing-text.js'),
-      ]);
-      const { json, ...input } = flags;
-      await refused(async () => {
-        const result = await withCurrentWarehouse(config, io.err, async (warehouse) => {
-          const now = Date.now();
-          await syncRateCards(warehouse, config, now);
-          return endRateCard(warehouse, config, dropUndefined(input), { now });
-        });
-        printChange(changeSummary(result), json === true);
-      });
+    .action(async ({ json, ...input }: { pool: string; at: string; to?: string; reason?: string; by?: string; json?: boolean }) => {
+      await change(json === true, async (p, warehouse, config, now) => [await p.endRateCard(warehouse, config, dropUndefined(input), { now })]);
     });
 
   pricing
@@ -115,19 +110,9 @@ export function registerPricingCommands(program: Command, ctx: CommandContext): 
     .option('--by <name>', 'who makes the changes, for lines without a by column (default: the operating-system user)')
     .option('--json', 'print the changes as JSON lines')
     .action(async (file: string, flags: { by?: string; json?: boolean }) => {
-      const config = await ctx.config();
-      const [{ withCurrentWarehouse }, { importRateCards, syncRateCards }, { changeSummary }] = await Promise.all([
-        import('../../service/warehouse-access.js'), import('../../pricing/pricing.js'), import('../../pricing/pricing-text.js'),
-      ]);
       const text = readFileSync(file, 'utf8');
-      await refused(async () => {
-        const results = await withCurrentWarehouse(config, io.err, async (warehouse) => {
-          const now = Date.now();
-          await syncRateCards(warehouse, config, now);
-          return importRateCards(warehouse, config, text, { now, ...(flags.by === undefined ? {} : { by: flags.by }) });
-        });
-        for (const r of results) printChange(changeSummary(r), flags.json === true);
-      });
+      await change(flags.json === true, (p, warehouse, config, now) =>
+        p.importRateCards(warehouse, config, text, { now, ...(flags.by === undefined ? {} : { by: flags.by }) }));
     });
 
   pricing
