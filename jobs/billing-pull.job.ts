@@ -23,32 +23,37 @@ export const billingPullJob = defineJob({
   handler: async (ctx, payload, job) => {
     const now = runInstant(ctx, payload);
     const cards = await syncRateCards(ctx.warehouse, ctx.config, now);
-    const cardNote = cards.months.length > 0 ? `rate cards: ${cards.months.map((m) => `${m.pool} ${m.month}`).join(', ')} rewritten` : '';
-    if (cards.lines > 0) await ctx.enqueue.tick(JOBS.attribute, jobId(JOBS.attribute, 'cards', job.id ?? String(now)), { now: new Date(now).toISOString() });
-    if (!ctx.config.jobs.billingPull) return { windows: [], rowsWritten: cards.lines, note: ['jobs.billingPull is off', cardNote].filter((n) => n !== '').join('; ') };
-    let days: number[];
-    if (payload.from !== undefined && payload.to !== undefined) {
-      days = [];
-      for (let d = parseDate(payload.from); d < parseDate(payload.to); d += DAY_MS) days.push(d);
-    } else {
-      days = await billingPullOwedDays(ctx.warehouse, ctx.config, now);
-    }
-    ctx.reportOwed(JOBS.billingPull, days.length);
+    const notes = cards.months.length > 0 ? [`rate cards: ${cards.months.map((m) => `${m.pool} ${m.month}`).join(', ')} rewritten`] : [];
+    let days: number[] = [];
     let rows = 0;
-    for (const range of contiguousRanges(days)) {
-      try {
-        // Open days are pulled again on purpose: refresh, or final days of the open month would be skipped.
-        const summary = await collectBilling(ctx.warehouse, ctx.config, { from: new Date(range.from), to: new Date(range.to), refresh: true, now }, ctx.log);
-        rows += summary.accounts.reduce((n, a) => n + a.rows, 0);
-      } catch (err) {
-        // Bad data from the API (an amount that is not a decimal, a looping page token) will not heal by retrying.
-        if (err instanceof CollectError) throw new UnrecoverableError(`billing-pull ${formatDate(range.from)}..${formatDate(range.to - DAY_MS)}: ${err.message}`);
-        throw err;
+    try {
+      if (!ctx.config.jobs.billingPull) {
+        notes.unshift('jobs.billingPull is off');
+      } else {
+        if (payload.from !== undefined && payload.to !== undefined) {
+          for (let d = parseDate(payload.from); d < parseDate(payload.to); d += DAY_MS) days.push(d);
+        } else {
+          days = await billingPullOwedDays(ctx.warehouse, ctx.config, now);
+        }
+        ctx.reportOwed(JOBS.billingPull, days.length);
+        for (const range of contiguousRanges(days)) {
+          try {
+            // Open days are pulled again on purpose: refresh, or final days of the open month would be skipped.
+            const summary = await collectBilling(ctx.warehouse, ctx.config, { from: new Date(range.from), to: new Date(range.to), refresh: true, now }, ctx.log);
+            rows += summary.accounts.reduce((n, a) => n + a.rows, 0);
+          } catch (err) {
+            // Bad data from the API (an amount that is not a decimal, a looping page token) will not heal by retrying.
+            if (err instanceof CollectError) throw new UnrecoverableError(`billing-pull ${formatDate(range.from)}..${formatDate(range.to - DAY_MS)}: ${err.message}`);
+            throw err;
+          }
+        }
+        ctx.reportOwed(JOBS.billingPull, 0);
       }
+    } finally {
+      // What changed is attributed now, not at the next attribute tick: once for the cards and the bill together
+      // (also when the pull failed after the cards were written).
+      if (rows + cards.lines > 0) await ctx.enqueue.tick(JOBS.attribute, jobId(JOBS.attribute, 'after', job.id ?? String(now)), { now: new Date(now).toISOString() });
     }
-    ctx.reportOwed(JOBS.billingPull, 0);
-    // What changed is attributed now, not at the next attribute tick.
-    if (rows > 0) await ctx.enqueue.tick(JOBS.attribute, jobId(JOBS.attribute, 'after', job.id ?? String(now)), { now: new Date(now).toISOString() });
-    return { windows: days.map(formatDate), rowsWritten: rows + cards.lines, ...(cardNote === '' ? {} : { note: cardNote }) };
+    return { windows: days.map(formatDate), rowsWritten: rows + cards.lines, ...(notes.length === 0 ? {} : { note: notes.join('; ') }) };
   },
 });
