@@ -4,7 +4,7 @@
  * inserting rows that were serialised beforehand, nothing parsed.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configSchema } from '../../src/config/config.js';
@@ -12,6 +12,8 @@ import { formatDateTime64, REQUEST_COLUMNS, serializeRequestRow, validateRequest
 import { openText, readLines } from '../../src/files/line-reader.js';
 import { migrate } from '../../src/warehouse/migrate.js';
 import { openWarehouse, type Warehouse } from '../../src/warehouse/warehouse.js';
+import { sqlFile } from '../../src/warehouse/sql-files.js';
+import { z } from 'zod';
 
 export interface Measured {
   events: number;
@@ -85,6 +87,28 @@ export async function insertBatchFiles(dir: string, dataDir: string): Promise<Me
     seconds += (performance.now() - started) / 1000;
   }
   await warehouse.close();
+  return { events, seconds, cpuSeconds, maxRssMb: process.resourceUsage().maxRSS / 1024, accepted: events };
+}
+
+/**
+ * Child body of the engine-alone bound: the engine parses `file` itself
+ * (bench/sql/engine-alone-insert.sql) into a copy of inference_requests; only
+ * the insert is timed (the copy of the file into the engine's sandbox is not).
+ * Its peak RSS is the engine's own for the same rows.
+ */
+export async function insertFileInEngine(file: string, dataDir: string): Promise<Measured> {
+  const warehouse = await benchWarehouse(dataDir);
+  await warehouse.command('CREATE TABLE engine_alone_requests AS inference_requests');
+  const path = join(dataDir, 'sandbox', 'engine-alone.ndjson');
+  copyFileSync(file, path);
+  const started = performance.now();
+  const cpuFrom = process.cpuUsage();
+  await warehouse.command(sqlFile('../bench/sql/engine-alone-insert'), { path, ingested_at: formatDateTime64(Date.now()) });
+  const cpuSeconds = cpuSince(cpuFrom);
+  const seconds = (performance.now() - started) / 1000;
+  const [count] = await warehouse.query('SELECT count() AS n FROM engine_alone_requests', {}, z.object({ n: z.coerce.number() }));
+  await warehouse.close();
+  const events = count?.n ?? 0;
   return { events, seconds, cpuSeconds, maxRssMb: process.resourceUsage().maxRSS / 1024, accepted: events };
 }
 
