@@ -144,7 +144,8 @@ async function benchmark(): Promise<void> {
         eventsPerSec: rate(engine), seconds: engine.seconds, peakRssMB: engine.maxRssMb, cpuMicrosPerEvent: ((engine.cpuSeconds ?? 0) * 1e6) / engine.events, runs: engineRuns.map(rate),
       },
       ratioToEngineAlone: rate(e2e) / rate(engine),
-      rssOverEngineMB: e2e.maxRssMb - engine.maxRssMb,
+      /** Peak RSS over the engine's own for the same rows in the same batches (the insert bound's child); the engine-alone child parses the whole file at once and peaks higher. */
+      rssOverEngineMB: e2e.maxRssMb - insert.maxRssMb,
       boundParseValidate: { eventsPerSec: rate(parse), seconds: parse.seconds },
       boundWarehouseInsert: { eventsPerSec: rate(insert), seconds: insert.seconds, peakRssMB: insert.maxRssMb },
       ratioToSlowerBound: rate(e2e) / slower,
@@ -153,7 +154,8 @@ async function benchmark(): Promise<void> {
     const line = (name: string, r: number, extra = ''): string => `${name.padEnd(34)} ${Math.round(r).toLocaleString('en-US').padStart(10)} events/s${extra}`;
     console.log(line('end to end (ingest requests)', rate(e2e), `   ${result.endToEnd.mbPerSec.toFixed(1)} MB/s, ${result.endToEnd.cpuMicrosPerEvent.toFixed(1)} µs CPU/event, peak RSS ${e2e.maxRssMb.toFixed(0)} MB`));
     console.log(line('engine alone (typed JSONEachRow)', rate(engine), `   ${result.engineAlone.cpuMicrosPerEvent.toFixed(1)} µs CPU/event, peak RSS ${engine.maxRssMb.toFixed(0)} MB`));
-    console.log(`end to end / engine alone           ${(result.ratioToEngineAlone * 100).toFixed(0)}%   (target >= 65%); peak RSS over the engine's ${result.rssOverEngineMB.toFixed(0)} MB (target <= 200 MB)`);
+    console.log(`end to end / engine alone           ${(result.ratioToEngineAlone * 100).toFixed(0)}%   (target >= 65%)`);
+    console.log(`peak RSS over the engine's own       ${result.rssOverEngineMB.toFixed(0)} MB   (inserting the same batches; target <= 200 MB)`);
     console.log(line('bound: read + JSON.parse + zod', rate(parse)));
     console.log(line('bound: warehouse insert (serialised)', rate(insert), `   peak RSS ${insert.maxRssMb.toFixed(0)} MB (the engine alone)`));
     console.log(`end to end / slower bound           ${(result.ratioToSlowerBound * 100).toFixed(0)}%   (target >= 70%)`);
