@@ -8,7 +8,7 @@
  *
  *   npx tsx bench/alerts.ts [--keys 10000] [--days 30]
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,7 @@ import { migrate } from '../src/warehouse/migrate.js';
 import { placeholders, splitStatements } from '../src/warehouse/sql-files.js';
 import { openWarehouse } from '../src/warehouse/warehouse.js';
 import { DAY_MS } from '../src/util/time.js';
+import { writeResult } from './lib/results.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({ options: { keys: { type: 'string', default: '10000' }, days: { type: 'string', default: '30' } } });
@@ -65,9 +66,7 @@ async function main(): Promise<void> {
     console.log(`backfill: ${backfill.evaluatedDays} days x ${keys.toLocaleString('en-US')} keys in one run: ${backfill.seconds.toFixed(2)} s, ${backfill.opened} alerts opened (target < 5 s)`);
     await w.close();
     const result = { benchmark: 'alerts', date: new Date().toISOString(), node: process.version, keys, days, regressed, daily, backfill };
-    mkdirSync(join(here, 'results'), { recursive: true });
-    writeFileSync(join(here, 'results', 'alerts.json'), `${JSON.stringify(result, null, 2)}\n`);
-    console.log('wrote bench/results/alerts.json');
+    writeResult('alerts', result);
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }

@@ -10,7 +10,7 @@
  *
  *   npx tsx bench/attribution.ts [--sizes 1000000,10000000,30000000] [--query-days 30] [--merge false]
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,7 @@ import { configSchema } from '../src/config/config.js';
 import { migrate } from '../src/warehouse/migrate.js';
 import { openWarehouse, type Warehouse } from '../src/warehouse/warehouse.js';
 import { DAY_MS } from '../src/util/time.js';
+import { writeResult } from './lib/results.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
@@ -120,9 +121,7 @@ async function main(): Promise<void> {
       analystQuery: { days, cppDailyRows: cppRows?.n, medianMs: median, minMs: timings[0] },
     };
     for (const r of results) console.log(`${r.requests.toLocaleString('en-US').padStart(12)} requests: ${r.seconds.toFixed(2).padStart(6)} s  ${Math.round(r.requestsPerSec).toLocaleString('en-US').padStart(10)} requests/s (first ${r.firstSeconds.toFixed(2)} s, raw ${r.rawSeconds.toFixed(2)} s)`);
-    mkdirSync(join(here, 'results'), { recursive: true });
-    writeFileSync(join(here, 'results', 'attribution.json'), `${JSON.stringify(result, null, 2)}\n`);
-    console.log('wrote bench/results/attribution.json');
+    writeResult('attribution', result);
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }

@@ -8,11 +8,12 @@
  *   npx tsx bench/cli-start.ts [--runs 10]
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { writeResult } from './lib/results.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const bin = join(here, '..', 'bin', 'inferledger.js');
@@ -53,9 +54,7 @@ try {
     const r = result[name];
     console.log(`${name === 'help' ? 'inferledger --help     ' : 'inferledger sql SELECT 1'}: median ${r.median.toFixed(3)} s, min ${r.min.toFixed(3)} s, max ${r.max.toFixed(3)} s over ${runs} runs (target < ${r.target} s)`);
   }
-  mkdirSync(join(here, 'results'), { recursive: true });
-  writeFileSync(join(here, 'results', 'cli-start.json'), `${JSON.stringify(result, null, 2)}\n`);
-  console.log('wrote bench/results/cli-start.json');
+  writeResult('cli-start', result);
 } finally {
   rmSync(dataDir, { recursive: true, force: true });
 }

@@ -21,7 +21,7 @@
  *   npx tsx bench/freshness.ts [--events 20000] [--live-hours 3] [--partitions 6]
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -41,8 +41,8 @@ import { openWarehouse } from '../src/warehouse/warehouse.js';
 import { startPrivateBroker } from '../test/helpers/broker.js';
 import { freePort } from '../test/helpers/ports.js';
 import { JOB_REGISTRY } from '../jobs/registry.js';
+import { writeResult } from './lib/results.js';
 
-const here = import.meta.dirname;
 const { values: args } = parseArgs({ options: { events: { type: 'string', default: '20000' }, 'live-hours': { type: 'string', default: '3' }, partitions: { type: 'string', default: '6' } } });
 const EVENTS = Number(args.events);
 const LIVE_HOURS = Number(args['live-hours']);
@@ -182,14 +182,12 @@ try {
   await warehouse.close();
   await producer.stop();
   await endpoint.close();
-  mkdirSync(join(here, 'results'), { recursive: true });
-  writeFileSync(join(here, 'results', 'freshness.json'), `${JSON.stringify({
+  writeResult('freshness', {
     benchmark: 'freshness', date: new Date().toISOString(), node: process.version, eventsPerHour: EVENTS, partitions: Number(args.partitions),
     attributeDebounceMs: config.jobs.attributeDebounceMs, attributeSchedule: '15 * * * *',
     backlogStartToCppDailySeconds: backlogSeconds, liveLastInputToCppDailySeconds: liveSeconds,
     liveWorstSeconds: Math.max(...liveSeconds), freshnessSecondsAtEnd: freshness, lastInputToFreshnessGaugeSeconds: (gaugeDone - lastInput) / 1000, ticks,
-  }, null, 2)}\n`);
-  console.log('wrote bench/results/freshness.json');
+  });
 } finally {
   stopService('bench over');
   await service.catch(() => undefined);

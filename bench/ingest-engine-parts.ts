@@ -11,18 +11,17 @@
  *
  *   npx tsx bench/ingest-engine-parts.ts [--events 1000000] [--repeat 2]
  */
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatDateTime64 } from '../src/events/request-event.js';
 import { sqlFile } from '../src/warehouse/sql-files.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { benchWarehouse, cpuSince } from './lib/insert-bound.js';
 import { writeSyntheticRequests } from './lib/synthetic-requests.js';
+import { writeResult } from './lib/results.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
   options: {
     events: { type: 'string', default: '1000000' },
@@ -128,9 +127,7 @@ async function benchmark(): Promise<void> {
       console.log(`${label[n].padEnd(40)} ${p.seconds.toFixed(2).padStart(6)} s  ${Math.round(events / p.seconds).toLocaleString('en-US').padStart(10)} events/s  ${perEvent(p).toFixed(2).padStart(5)} µs CPU/event`);
     }
     console.log(`typed path (parts 2-4): ${pathCpu.toFixed(2)} µs CPU/event; one after another ${Math.round(events / pathWall).toLocaleString('en-US')} events/s; ceiling on ${cores} cores ${Math.round(result.typedPath.cpuCeilingEventsPerSec).toLocaleString('en-US')} events/s`);
-    mkdirSync(join(here, 'results'), { recursive: true });
-    writeFileSync(join(here, 'results', 'ingest-engine-parts.json'), `${JSON.stringify(result, null, 2)}\n`);
-    console.log('wrote bench/results/ingest-engine-parts.json');
+    writeResult('ingest-engine-parts', result);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

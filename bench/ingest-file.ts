@@ -13,9 +13,9 @@
  *
  *   npx tsx bench/ingest-file.ts [--events 1000000] [--rss-events 4000000] [--repeat 2] [--parser-threads N] [--batch-rows N]
  */
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { validateRequestEvent } from '../src/events/request-event.js';
@@ -24,8 +24,8 @@ import { openText, readLines } from '../src/files/line-reader.js';
 import { configSchema } from '../src/config/config.js';
 import { benchWarehouse, cpuSince, bestOf, insertBatchFiles, insertFileInEngine, rate, runChild, serialiseBatches, type Measured } from './lib/insert-bound.js';
 import { writeSyntheticRequests } from './lib/synthetic-requests.js';
+import { writeResult } from './lib/results.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
   options: {
     events: { type: 'string', default: '1000000' },
@@ -160,9 +160,7 @@ async function benchmark(): Promise<void> {
     console.log(line('bound: warehouse insert (serialised)', rate(insert), `   peak RSS ${insert.maxRssMb.toFixed(0)} MB (the engine alone)`));
     console.log(`end to end / slower bound           ${(result.ratioToSlowerBound * 100).toFixed(0)}%   (target >= 70%)`);
     if (big) console.log(line(`end to end at ${rssEvents.toLocaleString('en-US')} events`, rate(big), `   peak RSS ${big.maxRssMb.toFixed(0)} MB (target < 500 MB, flat)`));
-    mkdirSync(join(here, 'results'), { recursive: true });
-    writeFileSync(join(here, 'results', 'ingest-file.json'), `${JSON.stringify(result, null, 2)}\n`);
-    console.log('wrote bench/results/ingest-file.json');
+    writeResult('ingest-file', result);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -11,7 +11,7 @@
  * Writes bench/results/jobs.json.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,8 +25,8 @@ import { migrate } from '../src/warehouse/migrate.js';
 import { openWarehouse } from '../src/warehouse/warehouse.js';
 import { sqlFile } from '../src/warehouse/sql-files.js';
 import { JOB_REGISTRY } from '../jobs/registry.js';
+import { writeResult } from './lib/results.js';
 
-const here = import.meta.dirname;
 const DAYS = 1_000;
 
 async function freePort(): Promise<number> {
@@ -106,9 +106,7 @@ try {
   latencies.sort((a, b) => a - b);
   console.log(`late request -> its day re-attributed (tick fired at once; day of 10,000 requests): ${latencies.map((s) => s.toFixed(2)).join(', ')} s; worst case adds one tick period (1 h)`);
   await w.close();
-  mkdirSync(join(here, 'results'), { recursive: true });
-  writeFileSync(join(here, 'results', 'jobs.json'), `${JSON.stringify({ benchmark: 'jobs', date: new Date().toISOString(), node: process.version, owedDays: DAYS, watermarksQuerySeconds: querySeconds, tickSeconds, lateDataLatencySeconds: latencies }, null, 2)}\n`);
-  console.log('wrote bench/results/jobs.json');
+  writeResult('jobs', { benchmark: 'jobs', date: new Date().toISOString(), node: process.version, owedDays: DAYS, watermarksQuerySeconds: querySeconds, tickSeconds, lateDataLatencySeconds: latencies });
 } finally {
   redis.kill('SIGKILL');
   rmSync(dataDir, { recursive: true, force: true });

@@ -21,9 +21,9 @@
  *   npx tsx bench/kafka-ingest.ts [--events 2000000] [--repeat 1] [--partitions 6]
  *   BENCH_KAFKA='{"batchRows":50000}' ...   overrides collector settings (kafka config keys) for experiments
  */
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { decodeRequestMessage } from '../src/events/decode-message.js';
@@ -36,8 +36,8 @@ import { setupTopics } from '../src/kafka/topics.js';
 import { benchWarehouse, bestOf, cpuSince, insertBatchFiles, rate, runChild, serialiseBatches, type Measured } from './lib/insert-bound.js';
 import { startPrivateBroker } from '../test/helpers/broker.js';
 import { writeSyntheticRequests } from './lib/synthetic-requests.js';
+import { writeResult } from './lib/results.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const SCRIPT = fileURLToPath(import.meta.url);
 const { values: args } = parseArgs({
   options: {
@@ -225,9 +225,7 @@ async function benchmark(): Promise<void> {
     console.log(`end to end / slower bound               ${(result.ratioToSlowerBound * 100).toFixed(0)}%   (target >= 60%); end to end target >= 120,000 events/s`);
     console.log(`peak RSS over the engine's own          ${result.rssOverEngineMB.toFixed(0)} MB   (target <= 200 MB)`);
     console.log(`CPU ceiling: ${cores} cores / (parse + insert + client) = ${Math.round(ceiling).toLocaleString('en-US')} events/s, ${(result.ratioCeiling * 100).toFixed(0)}% of the slower bound (broker CPU not counted)`);
-    mkdirSync(join(here, 'results'), { recursive: true });
-    writeFileSync(join(here, 'results', 'kafka-ingest.json'), `${JSON.stringify(result, null, 2)}\n`);
-    console.log('wrote bench/results/kafka-ingest.json');
+    writeResult('kafka-ingest', result);
   } finally {
     stopBroker();
     rmSync(work, { recursive: true, force: true });

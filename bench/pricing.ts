@@ -14,7 +14,7 @@
  *
  *   npx tsx bench/pricing.ts [--requests 1000000] [--card-pools 20] [--months 12]
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,7 @@ import { setRateCard, syncRateCards } from '../src/pricing/pricing.js';
 import { DAY_MS } from '../src/util/time.js';
 import { migrate } from '../src/warehouse/migrate.js';
 import { openWarehouse, type Warehouse } from '../src/warehouse/warehouse.js';
+import { writeResult } from './lib/results.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
@@ -116,9 +117,7 @@ async function main(): Promise<void> {
       sync: { idleSeconds: syncIdle, dayLaterSeconds: syncDay, monthsRewritten: rolled.months.length, linesRewritten: rolled.lines },
       attributionSeconds: attribution,
     };
-    mkdirSync(join(here, 'results'), { recursive: true });
-    writeFileSync(join(here, 'results', 'pricing.json'), `${JSON.stringify(result, null, 2)}\n`);
-    console.log('wrote bench/results/pricing.json');
+    writeResult('pricing', result);
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }

@@ -16,7 +16,7 @@
  *   npx tsx bench/query-limits.ts [--cpu-seconds 120]
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,7 @@ import { configSchema } from '../src/config/config.js';
 import { startQueryEndpoint } from '../src/service/query-endpoint.js';
 import { migrate } from '../src/warehouse/migrate.js';
 import { openWarehouse } from '../src/warehouse/warehouse.js';
+import { writeResult } from './lib/results.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({ options: { serve: { type: 'string' }, 'cpu-seconds': { type: 'string' } } });
@@ -94,8 +95,7 @@ async function measure(): Promise<void> {
     console.log(`six users at once: ${six.result.map((r) => `${r.status}/${r.code}`).join(' ')}, slowest ${Math.max(...six.result.map((r) => r.seconds)).toFixed(1)} s, peak +${six.peakOverIdleMB} MB`);
     console.log(`CPU-bound query: HTTP ${cpu.result.status}, code ${cpu.result.code}, stopped after ${cpu.result.seconds.toFixed(1)} s, peak +${cpu.peakOverIdleMB} MB`);
     console.log(`answers afterwards: ${result.answersAfterwards}; process peak RSS ${result.processPeakRssMB} MB`);
-    mkdirSync(join(here, 'results'), { recursive: true });
-    writeFileSync(join(here, 'results', 'query-limits.json'), `${JSON.stringify(result, null, 2)}\n`);
+    writeResult('query-limits', result);
   } finally {
     child.kill('SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });

@@ -6,7 +6,7 @@
  *
  *   npx tsx bench/report.ts [--owners 1000] [--models 50] [--days 30]
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import { migrate } from '../src/warehouse/migrate.js';
 import { splitStatements } from '../src/warehouse/sql-files.js';
 import { openWarehouse } from '../src/warehouse/warehouse.js';
 import { parseMonth } from '../src/util/time.js';
+import { writeResult } from './lib/results.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
@@ -65,9 +66,7 @@ async function main(): Promise<void> {
     await w.close();
     console.log(`chargeback pack, ${owners.toLocaleString('en-US')} owners x ${models} models, ${days} days: ${best.toFixed(2)} s (target < 10 s)`);
     const result = { benchmark: 'report', date: new Date().toISOString(), node: process.version, owners, models, days, costAllocationRows: rows?.n, lines, status, seconds: best };
-    mkdirSync(join(here, 'results'), { recursive: true });
-    writeFileSync(join(here, 'results', 'report.json'), `${JSON.stringify(result, null, 2)}\n`);
-    console.log('wrote bench/results/report.json');
+    writeResult('report', result);
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
     rmSync(outDir, { recursive: true, force: true });

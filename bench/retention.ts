@@ -16,7 +16,7 @@
  *
  *   npx tsx bench/retention.ts [--events 1000000] [--mix 1000000,10000000]
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,7 @@ import { applyRetention } from '../src/retention/apply.js';
 import { migrate } from '../src/warehouse/migrate.js';
 import { openWarehouse, type Warehouse } from '../src/warehouse/warehouse.js';
 import { writeSyntheticRequests } from './lib/synthetic-requests.js';
+import { writeResult } from './lib/results.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
@@ -151,12 +152,10 @@ async function main(): Promise<void> {
     for (const p of projections) {
       console.log(`${p.requestsPerDay.toLocaleString('en-US').padStart(13)} requests/day: raw ${p.rawGiB.toFixed(1)} GiB held; groups ${p.groupsGiBPerYear.events?.toFixed(3) ?? '-'} GiB/year (events), ${p.groupsGiBPerYear.mix?.toFixed(2) ?? '-'} GiB/year (mix); raw kept forever would be ${p.withoutRetentionGiBPerYear.toFixed(0)} GiB/year`);
     }
-    mkdirSync(join(here, 'results'), { recursive: true });
-    writeFileSync(join(here, 'results', 'retention.json'), `${JSON.stringify({
+    writeResult('retention', {
       benchmark: 'retention', date: new Date().toISOString(), node: process.version,
       requestDays: REQUEST_DAYS, rawDaysHeld: RAW_DAYS_HELD, mixMaxGroupsPerDay: MIX_MAX_GROUPS_PER_DAY, measured: results, projections,
-    }, null, 2)}\n`);
-    console.log('wrote bench/results/retention.json');
+    });
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
