@@ -2,14 +2,22 @@
  * `inferledger ingest requests`: NDJSON request events (plain or gzip) into
  * inference_requests, streamed so memory stays flat whatever the file size.
  * Every line ends accepted, duplicate or rejected (with line, field, reason).
+ *
+ * Two parsers, one outcome. With the embedded warehouse, the file goes in
+ * units of several MB to the engine, which parses them itself
+ * (events/staged-units.ts); a unit the engine does not take whole (a reject,
+ * a repeated id, a form it reads otherwise than JSON.parse) goes, like every
+ * unit on a ClickHouse server, to the parser threads (events/parser-pool.ts).
  */
 import { basename } from 'node:path';
 import { formatDateTime64 } from '../events/request-event.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { IngestRun, readErrorMessage, WarehouseWriteError, type RunSummary } from './ingest-run.js';
 import { openText, readSegments } from './line-reader.js';
+import { scanForEngine } from '../events/engine-scan.js';
 import type { ParsedRecords } from '../events/parse-records.js';
 import { ParserFailure, ParserPool } from '../events/parser-pool.js';
+import { canStageUnits, dropStaleStages, StagedUnit, stageUnit } from '../events/staged-units.js';
 import type { RequestBatch } from '../request-writer/request-batch.js';
 import { RequestBatchWriter } from '../request-writer/request-batch-writer.js';
 
@@ -22,10 +30,25 @@ export interface IngestRequestsOptions {
   parserThreads?: number | undefined;
   /** Hours around an event within which a second copy of its id is a duplicate or a conflict; default 48. */
   duplicateHorizonHours?: number | undefined;
+  /**
+   * Bytes of lines the embedded engine parses at a time; 0: the parser
+   * threads parse everything. Default {@link ENGINE_UNIT_BYTES}. Ignored on
+   * a ClickHouse server.
+   */
+  engineUnitBytes?: number | undefined;
 }
+
+/**
+ * Default bytes of a unit the engine parses: each statement costs ~15 ms
+ * whatever its size, so units are large; each is inserted as one, so they
+ * stay near the rows of a batch (bench/ingest-file).
+ */
+export const ENGINE_UNIT_BYTES = 16 << 20;
 
 /** Segments parsed ahead of the one being batched: keeps the parser threads busy, bounds memory (~1 MB each). */
 const SEGMENTS_AHEAD = 4;
+/** Units staged ahead of the one being written: the next one is parsed while this one is inserted. */
+const UNITS_AHEAD = 1;
 
 export async function ingestRequestFiles(
   warehouse: Warehouse,
@@ -36,18 +59,34 @@ export async function ingestRequestFiles(
   // One writer for the whole run, so duplicates across its files are found in memory too.
   const writer = new RequestBatchWriter(warehouse, options.duplicateHorizonHours === undefined ? {} : { horizonHours: options.duplicateHorizonHours });
   const parsers = new ParserPool(options.parserThreads);
+  const engineUnitBytes = canStageUnits(warehouse) ? (options.engineUnitBytes ?? ENGINE_UNIT_BYTES) : 0;
+  if (engineUnitBytes > 0) await dropStaleStages(warehouse);
   try {
-    for (const file of files) await ingestOneFile(writer, parsers, run, file, options);
+    for (const file of files) await ingestOneFile(warehouse, writer, parsers, run, file, { ...options, engineUnitBytes });
   } finally {
     await parsers.close();
   }
   return run.finish();
 }
 
-/** A segment on its way through a parser thread, or a line the reader already refused. */
-type Pending = { parsing: Promise<ParsedRecords> } | { problem: string; head: string };
+/**
+ * A segment on its way through a parser thread, a unit on its way into the
+ * engine's stage (or, when the engine does not take it, its segments on
+ * their way through the parser threads), or a line the reader refused.
+ */
+type Pending =
+  | { parsing: Promise<ParsedRecords> }
+  | { staging: Promise<StagedUnit | Promise<ParsedRecords>[]> }
+  | { problem: string; head: string };
 
-async function ingestOneFile(writer: RequestBatchWriter, parsers: ParserPool, run: IngestRun, file: string, options: IngestRequestsOptions): Promise<void> {
+async function ingestOneFile(
+  warehouse: Warehouse,
+  writer: RequestBatchWriter,
+  parsers: ParserPool,
+  run: IngestRun,
+  file: string,
+  options: IngestRequestsOptions & { engineUnitBytes: number },
+): Promise<void> {
   const summary = run.startFile(file);
   const source = `file:${basename(file)}`;
   const ingestedAt = formatDateTime64(Date.now());
@@ -78,16 +117,22 @@ async function ingestOneFile(writer: RequestBatchWriter, parsers: ParserPool, ru
     inFlight = write(rows);
     inFlight.catch(() => undefined); // observed by the next await; avoids an unhandled rejection meanwhile
   };
-  /** Batch the oldest pending segment: its rows into batches, its rejects numbered and recorded. */
-  const batchNext = async (): Promise<void> => {
-    const next = ahead.shift();
-    if (!next) return;
-    if (!('parsing' in next)) {
-      linesSeen++;
-      await run.reject(summary, { source: file, line: ++lineBase, field: '', reason: next.problem, raw: next.head });
-      return;
+  const parse = (lines: Buffer): Promise<ParsedRecords> => parsers.parse({ mode: 'lines', bytes: lines, maxRecordBytes: options.maxLineBytes, source, ingestedAt });
+  /** A unit to the engine, when it takes it whole; otherwise its segments to the parser threads. */
+  const stage = async (segments: Buffer[]): Promise<StagedUnit | Promise<ParsedRecords>[]> => {
+    const unit = segments.length === 1 ? (segments[0] as Buffer) : Buffer.concat(segments);
+    const scan = scanForEngine(unit, options.maxLineBytes);
+    if ('refused' in scan) return segments.map(parse);
+    let staged;
+    try {
+      staged = await stageUnit(warehouse, unit, scan, { source, ingestedAt, maxRecordBytes: options.maxLineBytes, nowMs: Date.now() });
+    } catch (err) {
+      throw new WarehouseWriteError(err);
     }
-    const parsed = await next.parsing;
+    return 'refused' in staged ? segments.map(parse) : staged;
+  };
+  /** Batch a parsed segment: its rows into batches, its rejects numbered and recorded. */
+  const batchParsed = async (parsed: ParsedRecords): Promise<void> => {
     linesSeen += parsed.records - parsed.blank;
     for (const r of parsed.rejects) {
       await run.reject(summary, { source: file, line: lineBase + r.record + 1, field: r.field, reason: r.reason, raw: r.raw });
@@ -105,18 +150,70 @@ async function ingestOneFile(writer: RequestBatchWriter, parsers: ParserPool, ru
       }
     }
   };
+  /** Write a staged unit as a batch of its own, after the rows batched before it. */
+  const batchStaged = async (unit: StagedUnit): Promise<void> => {
+    linesSeen += unit.scan.records - unit.scan.blank;
+    const base = lineBase;
+    lineBase += unit.scan.records;
+    if (batch.size > 0) {
+      await startWrite(batch);
+      batch = writer.newBatch(options.batchRows);
+    }
+    const own = writer.newBatch(unit.size);
+    own.addStaged(unit, (record) => base + record + 1);
+    await startWrite(own);
+  };
+  /** Batch the oldest pending segment or unit. */
+  const batchNext = async (): Promise<void> => {
+    const next = ahead.shift();
+    if (!next) return;
+    if ('problem' in next) {
+      linesSeen++;
+      await run.reject(summary, { source: file, line: ++lineBase, field: '', reason: next.problem, raw: next.head });
+    } else if ('parsing' in next) {
+      await batchParsed(await next.parsing);
+    } else {
+      const staged = await next.staging;
+      if (staged instanceof StagedUnit) await batchStaged(staged);
+      else for (const parsing of staged) await batchParsed(await parsing);
+    }
+  };
+  /** Lines gathered for the engine's next unit. */
+  let unit: Buffer[] = [];
+  let unitBytes = 0;
+  const endUnit = (): void => {
+    if (unit.length === 0) return;
+    const segments = unit;
+    unit = [];
+    unitBytes = 0;
+    const staging = stage(segments);
+    staging.catch(() => undefined); // observed when the unit is batched; avoids an unhandled rejection meanwhile
+    ahead.push({ staging });
+  };
+  const pending = (): number => (options.engineUnitBytes > 0 ? UNITS_AHEAD : SEGMENTS_AHEAD);
 
   try {
     try {
       const input = await openText(file);
       for await (const segment of readSegments(input, options.maxLineBytes)) {
-        ahead.push(segment.lines === undefined
-          ? segment
-          : { parsing: parsers.parse({ mode: 'lines', bytes: segment.lines, maxRecordBytes: options.maxLineBytes, source, ingestedAt }) });
-        if (ahead.length > SEGMENTS_AHEAD) await batchNext();
+        if (segment.lines === undefined) {
+          endUnit();
+          ahead.push(segment);
+        } else if (options.engineUnitBytes > 0) {
+          const pieces = linesUpTo(segment.lines, options.engineUnitBytes - unitBytes, options.engineUnitBytes);
+          pieces.forEach((piece, k) => {
+            unit.push(piece);
+            unitBytes += piece.length;
+            if (k < pieces.length - 1 || unitBytes >= options.engineUnitBytes) endUnit();
+          });
+        } else {
+          ahead.push({ parsing: parse(segment.lines) });
+        }
+        while (ahead.length > pending()) await batchNext();
       }
     } finally {
       // Also after a read error: the lines before the damage are kept.
+      endUnit();
       while (ahead.length > 0) await batchNext();
     }
   } catch (err) {
@@ -127,4 +224,25 @@ async function ingestOneFile(writer: RequestBatchWriter, parsers: ParserPool, ru
   await startWrite(batch);
   await inFlight;
   if (linesSeen === 0 && !summary.error) summary.error = 'file is empty';
+}
+
+/**
+ * `lines` (whole lines) cut at line ends into pieces: the first of at most
+ * `first` bytes, the others of at most `rest` (a longer line is a piece of
+ * its own). Units stay near their size whatever the read chunks are.
+ */
+export function linesUpTo(lines: Buffer, first: number, rest: number): Buffer[] {
+  const pieces: Buffer[] = [];
+  let start = 0;
+  let room = first;
+  while (lines.length - start > room) {
+    let end = lines.lastIndexOf(0x0a, start + room - 1);
+    if (end < start) end = lines.indexOf(0x0a, start + room);
+    if (end === -1 || end === lines.length - 1) break;
+    pieces.push(lines.subarray(start, end + 1));
+    start = end + 1;
+    room = rest;
+  }
+  pieces.push(start === 0 ? lines : lines.subarray(start));
+  return pieces;
 }

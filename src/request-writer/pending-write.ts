@@ -9,9 +9,17 @@
  * An insert the warehouse refuses for a row's content is bisected
  * (insert-bisect.ts): the offending rows come back refused and the rest is
  * stored once, none of it twice when the failed insert had stored some.
+ *
+ * A batch whose rows wait in the engine's stage (events/staged-units.ts) is
+ * inserted from there, engine to engine, leaving out what the judging left
+ * out. When the write needs the rows themselves (a copy of one of its ids is
+ * stored, batches are joined, the warehouse refused a row), the batch parses
+ * them in JavaScript first (RequestBatch.unstage) and goes the usual way.
  */
 import type { ClickHouseSettings } from '@clickhouse/client';
 import { REQUEST_COLUMNS } from '../events/request-event.js';
+import { dropStage, type StagedUnit } from '../events/staged-units.js';
+import { sqlFile } from '../warehouse/sql-files.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { insertIsolating, isContentError } from './insert-bisect.js';
 import type { RefusedRow, RequestBatch } from './request-batch.js';
@@ -44,6 +52,8 @@ export class PendingWrite {
   private stored: ReadonlyMap<string, RequestContent> = new Map();
   private duplicates: number;
   private readonly refused: RefusedRow[] = [];
+  /** Every staged unit of the write's batches: their stages are dropped when the write ends ({@link release}). */
+  private readonly stagedUnits: StagedUnit[];
 
   constructor(readonly batches: readonly RequestBatch[], horizonHours: number) {
     let minHour = Infinity;
@@ -59,6 +69,7 @@ export class PendingWrite {
     this.toHour = maxHour + horizonHours;
     this.leftOut = batches.map(() => new Set<string>());
     this.duplicates = batches.reduce((n, b) => n + b.duplicates, 0);
+    this.stagedUnits = batches.flatMap((b) => (b.staged ? [b.staged] : []));
   }
 
   /** No row to store (a batch of duplicates and conflicts within itself only). */
@@ -78,6 +89,10 @@ export class PendingWrite {
 
   /** Decide, row by row, what is left out: copies of stored ids, of earlier batches' ids, and the conflicts each batch held aside. */
   judge(): void {
+    // Judging a copy compares rows: a staged batch with a stored id, or joined with others, brings its rows out first.
+    for (const batch of this.batches) {
+      if (batch.staged && (this.batches.length > 1 || batch.ids.some((id) => this.stored.has(id)))) batch.unstage();
+    }
     const verdict = judge(this.batches, this.stored);
     this.duplicates += judgeHeldConflicts(this.batches, this.stored, this.refused) + verdict.duplicates;
     this.refused.push(...verdict.refused);
@@ -86,13 +101,35 @@ export class PendingWrite {
 
   /** Store every row not left out, as one insert; on a refusal for content, row by row (bisected). */
   async insert(warehouse: Warehouse): Promise<void> {
-    const pieces = this.batches.flatMap((batch, b) => batch.pieces(this.leftOut[b]));
-    if (pieces.length === 0) return;
+    const pieces = this.batches.flatMap((batch, b) => (batch.staged ? [] : batch.pieces(this.leftOut[b])));
     try {
-      await insertRequestRows(warehouse, pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces));
+      if (pieces.length > 0) await insertRequestRows(warehouse, pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces));
+      for (const [b, batch] of this.batches.entries()) {
+        if (batch.staged) await insertStagedRows(warehouse, batch.staged, this.leftOut[b] as ReadonlySet<string>);
+      }
     } catch (err) {
       if (!isContentError(err)) throw err;
+      for (const batch of this.batches) batch.unstage();
       this.engineRefused = await this.insertIsolated(warehouse, err);
+    }
+  }
+
+  /**
+   * Drop the stages of the write's staged units. After a failed write, a
+   * batch still staged first takes its rows out, so that retrying the same
+   * batches (the Kafka collector does) needs no stage.
+   */
+  async release(warehouse: Warehouse, failed: boolean): Promise<void> {
+    if (!failed) {
+      for (const unit of this.stagedUnits) await dropStage(warehouse, unit);
+      return;
+    }
+    // The write's own failure is the one to report: a stage left behind here is dropped by the next run.
+    try {
+      for (const batch of this.batches) batch.unstage();
+      for (const unit of this.stagedUnits) await dropStage(warehouse, unit);
+    } catch {
+      /* reported by the write's own failure */
     }
   }
 
@@ -130,6 +167,12 @@ export class PendingWrite {
     }
     return out;
   }
+}
+
+/** Insert a staged unit's rows, engine to engine, leaving out the given ids. */
+function insertStagedRows(warehouse: Warehouse, unit: StagedUnit, without: ReadonlySet<string>): Promise<void> {
+  const { source, ingestedAt } = unit.columns;
+  return warehouse.command(sqlFile('ingest/insert-staged-requests'), { stage: unit.stage, source, ingested_at: ingestedAt, left_out: [...without] });
 }
 
 /** Insert serialised rows (JSONCompactEachRow) as one insert. */

@@ -32,7 +32,9 @@
  *
  * Rows arrive serialised in off-heap buffers from the parser threads
  * (parse-records.ts): holding 50k row strings until the insert made the
- * garbage collector the bottleneck.
+ * garbage collector the bottleneck. A unit the engine parsed itself
+ * (events/staged-units.ts) keeps its rows in the engine's stage: only its
+ * ids and hours are here, and its rows go from the stage into the table.
  *
  * This file composes the parts, each in a module of its own:
  * request-batch.ts (the batch being filled, duplicates within it),
@@ -86,16 +88,23 @@ export class RequestBatchWriter {
     const write = new PendingWrite(batches instanceof RequestBatch ? [batches] : batches, this.horizon);
     if (write.empty) {
       write.judge();
+      await write.release(this.warehouse, false);
       return write.result(0);
     }
     for (const batch of write.batches) this.sealed.seal(batch, write.minHour);
-    if (await this.mayHoldOthers(write.fromHour, write.toHour)) await write.findStored(this.warehouse, write.ids('all'));
-    else {
-      const candidates = write.ids('candidates');
-      if (candidates.length > 0) await write.findStored(this.warehouse, candidates);
+    let failed = true;
+    try {
+      if (await this.mayHoldOthers(write.fromHour, write.toHour)) await write.findStored(this.warehouse, write.ids('all'));
+      else {
+        const candidates = write.ids('candidates');
+        if (candidates.length > 0) await write.findStored(this.warehouse, candidates);
+      }
+      write.judge();
+      await write.insert(this.warehouse);
+      failed = false;
+    } finally {
+      await write.release(this.warehouse, failed);
     }
-    write.judge();
-    await write.insert(this.warehouse);
     let written = 0;
     write.batches.forEach((batch, b) => { written += this.sealed.countWritten(batch, write.leftOut[b] as ReadonlySet<string>, write.engineRefused); });
     return write.result(written);

@@ -1,12 +1,13 @@
 /**
  * The batch a request writer fills: serialised rows held as the parser's own
- * buffers, with each row's id, hour, origin and id fingerprint in typed
- * columns. Filling a batch is per-row work on every ingestion path, so its
+ * buffers (or, for a unit the engine parsed, left in the engine's stage),
+ * with each row's id, hour, origin and id fingerprint in typed columns. Filling a batch is per-row work on every ingestion path, so its
  * numbers live in typed columns and its rows are not copied; duplicates
  * within the batch are left out on the way in, so nothing later holds them.
  */
 import { FingerprintSet } from '../events/id-fingerprints.js';
 import type { ParsedRecords } from '../events/parse-records.js';
+import type { StagedUnit } from '../events/staged-units.js';
 import { conflictReason, contentOfRow, differingColumns } from './request-content.js';
 
 /** A row not stored: a conflicting duplicate, or content the warehouse refused. */
@@ -53,6 +54,8 @@ export class RequestBatch {
   private seenIds: Map<string, number> | undefined;
   /** Rows left out because the same event was already in this batch. */
   duplicates = 0;
+  /** The unit whose rows wait in the engine's stage instead of here (events/staged-units.ts), until {@link unstage}. */
+  private stagedUnit: StagedUnit | undefined;
 
   /** @param expectedRows rows the batch will likely hold: its id table is sized for them once, not regrown on the way. */
   constructor(expectedRows = 1024) {
@@ -104,12 +107,60 @@ export class RequestBatch {
     return this.ids.length;
   }
 
+  /** The staged unit holding this batch's rows, while they are in the engine only. */
+  get staged(): StagedUnit | undefined {
+    return this.stagedUnit;
+  }
+
+  /**
+   * Take a staged unit's rows: ids, hours and fingerprints here, the rows in
+   * the engine's stage. A staged unit fills a batch of its own, and its ids
+   * are distinct (staging saw to it), so nothing is left out on the way in.
+   * `originOf` numbers a row by its line in the unit.
+   */
+  addStaged(unit: StagedUnit, originOf: (record: number) => number): void {
+    if (this.ids.length > 0 || this.stagedUnit) throw new Error('a staged unit fills a batch of its own');
+    while (this.hourColumn.length < unit.size) this.growColumns();
+    this.hashColumn.set(unit.idHashes);
+    this.hourColumn.set(unit.hours);
+    for (let i = 0; i < unit.size; i++) this.originColumn[i] = originOf(unit.scan.rowRecords[i] as number);
+    this.ids.push(...unit.ids);
+    this.stagedUnit = unit;
+  }
+
+  /**
+   * Parse the staged rows in JavaScript and hold them here, as addRows
+   * would, for a write that needs the rows themselves (a copy of an id is
+   * stored, the warehouse refused a row). Returns the unit, whose stage is
+   * now the caller's to drop; undefined when nothing was staged.
+   */
+  unstage(): StagedUnit | undefined {
+    const unit = this.stagedUnit;
+    if (!unit) return undefined;
+    const parsed = unit.parse();
+    // The engine claimed these lines as the schema's: JavaScript must read the same events from them.
+    if (parsed.rejects.length > 0 || parsed.ids.length !== this.ids.length || parsed.ids.some((id, i) => id !== this.ids[i])) {
+      throw new Error(`the engine and the event schema read a unit differently (${parsed.ids.length} rows and ${parsed.rejects.length} rejects against ${this.ids.length} staged rows)`);
+    }
+    const rows = Buffer.from(parsed.rows.buffer, parsed.rows.byteOffset, parsed.rows.byteLength);
+    this.parts.push(rows);
+    this.used = rows.length;
+    for (let i = 0; i < this.ids.length; i++) {
+      this.rowPart[i] = 0;
+      this.rowStart[i] = i === 0 ? 0 : (parsed.rowEnds[i - 1] as number);
+      this.rowEnd[i] = parsed.rowEnds[i] as number;
+    }
+    this.stagedUnit = undefined;
+    return unit;
+  }
+
   /**
    * Add rows [from, to) of a parsed chunk, leaving out ids already in this
    * batch (a different event under the same id is kept aside as a conflict).
    * `originOf` numbers a row by its record in the chunk.
    */
   addRows(parsed: ParsedRecords, from = 0, to = parsed.ids.length, originOf: (record: number) => number = (record) => record): void {
+    if (this.stagedUnit) throw new Error('a staged unit fills a batch of its own');
     const rows = Buffer.from(parsed.rows.buffer, parsed.rows.byteOffset, parsed.rows.byteLength);
     let runFrom = -1;
     let runTo = 0;
@@ -162,11 +213,13 @@ export class RequestBatch {
 
   /** Row i as serialised (a view, not a copy). */
   row(i: number): Buffer {
+    if (this.stagedUnit) throw new Error('the rows are in the engine\'s stage: unstage them first');
     return (this.parts[this.rowPart[i] as number] as Buffer).subarray(this.rowStart[i], this.rowEnd[i]);
   }
 
   /** The rows to insert, back to back (the buffers are not copied), leaving out the given ids. */
   pieces(without?: ReadonlySet<string>): Buffer[] {
+    if (this.stagedUnit) throw new Error('the rows are in the engine\'s stage: unstage them first');
     if (!without || without.size === 0) return this.parts;
     const out: Buffer[] = [];
     this.ids.forEach((id, i) => {

@@ -88,6 +88,12 @@ export interface Warehouse {
   readonly dataDir: string | undefined;
   /** Run a SELECT and validate each row. Values reach SQL only as `{name:Type}` parameters. */
   query<S extends z.ZodType>(sql: string, params: QueryParams, row: S): Promise<z.infer<S>[]>;
+  /**
+   * Run one of the project's own SELECTs and return its whole answer in a
+   * binary or text output `format` (e.g. RowBinary), for many rows of a few
+   * columns that JavaScript reads without a parse per row.
+   */
+  queryBytes(sql: string, params: QueryParams, format: 'RowBinary'): Promise<Buffer>;
   /** Run a statement that returns no rows (DDL, INSERT ... SELECT, ALTER). */
   command(sql: string, params?: QueryParams, settings?: ClickHouseSettings): Promise<void>;
   /**
@@ -269,6 +275,14 @@ class ClientWarehouse implements Warehouse {
       }
       return parsed.data;
     });
+  }
+
+  async queryBytes(sql: string, params: QueryParams, format: 'RowBinary'): Promise<Buffer> {
+    checkParams(sql, params);
+    const result = await this.client.exec({ query: sql, query_params: params, clickhouse_settings: { default_format: format as ClickHouseSettings['default_format'] } });
+    const chunks: Buffer[] = [];
+    for await (const chunk of result.stream) chunks.push(chunk as Buffer);
+    return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
   }
 
   async command(sql: string, params: QueryParams = {}, settings?: ClickHouseSettings): Promise<void> {
