@@ -11,3 +11,4 @@ SELECT
     toDateTime64({ingested_at:String}, 3, 'UTC') AS ingested_at
 FROM {stage:Identifier}
 WHERE NOT has({left_out:Array(String)}, request_id)
+SETTINGS enable_analyzer = 0

@@ -77,4 +77,4 @@ SETTINGS input_format_json_read_numbers_as_strings = 0, input_format_json_read_b
     input_format_json_read_bools_as_numbers = 0, input_format_json_read_objects_as_strings = 0,
     input_format_json_read_arrays_as_strings = 0, input_format_skip_unknown_fields = 0,
     input_format_null_as_default = 0, input_format_parallel_parsing = 0,
-    max_threads = 1
+    max_threads = 1, enable_analyzer = 0

@@ -3,4 +3,4 @@
 -- Parameters: stage Identifier
 SELECT row_index, valid, request_id, toInt32(intDiv(toUnixTimestamp64Milli(ts), 3600000)) AS hour
 FROM {stage:Identifier}
-SETTINGS max_threads = 1
+SETTINGS max_threads = 1, enable_analyzer = 0

@@ -1,15 +1,24 @@
 /**
- * Entry of a parser thread: parses each request it is sent and posts the
- * result back, transferring its buffers. See parser-pool.ts.
+ * Entry of a parser thread: parses each request it is sent (or scans a unit
+ * for the engine) and posts the result back, transferring its buffers. See
+ * parser-pool.ts.
  */
 import { parentPort } from 'node:worker_threads';
+import { scanForEngine } from './engine-scan.js';
 import { parseRecords, type ParseRequest } from './parse-records.js';
 
 if (!parentPort) throw new Error('parse-worker.ts runs as a worker thread');
 const port = parentPort;
 
-port.on('message', (message: { seq: number; request: ParseRequest }) => {
+port.on('message', (message: { seq: number; request?: ParseRequest; scan?: { bytes: Uint8Array<ArrayBuffer>; maxLineBytes: number } }) => {
   try {
+    if (message.scan) {
+      const { bytes, maxLineBytes } = message.scan;
+      const scanned = scanForEngine(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), maxLineBytes);
+      port.postMessage({ seq: message.seq, scanned: { scanned, bytes } }, [bytes.buffer, ...('rowRecords' in scanned ? [scanned.rowRecords.buffer] : [])]);
+      return;
+    }
+    if (!message.request) throw new Error('a message with nothing to do');
     const parsed = parseRecords(message.request);
     port.postMessage({ seq: message.seq, parsed }, [parsed.rows.buffer, parsed.idHashes.buffer, parsed.rowEnds.buffer, parsed.rowRecords.buffer, parsed.hours.buffer]);
   } catch (err) {

@@ -10,10 +10,17 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import type { EngineScan } from './engine-scan.js';
 import type { ParsedRecords, ParseRequest } from './parse-records.js';
 
+/** A unit scanned for the engine (engine-scan.ts), with its bytes given back. */
+export interface ScannedUnit {
+  scanned: EngineScan | { refused: string };
+  bytes: Uint8Array<ArrayBuffer>;
+}
+
 interface Pending {
-  resolve: (parsed: ParsedRecords) => void;
+  resolve: (result: ParsedRecords | ScannedUnit) => void;
   reject: (err: Error) => void;
 }
 
@@ -43,12 +50,13 @@ export class ParserPool {
   constructor(threads = defaultParserThreads()) {
     for (let i = 0; i < Math.max(1, threads); i++) {
       const worker = startWorker();
-      worker.on('message', (message: { seq: number; parsed?: ParsedRecords; error?: string }) => {
+      worker.on('message', (message: { seq: number; parsed?: ParsedRecords; scanned?: ScannedUnit; error?: string }) => {
         const waiter = this.pending.get(message.seq);
         this.pending.delete(message.seq);
         if (this.pending.size === 0) this.idle();
         if (!waiter) return;
-        if (message.parsed) waiter.resolve(message.parsed);
+        const result = message.parsed ?? message.scanned;
+        if (result) waiter.resolve(result);
         else waiter.reject(new ParserFailure(message.error ?? 'no result'));
       });
       worker.on('error', (err) => { this.failAll(new ParserFailure(err.stack ?? err.message)); });
@@ -62,21 +70,35 @@ export class ParserPool {
 
   /** Parse one request in a thread. Its `bytes` (and `lengths`) are transferred: the caller must not use them after. */
   parse(request: ParseRequest): Promise<ParsedRecords> {
+    const bytes = ownBuffer(request.bytes);
+    const lengths = request.lengths && ownBuffer(request.lengths);
+    const transfer = [bytes.buffer, ...(lengths ? [lengths.buffer] : [])];
+    return this.send({ request: { ...request, bytes, lengths } }, transfer) as Promise<ParsedRecords>;
+  }
+
+  /**
+   * Scan a unit for the engine in a thread (engine-scan.ts): the scan reads
+   * every byte, and the main thread has the engine to feed meanwhile. The
+   * bytes are transferred there and back: use the ones returned.
+   */
+  scan(unit: Uint8Array, maxLineBytes: number): Promise<ScannedUnit> {
+    const bytes = ownBuffer(unit);
+    return this.send({ scan: { bytes, maxLineBytes } }, [bytes.buffer]) as Promise<ScannedUnit>;
+  }
+
+  private send(message: object, transfer: ArrayBuffer[]): Promise<ParsedRecords | ScannedUnit> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new Error('parser pool is closed'));
     const seq = this.nextSeq++;
     const worker = this.workers[seq % this.workers.length] as Worker;
-    const bytes = ownBuffer(request.bytes);
-    const lengths = request.lengths && ownBuffer(request.lengths);
-    const parsing = new Promise<ParsedRecords>((resolve, reject) => {
+    const sent = new Promise<ParsedRecords | ScannedUnit>((resolve, reject) => {
       if (this.pending.size === 0) for (const w of this.workers) w.ref();
       this.pending.set(seq, { resolve, reject });
-      const transfer = [bytes.buffer, ...(lengths ? [lengths.buffer] : [])];
-      worker.postMessage({ seq, request: { ...request, bytes, lengths } }, transfer);
+      worker.postMessage({ seq, ...message }, transfer);
     });
     // Callers keep several requests in flight and await them in order: a failure is theirs to see when they get there.
-    parsing.catch(() => undefined);
-    return parsing;
+    sent.catch(() => undefined);
+    return sent;
   }
 
   /** Idle threads must not keep the process alive; busy ones must (an awaited promise alone does not). */

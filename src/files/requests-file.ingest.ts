@@ -14,7 +14,6 @@ import { formatDateTime64 } from '../events/request-event.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { IngestRun, readErrorMessage, WarehouseWriteError, type RunSummary } from './ingest-run.js';
 import { openText, readSegments } from './line-reader.js';
-import { scanForEngine } from '../events/engine-scan.js';
 import type { ParsedRecords } from '../events/parse-records.js';
 import { ParserFailure, ParserPool } from '../events/parser-pool.js';
 import { canStageUnits, dropStaleStages, StagedUnit, stageUnit } from '../events/staged-units.js';
@@ -71,12 +70,12 @@ export async function ingestRequestFiles(
 
 /**
  * A segment on its way through a parser thread, a unit on its way into the
- * engine's stage (or, when the engine does not take it, its segments on
- * their way through the parser threads), or a line the reader refused.
+ * engine's stage (or, when the engine does not take it, on its way through
+ * a parser thread), or a line the reader refused.
  */
 type Pending =
   | { parsing: Promise<ParsedRecords> }
-  | { staging: Promise<StagedUnit | Promise<ParsedRecords>[]> }
+  | { staging: Promise<StagedUnit | ParsedRecords> }
   | { problem: string; head: string };
 
 async function ingestOneFile(
@@ -119,17 +118,17 @@ async function ingestOneFile(
   };
   const parse = (lines: Buffer): Promise<ParsedRecords> => parsers.parse({ mode: 'lines', bytes: lines, maxRecordBytes: options.maxLineBytes, source, ingestedAt });
   /** A unit to the engine, when it takes it whole; otherwise its segments to the parser threads. */
-  const stage = async (segments: Buffer[]): Promise<StagedUnit | Promise<ParsedRecords>[]> => {
-    const unit = segments.length === 1 ? (segments[0] as Buffer) : Buffer.concat(segments);
-    const scan = scanForEngine(unit, options.maxLineBytes);
-    if ('refused' in scan) return segments.map(parse);
+  const stage = async (segments: Buffer[]): Promise<StagedUnit | ParsedRecords> => {
+    const { scanned, bytes } = await parsers.scan(segments.length === 1 ? (segments[0] as Buffer) : Buffer.concat(segments), options.maxLineBytes);
+    const unit = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if ('refused' in scanned) return parse(unit);
     let staged;
     try {
-      staged = await stageUnit(warehouse, unit, scan, { source, ingestedAt, maxRecordBytes: options.maxLineBytes, nowMs: Date.now() });
+      staged = await stageUnit(warehouse, unit, scanned, { source, ingestedAt, maxRecordBytes: options.maxLineBytes, nowMs: Date.now() });
     } catch (err) {
       throw new WarehouseWriteError(err);
     }
-    return 'refused' in staged ? segments.map(parse) : staged;
+    return 'refused' in staged ? parse(unit) : staged;
   };
   /** Batch a parsed segment: its rows into batches, its rejects numbered and recorded. */
   const batchParsed = async (parsed: ParsedRecords): Promise<void> => {
@@ -175,7 +174,7 @@ async function ingestOneFile(
     } else {
       const staged = await next.staging;
       if (staged instanceof StagedUnit) await batchStaged(staged);
-      else for (const parsing of staged) await batchParsed(await parsing);
+      else await batchParsed(staged);
     }
   };
   /** Lines gathered for the engine's next unit. */

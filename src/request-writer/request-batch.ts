@@ -123,8 +123,10 @@ export class RequestBatch {
     while (this.hourColumn.length < unit.size) this.growColumns();
     this.hashColumn.set(unit.idHashes);
     this.hourColumn.set(unit.hours);
-    for (let i = 0; i < unit.size; i++) this.originColumn[i] = originOf(unit.scan.rowRecords[i] as number);
-    this.ids.push(...unit.ids);
+    for (let i = 0; i < unit.size; i++) {
+      this.originColumn[i] = originOf(unit.scan.rowRecords[i] as number);
+      this.ids.push(unit.ids[i] as string);
+    }
     this.stagedUnit = unit;
   }
 
