@@ -73,6 +73,9 @@ export const configSchema = z.object({
       .describe('Threads that parse and validate request events (files and Kafka). Unset: one less than the cores, at least 1.'),
     duplicateHorizonHours: z.coerce.number().int().min(0).max(8784).default(48)
       .describe('A second copy of a request id within this many hours of the first copy\'s hour (any hour or pool) is a duplicate, or a conflict when its content differs (files and Kafka).'),
+    // Measured by bench/ingest-file: larger units gain no speed and hold more memory.
+    engineUnitBytes: z.coerce.number().int().min(0).max(1 << 30).default(16 << 20)
+      .describe('Embedded warehouse: bytes of NDJSON lines the engine parses and checks itself at a time, when it can take a unit whole (the parser threads take the rest). 0: the parser threads parse everything. Ignored on a ClickHouse server.'),
   }).strict().prefault({}).describe('Ingestion of request events from files and Kafka.'),
   retention: z.object({
     requestDays: z.coerce.number().int().min(7).max(36_600).default(90)
@@ -345,6 +348,7 @@ export const ENV_VARS: ReadonlyArray<readonly [name: string, path: readonly [str
   ['INFERLEDGER_BATCH_ROWS', ['ingest', 'batchRows'], (v) => v],
   ['INFERLEDGER_PARSER_THREADS', ['ingest', 'parserThreads'], (v) => v],
   ['INFERLEDGER_DUPLICATE_HORIZON_HOURS', ['ingest', 'duplicateHorizonHours'], (v) => v],
+  ['INFERLEDGER_ENGINE_UNIT_BYTES', ['ingest', 'engineUnitBytes'], (v) => v],
   ['INFERLEDGER_POOL_TAG_KEY', ['billing', 'poolTagKey'], (v) => v],
   ['INFERLEDGER_COST_BASIS', ['attribution', 'costBasis'], (v) => v],
   ['INFERLEDGER_WEIGHT_BASIS', ['attribution', 'weightBasis'], (v) => v],

@@ -32,6 +32,8 @@ const CLOSE_BRACE = 0x7d;
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
 const ODD_FORMS = /[\x00-\x09\x0b\x0c\x0e-\x1f]|[A-Z][A-Za-z_]*" *:|"(?:gpu_ms|input_tokens|output_tokens|latency_ms)" *: *(?!(?:-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|null) *[,}])/;
 
+/** Bytes of text matched against {@link ODD_FORMS} at a time. */
+const SLICE_BYTES = 1 << 20;
 const BACKSLASH = 0x5c;
 /** Escapes JSON.parse and the engine read alike: \" \\ \/ \b \f \n \r \t. */
 const PLAIN_ESCAPES = new Set([0x22, 0x5c, 0x2f, 0x62, 0x66, 0x6e, 0x72, 0x74]);
@@ -71,8 +73,15 @@ export function scanForEngine(unit: Buffer, maxLineBytes: number): EngineScan | 
   if (!isUtf8(unit)) return { refused: 'not UTF-8' };
   const byte = oddByte(unit);
   if (byte !== -1) return { refused: `odd form at byte ${byte}: ${JSON.stringify(unit.toString('latin1', byte, byte + 2))}` };
-  const odd = ODD_FORMS.exec(unit.toString('latin1'));
-  if (odd) return { refused: `odd form at byte ${odd.index}: ${JSON.stringify(odd[0])}` };
+  // Every odd form lies within a line: the text is matched a slice of whole lines at a time, so that no copy
+  // of the whole unit is made as a string.
+  for (let start = 0; start < unit.length;) {
+    let end = Math.min(unit.length, start + SLICE_BYTES);
+    if (end < unit.length) end = unit.indexOf(NEWLINE, end) + 1 || unit.length;
+    const odd = ODD_FORMS.exec(unit.toString('latin1', start, end));
+    if (odd) return { refused: `odd form at byte ${start + odd.index}: ${JSON.stringify(odd[0])}` };
+    start = end;
+  }
   const rows: number[] = [];
   let records = 0;
   let blank = 0;

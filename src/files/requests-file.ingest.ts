@@ -38,9 +38,10 @@ export interface IngestRequestsOptions {
 }
 
 /**
- * Default bytes of a unit the engine parses: each statement costs ~15 ms
- * whatever its size, so units are large; each is inserted as one, so they
- * stay near the rows of a batch (bench/ingest-file).
+ * Default bytes of a unit the engine parses (the configuration's
+ * ingest.engineUnitBytes): each statement has a fixed cost of ~10-30 ms, so
+ * units are large; larger ones gained nothing and held more memory
+ * (bench/ingest-file).
  */
 export const ENGINE_UNIT_BYTES = 16 << 20;
 
