@@ -10,7 +10,8 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ingestRequestFiles, linesUpTo, type IngestRequestsOptions } from '../src/files/requests-file.ingest.js';
+import { configSchema } from '../src/config/config.js';
+import { ENGINE_UNIT_BYTES, ingestRequestFiles, linesUpTo, type IngestRequestsOptions } from '../src/files/requests-file.ingest.js';
 import type { RunSummary } from '../src/files/ingest-run.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { event, ndjson, tempDir } from './helpers/files.js';
@@ -162,8 +163,13 @@ describe('the engine parsing units itself', () => {
   });
 });
 
-describe('units are cut at line ends', () => {
-  it('into pieces of at most the room given, a longer line whole', () => {
+describe('units', () => {
+  it('are by default the size the configuration gives', () => {
+    expect(configSchema.shape.ingest.parse({}).engineUnitBytes).toBe(ENGINE_UNIT_BYTES);
+  });
+
+
+  it('are cut at line ends into pieces of at most the room given, a longer line whole', () => {
     const text = (pieces: Buffer[]): string[] => pieces.map((p) => p.toString());
     const lines = Buffer.from('aa\nbbbb\nc\ndddddddd\ne');
     expect(text(linesUpTo(lines, 3, 5))).toEqual(['aa\n', 'bbbb\n', 'c\n', 'dddddddd\n', 'e']);

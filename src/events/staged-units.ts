@@ -22,6 +22,7 @@ import { FingerprintSet, fingerprintId } from './id-fingerprints.js';
 import { parseRecords, type ParsedRecords } from './parse-records.js';
 import { LIMITS } from './request-event.js';
 import type { EngineScan } from './engine-scan.js';
+import { isContentError } from '../warehouse/content-errors.js';
 import { RowBinaryReader } from '../warehouse/row-binary.js';
 import { sqlFile } from '../warehouse/sql-files.js';
 import { StageTables } from '../warehouse/stage-tables.js';
@@ -77,8 +78,8 @@ export function canStageUnits(warehouse: Warehouse): boolean {
 
 /**
  * Stage `unit` (whole lines, scanned by scanForEngine) in the engine, or say
- * why not; a unit refused leaves nothing behind. Throws only when the
- * warehouse cannot be used at all.
+ * why not; a unit refused leaves nothing behind. Throws when the warehouse
+ * fails for any reason other than the unit's content.
  */
 export async function stageUnit(warehouse: Warehouse, unit: Buffer, scan: EngineScan, options: StageOptions): Promise<StagedUnit | { refused: string }> {
   if (warehouse.dataDir === undefined) throw new Error('only the embedded warehouse stages units');
@@ -94,7 +95,8 @@ export async function stageUnit(warehouse: Warehouse, unit: Buffer, scan: Engine
       await warehouse.command(sqlFile('ingest/stage-request-events'), { stage, path, latest_ms: options.nowMs + LIMITS.maxFutureSkewMs });
     } catch (err) {
       // A strict read fails the statement on a form the schema would judge (a number for a text field, an unknown
-      // field, a duplicate key): the schema judges it in JavaScript.
+      // field, a duplicate key): the schema judges it in JavaScript. Any other failure is the warehouse's.
+      if (!isContentError(err)) throw err;
       return (staged = { refused: `the engine's strict read refused the unit: ${firstLine((err as Error).message)}` });
     }
     const answer = new RowBinaryReader(await warehouse.queryBytes(sqlFile('ingest/staged-request-ids'), { stage }, 'RowBinary'));
