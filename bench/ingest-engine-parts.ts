@@ -16,6 +16,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatDateTime64 } from '../src/events/request-event.js';
+import { RowBinaryReader } from '../src/warehouse/row-binary.js';
 import { sqlFile } from '../src/warehouse/sql-files.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
 import { benchWarehouse, cpuSince } from './lib/insert-bound.js';
@@ -41,22 +42,14 @@ async function timed(run: () => Promise<unknown>): Promise<Part> {
   return { cpuSeconds: cpuSince(cpuFrom), seconds: (performance.now() - started) / 1000 };
 }
 
-/** Read a RowBinary answer of (UInt32, String, Int32) rows as the request writer would: every id a string. */
+/** Read a RowBinary answer of (UInt32, String, Int32) rows as the request writer does: every id a string. */
 function readIds(answer: Buffer): number {
-  let at = 0;
+  const reader = new RowBinaryReader(answer);
   let rows = 0;
-  while (at < answer.length) {
-    at += 4;
-    let length = 0;
-    let shift = 0;
-    for (;;) {
-      const byte = answer[at++] as number;
-      length += (byte & 0x7f) * 2 ** shift;
-      if (byte < 0x80) break;
-      shift += 7;
-    }
-    if (answer.toString('utf8', at, at + length).length === 0) throw new Error('an empty id');
-    at += length + 4;
+  while (!reader.done) {
+    reader.uint32();
+    if (reader.string().length === 0) throw new Error('an empty id');
+    reader.int32();
     rows++;
   }
   return rows;
