@@ -13,9 +13,9 @@ import { basename } from 'node:path';
 import { formatDateTime64 } from '../events/request-event.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { IngestRun, readErrorMessage, WarehouseWriteError, type RunSummary } from './ingest-run.js';
-import { openText, readSegments } from './line-reader.js';
+import { openText, readSegments, type Segment } from './line-reader.js';
 import type { ParsedRecords } from '../events/parse-records.js';
-import { ParserFailure, ParserPool } from '../events/parser-pool.js';
+import { ParserPool } from '../events/parser-pool.js';
 import { canStageUnits, dropStaleStages, StagedUnit, stageUnit } from '../events/staged-units.js';
 import type { RequestBatch } from '../request-writer/request-batch.js';
 import { RequestBatchWriter } from '../request-writer/request-batch-writer.js';
@@ -118,7 +118,7 @@ async function ingestOneFile(
     inFlight.catch(() => undefined); // observed by the next await; avoids an unhandled rejection meanwhile
   };
   const parse = (lines: Buffer): Promise<ParsedRecords> => parsers.parse({ mode: 'lines', bytes: lines, maxRecordBytes: options.maxLineBytes, source, ingestedAt });
-  /** A unit to the engine, when it takes it whole; otherwise its segments to the parser threads. */
+  /** A unit to the engine, when it takes it whole; otherwise to a parser thread. */
   const stage = async (segments: Buffer[]): Promise<StagedUnit | ParsedRecords> => {
     const { scanned, bytes } = await parsers.scan(segments.length === 1 ? (segments[0] as Buffer) : Buffer.concat(segments), options.maxLineBytes);
     const unit = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -194,8 +194,7 @@ async function ingestOneFile(
 
   try {
     try {
-      const input = await openText(file);
-      for await (const segment of readSegments(input, options.maxLineBytes)) {
+      for await (const segment of segmentsOf(file, options.maxLineBytes)) {
         if (segment.lines === undefined) {
           endUnit();
           ahead.push(segment);
@@ -217,13 +216,42 @@ async function ingestOneFile(
       while (ahead.length > 0) await batchNext();
     }
   } catch (err) {
-    if (err instanceof WarehouseWriteError || err instanceof ParserFailure) throw err;
+    // Only the file's own failure is the file's: any other stops the run, named as what it is.
+    if (!(err instanceof FileReadError)) throw err;
     // The good lines before the damage are kept; the file is reported as incomplete.
-    summary.error = readErrorMessage(err, file);
+    summary.error = readErrorMessage(err.cause, file);
   }
   await startWrite(batch);
   await inFlight;
   if (linesSeen === 0 && !summary.error) summary.error = 'file is empty';
+}
+
+/** The file could not be read (missing, unreadable, damaged gzip): the file's failure, not the run's. */
+class FileReadError extends Error {
+  constructor(cause: unknown) {
+    super((cause as Error).message, { cause });
+    this.name = 'FileReadError';
+  }
+}
+
+/** The file's segments (line-reader.ts), its own failures told apart from the caller's as FileReadError. */
+async function* segmentsOf(file: string, maxLineBytes: number): AsyncGenerator<Segment> {
+  let iterator: AsyncIterator<Segment>;
+  try {
+    iterator = readSegments(await openText(file), maxLineBytes)[Symbol.asyncIterator]();
+  } catch (err) {
+    throw new FileReadError(err);
+  }
+  for (;;) {
+    let next: IteratorResult<Segment>;
+    try {
+      next = await iterator.next();
+    } catch (err) {
+      throw new FileReadError(err);
+    }
+    if (next.done === true) return;
+    yield next.value;
+  }
 }
 
 /**
