@@ -1,7 +1,8 @@
 /**
  * The batch a request writer fills: serialised rows held as the parser's own
  * buffers (or, for a unit the engine parsed, left in the engine's stage),
- * with each row's id, hour, origin and id fingerprint in typed columns. Filling a batch is per-row work on every ingestion path, so its
+ * with each row's id, hour, origin and id fingerprint in typed columns.
+ * Filling a batch is per-row work on every ingestion path, so its
  * numbers live in typed columns and its rows are not copied; duplicates
  * within the batch are left out on the way in, so nothing later holds them.
  */
@@ -133,12 +134,12 @@ export class RequestBatch {
   /**
    * Parse the staged rows in JavaScript and hold them here, as addRows
    * would, for a write that needs the rows themselves (a copy of an id is
-   * stored, the warehouse refused a row). Returns the unit, whose stage is
-   * now the caller's to drop; undefined when nothing was staged.
+   * stored, the warehouse refused a row). The stage itself is dropped by
+   * the write (PendingWrite.release). Nothing to do when nothing is staged.
    */
-  unstage(): StagedUnit | undefined {
+  unstage(): void {
     const unit = this.stagedUnit;
-    if (!unit) return undefined;
+    if (!unit) return;
     const parsed = unit.parse();
     // The engine claimed these lines as the schema's: JavaScript must read the same events from them.
     if (parsed.rejects.length > 0 || parsed.ids.length !== this.ids.length || parsed.ids.some((id, i) => id !== this.ids[i])) {
@@ -153,7 +154,6 @@ export class RequestBatch {
       this.rowEnd[i] = parsed.rowEnds[i] as number;
     }
     this.stagedUnit = undefined;
-    return unit;
   }
 
   /**
