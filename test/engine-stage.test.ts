@@ -131,6 +131,8 @@ const MUTATIONS: ((line: string) => string)[] = [
   (l) => l.replace(/"ts":"[^"]*"/, '"ts":1e400'),
   (l) => l.replace(/}$/, ',"latency_ms":1e400}'),
   (l) => l.replace(/^{/, '{ ').replace(/}$/, ' }'),
+  // A text value that holds a raw line end, so that one event spans two lines which each look like an object.
+  (l) => l.replace(/"model_id":"/, '"model_id":"}\n{'),
   (l) => l.replaceAll('":', '": ').replaceAll(',"', ', "'),
 ];
 const line = fc.tuple(eventObject, fc.oneof({ weight: 5, arbitrary: fc.constant(-1) }, { weight: 2, arbitrary: fc.nat(MUTATIONS.length - 1) }))
@@ -215,4 +217,20 @@ describe('the engine takes a unit only when the event schema reads it the same w
     expect(staged).toBeGreaterThan(runs / 4);
     expect(refused).toBeGreaterThan(runs / 10);
   }, 1_800_000);
+});
+
+describe('lines and rows stay aligned', () => {
+  it('a unit where one event spans two lines and another line holds two events is not taken', async () => {
+    const event = (id: string): string => JSON.stringify({ request_id: id, ts: '2026-10-01T10:00:00.000Z', model_id: 'm', feature_id: 'f', tenant_id: 't', pool_id: 'p', gpu_ms: 1 });
+    // Three lines, each starting with { and ending with }, none of them JSON; the engine alone would read three events.
+    for (const end of ['\n', '\r\n']) {
+      const unit = Buffer.from(`${event('s1').slice(0, -1)},"team":"a}${end}{b"}${end}${event('s2')} ${event('s3')}${end}`);
+      expect(parseRecords({ mode: 'lines', bytes: unit, maxRecordBytes: MAX_LINE_BYTES, source: SOURCE, ingestedAt: INGESTED_AT }).rejects).toHaveLength(3);
+      const scan = scanForEngine(unit, MAX_LINE_BYTES);
+      if ('refused' in scan) continue;
+      const outcome = await stageUnit(w, unit, scan, { source: SOURCE, ingestedAt: INGESTED_AT, maxRecordBytes: MAX_LINE_BYTES, nowMs: NOW });
+      if (outcome instanceof StagedUnit) await dropStage(w, outcome);
+      expect(outcome).toEqual({ refused: expect.any(String) as string });
+    }
+  });
 });

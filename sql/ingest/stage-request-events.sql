@@ -15,8 +15,11 @@
 --   latency_ms:    finite and >= 0 (negative zero stored as zero, as JSON.stringify writes it), NULL when missing
 --   status:        'ok' or 'error', 'ok' when missing
 --   tenant_id, team: ASCII without '(' (no reserved owner name can be spelt so)
--- What the caller checks first (src/events/engine-scan.ts): one object per line, no raw control character (so no
--- object spans two lines), and none of the forms this read takes otherwise than JSON.parse.
+--   no text holds a line end: every line starts with { and ends with } (the caller checks), but a string with a
+--                  raw line end could still carry one event over two lines while another line holds two, and
+--                  the rows would no longer be the lines (ts and status are held to exact forms already)
+-- What the caller checks first (src/events/engine-scan.ts): one object per line as above, no raw control
+-- character within a line, and none of the forms this read takes otherwise than JSON.parse.
 -- Parameters: stage Identifier, path String, latest_ms Int64
 INSERT INTO {stage:Identifier}
 SELECT
@@ -33,6 +36,10 @@ SELECT
         AND isNotNull(instance_id) AND length(instance_id_in) <= 256
         AND isNotNull(region) AND length(region_in) <= 256
         AND isNotNull(gpu_type) AND length(gpu_type_in) <= 256
+        AND position(request_id_in, '\n') = 0 AND position(model_id_in, '\n') = 0
+        AND position(model_version_in, '\n') = 0 AND position(feature_id_in, '\n') = 0
+        AND position(tenant_id_in, '\n') = 0 AND position(team_in, '\n') = 0 AND position(pool_id_in, '\n') = 0
+        AND position(instance_id_in, '\n') = 0 AND position(region_in, '\n') = 0 AND position(gpu_type_in, '\n') = 0
         AND match(ts_text, '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?Z$')
         AND formatDateTime(ts_value, '%Y-%m-%dT%H:%i:%S') = substring(ts_text, 1, 19)
         AND toUnixTimestamp64Milli(ts_value) BETWEEN 946684800000 AND {latest_ms:Int64}

@@ -97,7 +97,8 @@ export function scanForEngine(unit: Buffer, maxLineBytes: number): EngineScan | 
     } else {
       let last = end - 1;
       while (unit[last] === SPACE) last--;
-      // One object per line: with no newline inside any value (the engine checks), no object can span lines.
+      // One object per line: with no line end inside any text value (the stage statement checks), no object
+      // can span lines.
       if (unit[first] !== OPEN_BRACE || unit[last] !== CLOSE_BRACE) return { refused: `line ${records + 1} is not one JSON object` };
       rows.push(records);
     }
