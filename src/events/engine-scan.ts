@@ -12,6 +12,7 @@
  * alarms only cost speed: the JavaScript parser judges everything.
  */
 import { isUtf8 } from 'node:buffer';
+import { forEachLine } from '../files/line-reader.js';
 
 const NEWLINE = 0x0a;
 const CR = 0x0d;
@@ -83,26 +84,28 @@ export function scanForEngine(unit: Buffer, maxLineBytes: number): EngineScan | 
     start = end;
   }
   const rows: number[] = [];
-  let records = 0;
   let blank = 0;
-  for (let start = 0; start < unit.length; records++) {
-    const newline = unit.indexOf(NEWLINE, start);
-    let end = newline === -1 ? unit.length : newline;
-    if (end > start && unit[end - 1] === CR) end--;
-    if (end - start > maxLineBytes) return { refused: `line ${records + 1} is longer than ${maxLineBytes} bytes` };
-    let first = start;
-    while (first < end && unit[first] === SPACE) first++;
-    if (first === end) {
-      blank++;
-    } else {
-      let last = end - 1;
-      while (unit[last] === SPACE) last--;
-      // One object per line: with no line end inside any text value (the stage statement checks), no object
-      // can span lines.
-      if (unit[first] !== OPEN_BRACE || unit[last] !== CLOSE_BRACE) return { refused: `line ${records + 1} is not one JSON object` };
-      rows.push(records);
+  let refused: string | undefined;
+  // Lines as the parser threads split them (a trailing CR dropped), so both count the same lines.
+  const records = forEachLine(unit, (line, index) => {
+    if (refused !== undefined) return;
+    if (line.length > maxLineBytes) {
+      refused = `line ${index + 1} is longer than ${maxLineBytes} bytes`;
+      return;
     }
-    start = newline === -1 ? unit.length : newline + 1;
-  }
+    let first = 0;
+    while (first < line.length && line[first] === SPACE) first++;
+    if (first === line.length) {
+      blank++;
+      return;
+    }
+    let last = line.length - 1;
+    while (line[last] === SPACE) last--;
+    // One object per line: with no line end inside any text value (the stage statement checks), no object
+    // can span lines.
+    if (line[first] !== OPEN_BRACE || line[last] !== CLOSE_BRACE) refused = `line ${index + 1} is not one JSON object`;
+    else rows.push(index);
+  });
+  if (refused !== undefined) return { refused };
   return { records, blank, rowRecords: Uint32Array.from(rows) };
 }
