@@ -17,7 +17,7 @@
  * them in JavaScript, which gives the same rows (test/engine-stage.test.ts).
  */
 import { readdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { FingerprintSet, fingerprintId } from './id-fingerprints.js';
 import { parseRecords, type ParsedRecords } from './parse-records.js';
 import { LIMITS } from './request-event.js';
@@ -145,8 +145,8 @@ export async function dropStaleStages(warehouse: Warehouse): Promise<string[]> {
   if (warehouse.dataDir !== undefined) {
     const sandbox = join(warehouse.dataDir, 'sandbox');
     for (const file of await readdir(sandbox)) {
-      const stage = file.replace(/\.ndjson$/, '');
-      if (stage.startsWith(requestStages.prefix) && stage !== file && !requestStages.isLive(stage)) await rm(join(sandbox, file), { force: true });
+      const stage = basename(file, '.ndjson');
+      if (file.endsWith('.ndjson') && stage.startsWith(requestStages.prefix) && !requestStages.isLive(stage)) await rm(join(sandbox, file), { force: true });
     }
   }
   return dropped;

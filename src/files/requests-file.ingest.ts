@@ -190,7 +190,7 @@ async function ingestOneFile(
     staging.catch(() => undefined); // observed when the unit is batched; avoids an unhandled rejection meanwhile
     ahead.push({ staging });
   };
-  const pending = (): number => (options.engineUnitBytes > 0 ? UNITS_AHEAD : SEGMENTS_AHEAD);
+  const aheadAtMost = options.engineUnitBytes > 0 ? UNITS_AHEAD : SEGMENTS_AHEAD;
 
   try {
     try {
@@ -208,7 +208,7 @@ async function ingestOneFile(
         } else {
           ahead.push({ parsing: parse(segment.lines) });
         }
-        while (ahead.length > pending()) await batchNext();
+        while (ahead.length > aheadAtMost) await batchNext();
       }
     } finally {
       // Also after a read error: the lines before the damage are kept.
