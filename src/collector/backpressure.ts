@@ -21,9 +21,9 @@ export interface UnitLimits {
   batchAgeMs: number;
 }
 
-/** Whether a unit holds a batch's worth of messages or bytes. */
+/** Whether a unit holds a batch's worth of messages or bytes of values. */
 export function isFull(unit: Unit, limits: UnitLimits): boolean {
-  return unit.messages >= limits.batchRows || unit.batch.bytes >= limits.batchBytes;
+  return unit.messages >= limits.batchRows || unit.taken.bytes >= limits.batchBytes;
 }
 
 /** Whether a non-empty unit is past the age limit at `now`. */

@@ -23,6 +23,8 @@ export interface CollectorOptions {
   parserThreads?: number | undefined;
   /** Hours around an event within which a second copy of its id is a duplicate or a conflict; default 48. */
   duplicateHorizonHours?: number | undefined;
+  /** Embedded warehouse: let the engine parse and check each sealed unit of valid events itself (unit-rows.ts); default on. */
+  engineUnits?: boolean | undefined;
 }
 
 /** What a run did, printed by the CLI and read by tests. */

@@ -4,7 +4,7 @@
  * stored (a conflicting duplicate, or content the warehouse refused).
  */
 import type { RefusedRow } from '../request-writer/request-batch.js';
-import type { OutgoingMessage, StreamMessage } from '../kafka/stream.js';
+import type { OutgoingMessage } from '../kafka/stream.js';
 
 /** Header names on a dead letter. */
 export const DLQ_HEADERS = {
@@ -21,10 +21,15 @@ export const DLQ_HEADERS = {
 /** A dead letter carries at most this much of the original value (the DLQ topic keeps Kafka's default message size). */
 export const DLQ_VALUE_LIMIT = 256 * 1024;
 
-/** The dead letter of an invalid message: its own value (cut to the limit), keyed by where it was. */
-export function invalidMessageLetter(topic: string, partition: number, message: StreamMessage, bad: { field: string; reason: string }): OutgoingMessage {
-  const value = message.value ?? null;
-  const truncated = value !== null && value.length > DLQ_VALUE_LIMIT;
+/**
+ * The dead letter of an invalid message: its own value (cut to the limit),
+ * keyed by where it was. `length` is the value's whole length when `value`
+ * is only its head (the collector keeps no more of an oversized value).
+ */
+export function invalidMessageLetter(topic: string, partition: number, message: { offset: string; value: Buffer | null; length?: number }, bad: { field: string; reason: string }): OutgoingMessage {
+  const value = message.value;
+  const length = message.length ?? value?.length ?? 0;
+  const truncated = value !== null && length > DLQ_VALUE_LIMIT;
   return {
     key: `${topic}/${partition}/${message.offset}`,
     value: truncated ? value.subarray(0, DLQ_VALUE_LIMIT) : value,
@@ -34,7 +39,7 @@ export function invalidMessageLetter(topic: string, partition: number, message: 
       [DLQ_HEADERS.topic]: topic,
       [DLQ_HEADERS.partition]: String(partition),
       [DLQ_HEADERS.offset]: message.offset,
-      ...(truncated ? { [DLQ_HEADERS.truncated]: `first ${DLQ_VALUE_LIMIT} of ${value.length} bytes` } : {}),
+      ...(truncated ? { [DLQ_HEADERS.truncated]: `first ${DLQ_VALUE_LIMIT} of ${length} bytes` } : {}),
     },
   };
 }

@@ -1,31 +1,119 @@
 /**
- * What a parser thread receives for a fetched batch: the message values
- * back to back in one buffer, their lengths beside (-1 for a tombstone).
- * One copy into memory the thread can take, instead of a structured clone
- * of kafkajs' message objects; an oversized value is left out on its length
- * alone, so it is never copied.
+ * What a parser thread receives for a unit of Kafka messages: the values
+ * back to back, each followed by a newline (so that a unit of valid events
+ * is NDJSON the engine can read as it is), their lengths beside (-1 for a
+ * tombstone). One copy per fetched message, instead of a structured clone of
+ * kafkajs' message objects; an oversized value is left out on its length
+ * alone, so it is never copied whole.
  */
 import type { StreamMessage } from '../kafka/stream.js';
+import { DLQ_VALUE_LIMIT } from './dead-letters.js';
+
+const NEWLINE = 0x0a;
 
 export interface PackedValues {
   bytes: Buffer;
   lengths: Int32Array;
 }
 
-/** Values of messages [from, end), those longer than `maxBytes` left out of `bytes` (their length still given). */
-export function packValues(messages: readonly StreamMessage[], from: number, maxBytes: number): PackedValues {
-  const lengths = new Int32Array(messages.length - from);
+/**
+ * Values of messages [from, to), those longer than `maxBytes` left out of
+ * `bytes` (their length still given); with `asLines`, each value in `bytes`
+ * is followed by a newline.
+ */
+export function packValues(messages: readonly StreamMessage[], from: number, maxBytes: number, options: { to?: number; asLines?: boolean } = {}): PackedValues {
+  const to = options.to ?? messages.length;
+  const lineEnd = options.asLines ? 1 : 0;
+  const lengths = new Int32Array(to - from);
   let total = 0;
-  for (let i = from; i < messages.length; i++) {
+  for (let i = from; i < to; i++) {
     const length = (messages[i] as StreamMessage).value?.length ?? -1;
     lengths[i - from] = length;
-    if (length > 0 && length <= maxBytes) total += length;
+    if (length > 0 && length <= maxBytes) total += length + lineEnd;
   }
   const bytes = Buffer.allocUnsafeSlow(total);
   let at = 0;
-  for (let i = from; i < messages.length; i++) {
+  for (let i = from; i < to; i++) {
     const value = (messages[i] as StreamMessage).value;
-    if (value && value.length <= maxBytes) at += value.copy(bytes, at);
+    if (!value || value.length === 0 || value.length > maxBytes) continue;
+    at += value.copy(bytes, at);
+    if (lineEnd) bytes[at++] = NEWLINE;
   }
   return { bytes, lengths };
+}
+
+/** A unit's messages, sealed: the packed values as one request for a parser thread, and what dead letters need of them. */
+export interface SealedMessages extends PackedValues {
+  /** Offset of each message (a dead letter's key; a row's origin). */
+  offsets: Float64Array;
+  /** The first DLQ_VALUE_LIMIT bytes of each oversized value, by message index. */
+  heads: ReadonlyMap<number, Buffer>;
+}
+
+/**
+ * The messages a partition's open unit has taken, packed as lines a fetch at
+ * a time, with their offsets. Sealing joins them into one request.
+ */
+export class TakenMessages {
+  private readonly chunks: Buffer[] = [];
+  private readonly lengthChunks: Int32Array[] = [];
+  private readonly offsets: number[] = [];
+  private readonly heads = new Map<number, Buffer>();
+  /** Bytes of values taken (newlines included). */
+  bytes = 0;
+
+  get count(): number {
+    return this.offsets.length;
+  }
+
+  /** Take messages [from, to) of a fetched batch; values longer than `maxBytes` are measured, not copied. */
+  take(messages: readonly StreamMessage[], from: number, to: number, maxBytes: number): void {
+    const packed = packValues(messages, from, maxBytes, { to, asLines: true });
+    for (let i = from; i < to; i++) {
+      const message = messages[i] as StreamMessage;
+      // The dead letter of an oversized message carries its head: the value itself is not kept.
+      if (message.value && message.value.length > maxBytes) this.heads.set(this.offsets.length, Buffer.from(message.value.subarray(0, DLQ_VALUE_LIMIT)));
+      this.offsets.push(Number(message.offset));
+    }
+    this.chunks.push(packed.bytes);
+    this.lengthChunks.push(packed.lengths);
+    this.bytes += packed.bytes.length;
+  }
+
+  /** The taken messages as one request (the chunks joined once). */
+  seal(): SealedMessages {
+    const lengths = new Int32Array(this.count);
+    let at = 0;
+    for (const chunk of this.lengthChunks) {
+      lengths.set(chunk, at);
+      at += chunk.length;
+    }
+    const bytes = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
+    return { bytes, lengths, offsets: Float64Array.from(this.offsets), heads: this.heads };
+  }
+}
+
+/**
+ * Message `index`'s value as the dead letter carries it (an oversized one
+ * cut to its head), read from the sealed bytes given back by the parser
+ * thread; `length` is the value's whole length.
+ */
+export function messageValue(sealed: Pick<SealedMessages, 'lengths' | 'heads'>, bytes: Buffer, starts: Int32Array, index: number, maxBytes: number): { value: Buffer | null; length: number } {
+  const length = sealed.lengths[index] as number;
+  if (length < 0) return { value: null, length: 0 };
+  if (length > maxBytes) return { value: sealed.heads.get(index) ?? Buffer.alloc(0), length };
+  const start = starts[index] as number;
+  return { value: bytes.subarray(start, start + length), length };
+}
+
+/** Where each message's value starts in the sealed bytes (values of newline-ended lines, oversized ones left out). */
+export function valueStarts(lengths: Int32Array, maxBytes: number): Int32Array {
+  const starts = new Int32Array(lengths.length);
+  let at = 0;
+  for (let i = 0; i < lengths.length; i++) {
+    starts[i] = at;
+    const length = lengths[i] as number;
+    if (length > 0 && length <= maxBytes) at += length + 1;
+  }
+  return starts;
 }

@@ -7,12 +7,31 @@
  */
 import type { RequestBatch } from '../request-writer/request-batch.js';
 import type { OutgoingMessage, StreamMessage } from '../kafka/stream.js';
+import type { ReadMessages } from '../events/parser-pool.js';
+import { TakenMessages, type SealedMessages } from './message-values.js';
 
-/** Taken messages of one partition that are written and committed together. */
+/** A sealed unit's values on their way through a parser thread (unit-rows.ts); the bytes travel with the read. */
+export interface UnitReading {
+  messages: Omit<SealedMessages, 'bytes'>;
+  /** The `ingested_at` of every row of the unit: when it was sealed. */
+  ingestedAt: string;
+  read: Promise<ReadMessages>;
+}
+
+/**
+ * Taken messages of one partition that are written and committed together.
+ * While open, a unit holds the messages' values; sealed, they are read
+ * (unit-rows.ts) into its batch's rows and its dead letters.
+ */
 export interface Unit {
   partition: number;
   /** The partition's state when the unit was sealed; replaced when the partition moved away. */
   state: PartitionState;
+  taken: TakenMessages;
+  /** The read of the values, started when the unit is sealed. */
+  reading: UnitReading | undefined;
+  /** Whether the rows are in `batch` (or its stage) and the dead letters in `deadLetters`. */
+  prepared: boolean;
   batch: RequestBatch;
   deadLetters: OutgoingMessage[];
   messages: number;
@@ -70,7 +89,7 @@ export class PartitionState {
   }
 
   private newUnit(): Unit {
-    return { partition: this.partition, state: this, batch: this.newBatch(), deadLetters: [], messages: 0, lastOffset: undefined, openedAt: 0 };
+    return { partition: this.partition, state: this, taken: new TakenMessages(), reading: undefined, prepared: false, batch: this.newBatch(), deadLetters: [], messages: 0, lastOffset: undefined, openedAt: 0 };
   }
 }
 

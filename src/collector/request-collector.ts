@@ -5,11 +5,13 @@
  *
  * The path of a message:
  *   fetch (one partition's batch, marked taken at once so the next fetch
- *   starts) -> a parser thread: decode + validate + serialise -> the
- *   partition's chain, in offset order -> the partition's open unit (rows,
- *   dead letters, last offset) -> sealed by size, bytes or age -> one write queue for all partitions, each write
- *   taking every unit sealed meanwhile: dead letters sent, rows inserted in
- *   one insert, then each partition's offset committed.
+ *   starts) -> its value copied into the partition's open unit, in offset
+ *   order -> the unit sealed by size, bytes or age, and its values sent to a
+ *   parser thread at once -> one write queue for all partitions, each write
+ *   taking every unit sealed meanwhile: each unit's rows and dead letters
+ *   (unit-rows.ts: on the embedded warehouse, a unit of valid events is
+ *   parsed by the engine itself), dead letters sent, rows inserted, then
+ *   each partition's offset committed.
  *
  * Why counts stay exact on at-least-once delivery:
  * - An offset is committed only after its rows were acknowledged by the
@@ -29,28 +31,28 @@
  *
  * This file is the loop that composes the parts, each in a module of its
  * own: partition-state.ts (units and how far each partition got),
- * write-queue.ts (one order for writes and commits), unit-writer.ts (dead
- * letters, insert, retries), offset-commits.ts (what may be committed, lag),
- * backpressure.ts (limits, holding fetches, pausing on failure),
- * message-values.ts (what a parser thread receives), dead-letters.ts,
+ * message-values.ts (a unit's values as taken), unit-rows.ts (a sealed
+ * unit's rows and dead letters), write-queue.ts (one order for writes and
+ * commits), unit-writer.ts (dead letters, insert, retries),
+ * offset-commits.ts (what may be committed, lag), backpressure.ts (limits,
+ * holding fetches, pausing on failure), dead-letters.ts,
  * collector-health.ts and collector-metrics.ts.
  */
-import { formatDateTime64 } from '../events/request-event.js';
+import { canStageUnits, dropStaleStages } from '../events/staged-units.js';
 import { RequestBatchWriter } from '../request-writer/request-batch-writer.js';
 import type { StreamAdmin, StreamClient, StreamConsumer, StreamMessage, StreamProducer, PartitionBatch, BatchControl } from '../kafka/stream.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { CollectorMetrics, type Health } from './collector-metrics.js';
-import type { ParsedRecords, RecordReject } from '../events/parse-records.js';
+import type { ParsedRecords } from '../events/parse-records.js';
 import { ParserPool } from '../events/parser-pool.js';
 import { dlqTopicOf } from '../kafka/topics.js';
 import { sleep } from '../util/time.js';
 import { ageCheckMs, FailurePause, fetchBytesPerPartition, isAged, isFull, waitForBacklog, waitForRoom } from './backpressure.js';
 import { CollectorLiveness, collectorHealth } from './collector-health.js';
 import { emptyStats, type CollectorOptions, type CollectorStats } from './collector-options.js';
-import { invalidMessageLetter } from './dead-letters.js';
-import { packValues } from './message-values.js';
 import { caughtUp, consumerLag, OffsetCommits } from './offset-commits.js';
 import { PartitionStates, type PartitionState } from './partition-state.js';
+import { UnitRows } from './unit-rows.js';
 import { UnitWriter } from './unit-writer.js';
 import { WriteQueue } from './write-queue.js';
 
@@ -62,7 +64,7 @@ export interface CollectorDeps {
   warehouse: Warehouse;
   client: StreamClient;
   log: (line: string) => void;
-  /** Test seam: changes parsed rows before they are batched (to reach the warehouse with content validation lets through). */
+  /** Test seam: changes parsed rows before they are batched (to reach the warehouse with content validation lets through); units are then always parsed by the parser threads. */
   afterParse?: (parsed: ParsedRecords) => ParsedRecords;
   /** Told after each write that stored new rows, with how many (the service asks for an attribution pass). */
   onRowsWritten?: (rows: number) => void;
@@ -92,15 +94,14 @@ export class RequestCollector {
   private reportCrash: (err: Error) => void = () => undefined;
   /** Resolves with the error when the Kafka consumer stops for good. */
   readonly whenCrashed = new Promise<Error>((resolve) => { this.reportCrash = resolve; });
-  private readonly source: string;
   private parsers: ParserPool | undefined;
+  private unitRows: UnitRows | undefined;
 
   constructor(
     private readonly options: CollectorOptions,
     private readonly deps: CollectorDeps,
   ) {
     this.dlqTopic = dlqTopicOf(options.topic, options.dlqTopic);
-    this.source = `kafka:${options.topic}`;
     this.rows = new RequestBatchWriter(deps.warehouse, options.duplicateHorizonHours === undefined ? {} : { horizonHours: options.duplicateHorizonHours });
     this.partitions = new PartitionStates(() => this.rows.newBatch(options.batchRows));
     this.queue = new WriteQueue((units) => started(this.writer).deliver(units));
@@ -111,7 +112,14 @@ export class RequestCollector {
   async start(): Promise<void> {
     const { client, log } = this.deps;
     const { topic } = this.options;
+    const engine = (this.options.engineUnits ?? true) && canStageUnits(this.deps.warehouse);
+    // Stages a killed run left behind (this process holds the embedded engine alone).
+    if (engine) await dropStaleStages(this.deps.warehouse);
     this.parsers = new ParserPool(this.options.parserThreads);
+    this.unitRows = new UnitRows(
+      { topic, maxMessageBytes: this.options.maxMessageBytes, engine },
+      { parsers: this.parsers, warehouse: this.deps.warehouse, afterParse: this.deps.afterParse },
+    );
     this.admin = await client.admin();
     this.producer = await client.producer();
     const consumer = await client.consumer(
@@ -138,7 +146,10 @@ export class RequestCollector {
     const pause = new FailurePause(consumer, topic, metrics, log, () => this.stopping !== undefined);
     this.writer = new UnitWriter(
       { topic, dlqTopic: this.dlqTopic, retryMinMs: this.options.retryMinMs, retryMaxMs: this.options.retryMaxMs },
-      { producer: this.producer, rows: this.rows, partitions, commits: this.commits, pause, liveness: this.liveness, stats, metrics, log, abandon: this.abandon.signal, onRowsWritten: this.deps.onRowsWritten },
+      {
+        producer: this.producer, unitRows: this.unitRows, rows: this.rows, partitions, commits: this.commits, pause, liveness: this.liveness, stats, metrics, log,
+        abandon: this.abandon.signal, onRowsWritten: this.deps.onRowsWritten, fail: (err) => { this.fail(err); },
+      },
     );
     this.ticker = setInterval(() => { this.sealAged(); }, ageCheckMs(this.options.batchAgeMs));
     await consumer.run((batch, control) => this.handle(batch, control));
@@ -213,7 +224,7 @@ export class RequestCollector {
     if (this.activeHandlers > 0) await Promise.race([new Promise<void>((resolve) => { this.handlersIdle = resolve; }), deadline]);
     await Promise.race([Promise.all([...this.partitions.values()].map((state) => state.chain)), deadline]);
     for (const state of this.partitions.values()) {
-      if (state.open.messages > 0) this.queue.seal(state);
+      if (state.open.messages > 0) this.seal(state);
       else if (state.uncommitted) this.queueCommit(state);
     }
     const drained = (await Promise.race([this.queue.drained().then(() => 'drained' as const), deadline])) === 'drained';
@@ -234,9 +245,9 @@ export class RequestCollector {
 
   /**
    * A fetched batch: queued on its partition's chain and marked taken at once,
-   * so kafkajs fetches the next batch while this one is parsed (it fetches
-   * only after the handlers return). Waits only when the partition already
-   * has more than a batch's worth of rows queued.
+   * so kafkajs fetches the next batch meanwhile (it fetches only after the
+   * handlers return). Waits only when the partition already has more than a
+   * batch's worth of messages waiting for room in a unit.
    */
   private async handle(batch: PartitionBatch, control: BatchControl): Promise<void> {
     if (this.stopping) return;
@@ -250,8 +261,7 @@ export class RequestCollector {
     if (from === messages.length) return;
     state.takenUpTo = BigInt(last) + 1n;
     state.backlog += messages.length - from;
-    const parsing = this.parse(messages, from);
-    state.chain = state.chain.then(() => this.take(state, batch.topic, messages, from, parsing)).catch((err: unknown) => { this.fail(err); });
+    state.chain = state.chain.then(() => this.take(state, messages, from)).catch((err: unknown) => { this.fail(err); });
     this.activeHandlers++;
     try {
       await waitForBacklog(state, control, this.options, () => this.stopping !== undefined);
@@ -260,64 +270,46 @@ export class RequestCollector {
     }
   }
 
-  /** Send messages [from, end) to a parser thread. */
-  private parse(messages: readonly StreamMessage[], from: number): Promise<ParsedRecords> {
-    const max = this.options.maxMessageBytes;
-    const { bytes, lengths } = packValues(messages, from, max);
-    // Once per fetched batch: ingested_at is when the batch was taken.
-    const parsing = started(this.parsers).parse({ mode: 'messages', bytes, lengths, maxRecordBytes: max, source: this.source, ingestedAt: formatDateTime64(Date.now()) });
-    const { afterParse } = this.deps;
-    return afterParse ? parsing.then(afterParse) : parsing;
-  }
-
-  /** Put parsed messages into the partition's units, in offset order (one chain per partition). */
-  private async take(state: PartitionState, topic: string, messages: readonly StreamMessage[], from: number, parsing: Promise<ParsedRecords>): Promise<void> {
+  /** Put messages [from, end) into the partition's units, in offset order (one chain per partition). */
+  private async take(state: PartitionState, messages: readonly StreamMessage[], from: number): Promise<void> {
     const count = messages.length - from;
     const stopping = (): boolean => this.stopping !== undefined;
     try {
-      const parsed = await parsing;
-      let record = 0;
-      let row = 0;
-      let reject = 0;
-      while (record < count) {
+      let at = from;
+      while (at < messages.length) {
         // Stopping: what is not in a unit is not committed, and is read again on the next start.
         if (this.stopping || !this.partitions.isCurrent(state)) return;
         if (isFull(state.open, this.options)) {
           // The previous unit must be written before this one is queued: one in flight per partition.
           if (!(await waitForRoom(state, stopping))) return;
-          this.queue.seal(state);
+          this.seal(state);
         }
         const unit = state.open;
-        const end = Math.min(count, record + this.options.batchRows - unit.messages);
-        let rowEnd = row;
-        while (rowEnd < parsed.ids.length && (parsed.rowRecords[rowEnd] as number) < end) rowEnd++;
-        let rejectEnd = reject;
-        while (rejectEnd < parsed.rejects.length && (parsed.rejects[rejectEnd] as RecordReject).record < end) rejectEnd++;
+        const end = Math.min(messages.length, at + this.options.batchRows - unit.messages);
         if (unit.messages === 0) unit.openedAt = Date.now();
-        unit.messages += end - record;
-        unit.lastOffset = (messages[from + end - 1] as StreamMessage).offset;
-        this.stats.messages += end - record;
-        this.metrics.messages.inc(end - record);
-        // A row's origin is its message's offset, so a row refused at insert time is dead-lettered under the message's key.
-        unit.batch.addRows(parsed, row, rowEnd, (r) => Number((messages[from + r] as StreamMessage).offset));
-        for (let r = reject; r < rejectEnd; r++) {
-          const bad = parsed.rejects[r] as RecordReject;
-          unit.deadLetters.push(invalidMessageLetter(topic, unit.partition, messages[from + bad.record] as StreamMessage, bad));
-        }
-        record = end;
-        row = rowEnd;
-        reject = rejectEnd;
+        unit.taken.take(messages, at, end, this.options.maxMessageBytes);
+        unit.messages += end - at;
+        unit.lastOffset = (messages[end - 1] as StreamMessage).offset;
+        this.stats.messages += end - at;
+        this.metrics.messages.inc(end - at);
+        at = end;
       }
-      if (isFull(state.open, this.options) && state.inFlight === undefined) this.queue.seal(state);
+      if (isFull(state.open, this.options) && state.inFlight === undefined) this.seal(state);
     } finally {
       state.backlog -= count;
     }
   }
 
+  /** Queue the partition's open unit for writing, its values sent to a parser thread now. */
+  private seal(state: PartitionState): void {
+    started(this.unitRows).startReading(state.open);
+    this.queue.seal(state);
+  }
+
   /** A bug, not bad input: stop for good rather than commit past messages that were skipped. */
   private fail(err: unknown): void {
     const error = err instanceof Error ? err : new Error(String(err));
-    this.deps.log(`collector: parsing failed, stopping: ${error.stack ?? error.message}`);
+    this.deps.log(`collector: reading messages failed, stopping: ${error.stack ?? error.message}`);
     this.crashed ??= error;
     this.reportCrash(error);
   }
@@ -328,7 +320,7 @@ export class RequestCollector {
     for (const state of this.partitions.values()) {
       if (state.inFlight !== undefined) continue;
       if (isAged(state.open, this.options, now)) {
-        this.queue.seal(state);
+        this.seal(state);
       } else if (state.uncommitted) {
         this.queueCommit(state);
       }

@@ -9,7 +9,7 @@ import type { Config } from '../config/config.js';
 import type { StreamClient } from '../kafka/stream.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { serveMetrics } from './collector-metrics.js';
-import { RequestCollector, type CollectorStats } from './request-collector.js';
+import { RequestCollector, type CollectorOptions, type CollectorStats } from './request-collector.js';
 
 export interface RunCollectorOptions {
   /** Stop once the group has caught up with the partition ends seen at start. */
@@ -24,9 +24,14 @@ export interface CollectorRun {
   reason: string;
 }
 
+/** The collector's settings in a config: the Kafka section, and what request ingestion shares with files. */
+export function collectorOptionsOf(config: Config): CollectorOptions {
+  const { ingest } = config;
+  return { ...config.kafka, parserThreads: ingest.parserThreads, duplicateHorizonHours: ingest.duplicateHorizonHours, engineUnits: ingest.engineUnitBytes > 0 };
+}
+
 export async function runCollector(config: Config, warehouse: Warehouse, client: StreamClient, options: RunCollectorOptions): Promise<CollectorRun> {
-  const { kafka } = config;
-  const collector = new RequestCollector({ ...kafka, parserThreads: config.ingest.parserThreads, duplicateHorizonHours: config.ingest.duplicateHorizonHours }, { warehouse, client, log: options.log });
+  const collector = new RequestCollector(collectorOptionsOf(config), { warehouse, client, log: options.log });
   let metricsServer: Server | undefined;
   const { collectorMetricsPort, collectorMetricsHost } = config.service;
   if (collectorMetricsPort !== undefined) {

@@ -1,11 +1,13 @@
 /**
- * Writing sealed units, the request collector's one path to storage: dead
+ * Writing sealed units, the request collector's one path to storage: the
+ * units' messages read into rows and dead letters (unit-rows.ts), dead
  * letters to Kafka, rows into the warehouse in one insert, then the commits.
  * A failed step is retried with backoff until it succeeds or shutdown gives
  * up, and a step that succeeded is never repeated, so a retry neither sends
  * a dead letter twice nor counts a row twice.
  */
 import pRetry, { AbortError } from 'p-retry';
+import { ParserFailure } from '../events/parser-pool.js';
 import type { RequestBatchWriter } from '../request-writer/request-batch-writer.js';
 import type { OutgoingMessage, StreamProducer } from '../kafka/stream.js';
 import type { FailurePause } from './backpressure.js';
@@ -15,6 +17,7 @@ import type { CollectorStats } from './collector-options.js';
 import { refusedRowLetter } from './dead-letters.js';
 import type { OffsetCommits } from './offset-commits.js';
 import type { PartitionStates, Unit } from './partition-state.js';
+import type { UnitRows } from './unit-rows.js';
 
 /** How far one write of sealed units got, so a retry does not repeat a step. */
 interface WriteProgress {
@@ -35,6 +38,7 @@ export interface UnitWriterOptions {
 
 export interface UnitWriterDeps {
   producer: StreamProducer;
+  unitRows: UnitRows;
   rows: RequestBatchWriter;
   partitions: PartitionStates;
   commits: OffsetCommits;
@@ -47,6 +51,8 @@ export interface UnitWriterDeps {
   abandon: AbortSignal;
   /** Told after a write stored new rows, with how many (before their offsets are committed). */
   onRowsWritten?: ((rows: number) => void) | undefined;
+  /** Told when a parser thread broke (a bug, not bad input): the collector stops for good. */
+  fail: (err: Error) => void;
 }
 
 export class UnitWriter {
@@ -103,6 +109,16 @@ export class UnitWriter {
   private async write(units: readonly Unit[], progress: WriteProgress): Promise<void> {
     const { deps } = this;
     if (deps.abandon.aborted) throw new AbortError('shutting down');
+    for (const unit of units) {
+      try {
+        await deps.unitRows.prepare(unit);
+      } catch (err) {
+        if (!(err instanceof ParserFailure)) throw err;
+        // Retrying cannot mend a broken parser thread; nothing of these units is committed.
+        deps.fail(err);
+        throw new AbortError(err.message);
+      }
+    }
     if (!progress.deadLettered) {
       const deadLetters = units.flatMap((u) => u.deadLetters);
       if (deadLetters.length > 0) await deps.producer.send(this.options.dlqTopic, deadLetters);

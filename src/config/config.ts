@@ -75,7 +75,7 @@ export const configSchema = z.object({
       .describe('A second copy of a request id within this many hours of the first copy\'s hour (any hour or pool) is a duplicate, or a conflict when its content differs (files and Kafka).'),
     // Measured by bench/ingest-file: larger units gain no speed and hold more memory.
     engineUnitBytes: z.coerce.number().int().min(0).max(1 << 30).default(16 << 20)
-      .describe('Embedded warehouse: bytes of NDJSON lines the engine parses and checks itself at a time, when it can take a unit whole (the parser threads take the rest). 0: the parser threads parse everything. Ignored on a ClickHouse server.'),
+      .describe('Embedded warehouse: bytes of NDJSON lines the engine parses and checks itself at a time, when it can take a unit whole (the parser threads take the rest); the Kafka collector hands the engine each sealed batch the same way (sized by kafka.batchRows and kafka.batchBytes). 0: the parser threads parse everything, files and Kafka. Ignored on a ClickHouse server.'),
   }).strict().prefault({}).describe('Ingestion of request events from files and Kafka.'),
   retention: z.object({
     requestDays: z.coerce.number().int().min(7).max(36_600).default(90)
@@ -133,7 +133,7 @@ export const configSchema = z.object({
     dlqTopic: z.string().default('').describe('Dead-letter topic for invalid messages; empty means `<topic>.dlq`.'),
     clientId: nonEmpty.default('inferledger').describe('Client id sent to the brokers.'),
     batchRows: positiveInt.max(1_000_000).default(20_000).describe('A partition\'s batch is written when it holds this many rows...'),
-    batchBytes: positiveInt.default(16 * 1024 * 1024).describe('...or this many bytes of rows...'),
+    batchBytes: positiveInt.default(16 * 1024 * 1024).describe('...or this many bytes of message values...'),
     batchAgeMs: positiveInt.default(1000).describe('...or its oldest row has waited this long (ms).'),
     maxMessageBytes: positiveInt.default(256 * 1024).describe('Larger messages are dead-lettered unread (same bound as a file line).'),
     partitionsConcurrently: positiveInt.max(64).default(3)

@@ -109,3 +109,21 @@ export function scanForEngine(unit: Buffer, maxLineBytes: number): EngineScan | 
   if (refused !== undefined) return { refused };
   return { records, blank, rowRecords: Uint32Array.from(rows) };
 }
+
+/**
+ * A unit of Kafka message values, each followed by a newline (lengths beside,
+ * -1 for a tombstone), scanned as lines: the engine may parse it only when
+ * every message is one line of its own, so that line i is message i. A
+ * tombstone, an empty or oversized value, or a value holding a line end
+ * sends the unit to the JavaScript parser.
+ */
+export function scanMessagesForEngine(unit: Buffer, lengths: Int32Array, maxValueBytes: number): EngineScan | { refused: string } {
+  for (let i = 0; i < lengths.length; i++) {
+    const length = lengths[i] as number;
+    if (length <= 0 || length > maxValueBytes) return { refused: `message ${i} is a tombstone, empty or longer than ${maxValueBytes} bytes` };
+  }
+  const scanned = scanForEngine(unit, maxValueBytes);
+  if ('refused' in scanned) return scanned;
+  if (scanned.records !== lengths.length || scanned.blank > 0) return { refused: 'a message value is blank or holds a line end' };
+  return scanned;
+}

@@ -28,6 +28,8 @@ export interface ParseRequest {
   mode: 'lines' | 'messages';
   bytes: Uint8Array;
   lengths?: Int32Array;
+  /** `messages`: each value in `bytes` is followed by a newline (the collector packs a unit as lines the engine can read). */
+  lineEnds?: boolean;
   /** Longer records are rejected unread. */
   maxRecordBytes: number;
   /** `source` and `ingested_at` columns of every row. */
@@ -117,6 +119,7 @@ export function parseRecords(request: ParseRequest): ParsedRecords {
   let blank = 0;
   if (request.mode === 'messages') {
     const lengths = request.lengths ?? new Int32Array(0);
+    const lineEnd = request.lineEnds ? 1 : 0;
     let at = 0;
     for (let i = 0; i < lengths.length; i++) {
       const length = lengths[i] ?? -1;
@@ -126,7 +129,7 @@ export function parseRecords(request: ParseRequest): ParsedRecords {
         continue;
       }
       const value = length < 0 ? null : bytes.subarray(at, at + length);
-      if (length > 0) at += length;
+      if (length > 0) at += length + lineEnd;
       accept(decodeRequestMessage(value, request.maxRecordBytes), i, '');
     }
     records = lengths.length;

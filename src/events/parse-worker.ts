@@ -4,14 +4,21 @@
  * parser-pool.ts.
  */
 import { parentPort } from 'node:worker_threads';
-import { scanForEngine } from './engine-scan.js';
-import { parseRecords, type ParseRequest } from './parse-records.js';
+import { scanForEngine, scanMessagesForEngine } from './engine-scan.js';
+import { parseRecords, type ParsedRecords, type ParseRequest } from './parse-records.js';
+import type { MessagesRequest, ReadMessages } from './parser-pool.js';
 
 if (!parentPort) throw new Error('parse-worker.ts runs as a worker thread');
 const port = parentPort;
 
-port.on('message', (message: { seq: number; request?: ParseRequest; scan?: { bytes: Uint8Array<ArrayBuffer>; maxLineBytes: number } }) => {
+port.on('message', (message: { seq: number; request?: ParseRequest; scan?: { bytes: Uint8Array<ArrayBuffer>; maxLineBytes: number }; messages?: MessagesRequest }) => {
   try {
+    if (message.messages) {
+      const read = readMessages(message.messages);
+      const transfer = [read.bytes.buffer, ...('scanned' in read ? [read.scanned.rowRecords.buffer] : parsedBuffers(read.parsed))];
+      port.postMessage({ seq: message.seq, read }, transfer);
+      return;
+    }
     if (message.scan) {
       const { bytes, maxLineBytes } = message.scan;
       const scanned = scanForEngine(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), maxLineBytes);
@@ -20,9 +27,23 @@ port.on('message', (message: { seq: number; request?: ParseRequest; scan?: { byt
     }
     if (!message.request) throw new Error('a message with nothing to do');
     const parsed = parseRecords(message.request);
-    port.postMessage({ seq: message.seq, parsed }, [parsed.rows.buffer, parsed.idHashes.buffer, parsed.rowEnds.buffer, parsed.rowRecords.buffer, parsed.hours.buffer]);
+    port.postMessage({ seq: message.seq, parsed }, parsedBuffers(parsed));
   } catch (err) {
     // A bug, not bad input (bad input is a reject): the caller stops.
     port.postMessage({ seq: message.seq, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
   }
 });
+
+/** A unit of message values: scanned for the engine when it may take them, parsed here otherwise. */
+function readMessages(request: MessagesRequest): ReadMessages {
+  const { bytes, lengths, maxRecordBytes } = request;
+  if (request.engine) {
+    const scanned = scanMessagesForEngine(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), lengths, maxRecordBytes);
+    if (!('refused' in scanned)) return { bytes, scanned };
+  }
+  return { bytes, parsed: parseRecords({ ...request, mode: 'messages', lineEnds: true }) };
+}
+
+function parsedBuffers(parsed: ParsedRecords): ArrayBuffer[] {
+  return [parsed.rows.buffer, parsed.idHashes.buffer, parsed.rowEnds.buffer, parsed.rowRecords.buffer, parsed.hours.buffer];
+}

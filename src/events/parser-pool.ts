@@ -19,8 +19,24 @@ export interface ScannedUnit {
   bytes: Uint8Array<ArrayBuffer>;
 }
 
+/** A unit of Kafka message values, each followed by a newline (see collector/message-values.ts). */
+export interface MessagesRequest {
+  bytes: Uint8Array<ArrayBuffer>;
+  lengths: Int32Array;
+  maxRecordBytes: number;
+  source: string;
+  ingestedAt: string;
+  /** Whether the engine may parse the unit: then it is only scanned when it can (engine-scan.ts). */
+  engine: boolean;
+}
+
+/** A unit of messages read by a parser thread: scanned for the engine, or parsed. The bytes are given back. */
+export type ReadMessages = { bytes: Uint8Array<ArrayBuffer>; scanned: EngineScan } | { bytes: Uint8Array<ArrayBuffer>; parsed: ParsedRecords };
+
+type Result = ParsedRecords | ScannedUnit | ReadMessages;
+
 interface Pending {
-  resolve: (result: ParsedRecords | ScannedUnit) => void;
+  resolve: (result: Result) => void;
   reject: (err: Error) => void;
 }
 
@@ -50,12 +66,12 @@ export class ParserPool {
   constructor(threads = defaultParserThreads()) {
     for (let i = 0; i < Math.max(1, threads); i++) {
       const worker = startWorker();
-      worker.on('message', (message: { seq: number; parsed?: ParsedRecords; scanned?: ScannedUnit; error?: string }) => {
+      worker.on('message', (message: { seq: number; parsed?: ParsedRecords; scanned?: ScannedUnit; read?: ReadMessages; error?: string }) => {
         const waiter = this.pending.get(message.seq);
         this.pending.delete(message.seq);
         if (this.pending.size === 0) this.idle();
         if (!waiter) return;
-        const result = message.parsed ?? message.scanned;
+        const result = message.parsed ?? message.scanned ?? message.read;
         if (result) waiter.resolve(result);
         else waiter.reject(new ParserFailure(message.error ?? 'no result'));
       });
@@ -86,12 +102,22 @@ export class ParserPool {
     return this.send({ scan: { bytes, maxLineBytes } }, [bytes.buffer]) as Promise<ScannedUnit>;
   }
 
-  private send(message: object, transfer: ArrayBuffer[]): Promise<ParsedRecords | ScannedUnit> {
+  /**
+   * Read a unit of Kafka message values in a thread: scanned for the engine
+   * when `engine` is set and it may take them, parsed otherwise. The bytes
+   * are transferred there and back: use the ones returned.
+   */
+  readMessages(request: Omit<MessagesRequest, 'bytes'> & { bytes: Uint8Array }): Promise<ReadMessages> {
+    const bytes = ownBuffer(request.bytes);
+    return this.send({ messages: { ...request, bytes } }, [bytes.buffer]) as Promise<ReadMessages>;
+  }
+
+  private send(message: object, transfer: ArrayBuffer[]): Promise<Result> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new Error('parser pool is closed'));
     const seq = this.nextSeq++;
     const worker = this.workers[seq % this.workers.length] as Worker;
-    const sent = new Promise<ParsedRecords | ScannedUnit>((resolve, reject) => {
+    const sent = new Promise<Result>((resolve, reject) => {
       if (this.pending.size === 0) for (const w of this.workers) w.ref();
       this.pending.set(seq, { resolve, reject });
       worker.postMessage({ seq, ...message }, transfer);

@@ -13,8 +13,9 @@
  * A batch whose rows wait in the engine's stage (events/staged-units.ts) is
  * inserted from there, engine to engine, leaving out what the judging left
  * out. When the write needs the rows themselves (a copy of one of its ids is
- * stored, batches are joined, the warehouse refused a row), the batch parses
- * them in JavaScript first (RequestBatch.unstage) and goes the usual way.
+ * stored or in another batch of the write, the warehouse refused a row), the
+ * batch parses them in JavaScript first (RequestBatch.unstage) and goes the
+ * usual way.
  */
 import type { ClickHouseSettings } from '@clickhouse/client';
 import { REQUEST_COLUMNS } from '../events/request-event.js';
@@ -25,7 +26,7 @@ import { isContentError } from '../warehouse/content-errors.js';
 import { insertIsolating } from './insert-bisect.js';
 import type { RefusedRow, RequestBatch } from './request-batch.js';
 import type { RequestContent } from './request-content.js';
-import { judge, judgeHeldConflicts, storedAmong } from './stored-duplicates.js';
+import { batchesWithCopies, crossBatchSuspects, judge, judgeHeldConflicts, storedAmong } from './stored-duplicates.js';
 
 /**
  * One parsing thread per insert: the caller parses the next batch meanwhile,
@@ -90,11 +91,10 @@ export class PendingWrite {
 
   /** Decide, row by row, what is left out: copies of stored ids, of earlier batches' ids, and the conflicts each batch held aside. */
   judge(): void {
-    // Judging a copy compares rows: a staged batch with a stored id, or joined with others, brings its rows out first.
-    for (const batch of this.batches) {
-      if (batch.staged && (this.batches.length > 1 || batch.ids.some((id) => this.stored.has(id)))) batch.unstage();
-    }
-    const verdict = judge(this.batches, this.stored);
+    const suspects = crossBatchSuspects(this.batches);
+    // Judging a copy compares rows: a staged batch holding a copy (or a first copy) brings its rows out first.
+    for (const batch of batchesWithCopies(this.batches, this.stored, suspects)) batch.unstage();
+    const verdict = judge(this.batches, this.stored, suspects);
     this.duplicates += judgeHeldConflicts(this.batches, this.stored, this.refused) + verdict.duplicates;
     this.refused.push(...verdict.refused);
     this.leftOut = verdict.leftOut;

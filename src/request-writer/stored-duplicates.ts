@@ -55,14 +55,53 @@ export async function storedAmong(warehouse: Warehouse, ids: readonly string[], 
   return out;
 }
 
+/** A row of one of a write's batches: batch index, row index. */
+export interface BatchRow {
+  batch: number;
+  row: number;
+}
+
+/**
+ * Rows whose id's fingerprint an earlier row of another batch of the write
+ * carries (batches of several partitions joined into one insert): copies,
+ * or (rarely) fingerprint collisions, which the ids tell apart.
+ */
+export function crossBatchSuspects(batches: readonly RequestBatch[]): BatchRow[] {
+  if (batches.length < 2) return [];
+  const joined = new FingerprintSet(batches.reduce((n, b) => n + b.size, 0));
+  const suspects: BatchRow[] = [];
+  batches.forEach((batch, b) => {
+    const { idHashes } = batch;
+    for (let i = 0; i < batch.size; i++) {
+      if (!joined.add(idHashes[2 * i] as number, idHashes[2 * i + 1] as number)) suspects.push({ batch: b, row: i });
+    }
+  });
+  return suspects;
+}
+
+/**
+ * The batches judging must read rows of: those holding a stored id, and
+ * those holding an id a suspect carries (its first copy and the later ones).
+ * A batch whose rows wait in the engine's stage brings them out only then.
+ */
+export function batchesWithCopies(batches: readonly RequestBatch[], stored: ReadonlyMap<string, RequestContent>, suspects: readonly BatchRow[]): Set<RequestBatch> {
+  const out = new Set<RequestBatch>();
+  const suspectIds = new Set(suspects.map((s) => (batches[s.batch] as RequestBatch).ids[s.row] as string));
+  for (const batch of batches) {
+    if (batch.ids.some((id) => stored.has(id) || suspectIds.has(id))) out.add(batch);
+  }
+  return out;
+}
+
 /**
  * Which rows each batch leaves out: copies of stored ids, and, when batches
  * of several partitions are joined into one insert, copies of an id an
- * earlier batch of the same insert carries. A copy identical to the first
- * is a duplicate; a different one is refused as a conflict. Found by
- * fingerprint, confirmed by id, so a collision keeps its row.
+ * earlier batch of the same insert carries (`suspects`, from
+ * crossBatchSuspects). A copy identical to the first is a duplicate; a
+ * different one is refused as a conflict. Found by fingerprint, confirmed by
+ * id, so a collision keeps its row.
  */
-export function judge(batches: readonly RequestBatch[], stored: ReadonlyMap<string, RequestContent>): Verdict {
+export function judge(batches: readonly RequestBatch[], stored: ReadonlyMap<string, RequestContent>, suspects: readonly BatchRow[]): Verdict {
   const leftOut: Set<string>[] = batches.map(() => new Set<string>());
   const verdict: Verdict = { leftOut, duplicates: 0, refused: [] };
   const decide = (b: number, i: number, first: RequestContent): void => {
@@ -81,17 +120,8 @@ export function judge(batches: readonly RequestBatch[], stored: ReadonlyMap<stri
       });
     });
   }
-  if (batches.length < 2) return verdict;
-  const joined = new FingerprintSet(batches.reduce((n, b) => n + b.size, 0));
-  const suspects: { batch: number; row: number }[] = [];
-  batches.forEach((batch, b) => {
-    const { idHashes } = batch;
-    for (let i = 0; i < batch.size; i++) {
-      if (!joined.add(idHashes[2 * i] as number, idHashes[2 * i + 1] as number)) suspects.push({ batch: b, row: i });
-    }
-  });
   if (suspects.length === 0) return verdict;
-  const firstCopy = new Map<string, { batch: number; row: number }>();
+  const firstCopy = new Map<string, BatchRow>();
   batches.forEach((batch, b) => { batch.ids.forEach((id, i) => { if (!firstCopy.has(id)) firstCopy.set(id, { batch: b, row: i }); }); });
   for (const { batch: b, row: i } of suspects) {
     const id = (batches[b] as RequestBatch).ids[i] as string;

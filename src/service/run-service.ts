@@ -18,6 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import type { Config } from '../config/config.js';
 import { RequestCollector } from '../collector/request-collector.js';
+import { collectorOptionsOf } from '../collector/run-collector.js';
 import type { JobDefinition } from '../scheduler/job.js';
 import { JobRuntime, openAttributionTrigger, type AttributionTrigger } from '../scheduler/runtime.js';
 import type { StreamClient } from '../kafka/stream.js';
@@ -158,7 +159,7 @@ export async function runService(options: ServiceOptions): Promise<ServiceRun> {
       log(`collector: caught up with the backlog of ${config.kafka.topic} seen at start${config.jobs.attributeDebounceMs > 0 ? '; attribution pass enqueued' : ''}`);
       pass.caughtUp();
     };
-    const c = new RequestCollector({ ...config.kafka, parserThreads: config.ingest.parserThreads }, { warehouse, client: options.streamClient(), log, onRowsWritten: () => { pass.rowsWritten(); }, onCaughtUp });
+    const c = new RequestCollector(collectorOptionsOf(config), { warehouse, client: options.streamClient(), log, onRowsWritten: () => { pass.rowsWritten(); }, onCaughtUp });
     collector = c;
     // A collector that cannot start (no broker, no topic) or crashes stops the service: its supervisor restarts it.
     const failedStart = c.start().then(
