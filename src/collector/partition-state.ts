@@ -7,15 +7,17 @@
  */
 import type { RequestBatch } from '../request-writer/request-batch.js';
 import type { OutgoingMessage, StreamMessage } from '../kafka/stream.js';
-import type { ReadMessages } from '../events/parser-pool.js';
+import type { ParsedRecords } from '../events/parse-records.js';
+import type { StagedUnit } from '../events/staged-units.js';
 import { TakenMessages, type SealedMessages } from './message-values.js';
 
-/** A sealed unit's values on their way through a parser thread (unit-rows.ts); the bytes travel with the read. */
+/** A sealed unit's values on their way to rows (unit-rows.ts): read by a parser thread, then staged by the engine or parsed. */
 export interface UnitReading {
   messages: Omit<SealedMessages, 'bytes'>;
   /** The `ingested_at` of every row of the unit: when it was sealed. */
   ingestedAt: string;
-  read: Promise<ReadMessages>;
+  /** The unit's rows in the engine's stage, or parsed by the parser thread (with the bytes given back, for dead letters). */
+  ready: Promise<{ staged: StagedUnit } | { parsed: ParsedRecords; bytes: Uint8Array }>;
 }
 
 /**

@@ -16,8 +16,9 @@
  */
 import { formatDateTime64 } from '../events/request-event.js';
 import type { ParsedRecords } from '../events/parse-records.js';
-import type { ParserPool, ReadMessages } from '../events/parser-pool.js';
-import { StagedUnit, stageUnit } from '../events/staged-units.js';
+import type { EngineScan } from '../events/engine-scan.js';
+import type { ParserPool } from '../events/parser-pool.js';
+import { dropStage, StagedUnit, stageUnit } from '../events/staged-units.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { invalidMessageLetter } from './dead-letters.js';
 import { messageValue, valueStarts } from './message-values.js';
@@ -37,9 +38,14 @@ export interface UnitRowsDeps {
   afterParse?: ((parsed: ParsedRecords) => ParsedRecords) | undefined;
 }
 
+type Ready = Awaited<UnitReading['ready']>;
+type Sealed = Omit<UnitReading, 'ready'>;
+
 export class UnitRows {
   private readonly source: string;
   private readonly engine: boolean;
+  /** Stage statements one after another, in the order units were sealed: the engine runs one statement at a time. */
+  private stagings: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly options: UnitRowsOptions,
@@ -49,48 +55,50 @@ export class UnitRows {
     this.engine = options.engine && deps.afterParse === undefined;
   }
 
-  /** At seal time: the unit's values go to a parser thread at once, read while earlier writes run. */
+  /**
+   * At seal time: the unit's values go to a parser thread at once, and a
+   * unit the engine may take is staged as soon as they come back, ahead of
+   * its write: the engine parses it while earlier writes run.
+   */
   startReading(unit: Unit): void {
     if (unit.reading) return;
     const { bytes, ...messages } = unit.taken.seal();
-    const ingestedAt = formatDateTime64(Date.now());
-    unit.reading = { messages, ingestedAt, read: this.read(bytes, messages.lengths, ingestedAt, this.engine) };
+    const sealed = { messages, ingestedAt: formatDateTime64(Date.now()) };
+    const ready = this.read(sealed, bytes, this.engine);
+    // Awaited by the unit's write; a failure seen first there is not unhandled here.
+    ready.catch(() => undefined);
+    unit.reading = { ...sealed, ready };
   }
 
   /**
    * Put the unit's rows in its batch (or its stage) and its dead letters in
    * the unit; once done, a retried write does not repeat it. Throws when
-   * staging fails for a reason other than the unit's content (the write is
-   * retried), or when the parser thread broke.
+   * staging failed for a reason other than the unit's content (the write is
+   * retried, and staging with it), or when the parser thread broke.
    */
   async prepare(unit: Unit): Promise<void> {
     if (unit.prepared) return;
     this.startReading(unit);
     const reading = unit.reading as UnitReading;
     const { offsets, lengths } = reading.messages;
-    let read = await reading.read;
-    if ('scanned' in read) {
-      const bytes = asBuffer(read.bytes);
-      const staged = await stageUnit(this.deps.warehouse, bytes, read.scanned, {
-        source: this.source,
-        ingestedAt: reading.ingestedAt,
-        maxRecordBytes: this.options.maxMessageBytes,
-        nowMs: Date.now(),
-      });
-      if (staged instanceof StagedUnit) {
-        unit.batch.addStaged(staged, (record) => offsets[record] as number);
-        unit.prepared = true;
-        return;
-      }
-      // Not the engine's (an invalid event, an id twice): the schema judges every message.
-      reading.read = this.read(bytes, lengths, reading.ingestedAt, false);
-      read = await reading.read;
+    let ready: Ready;
+    try {
+      ready = await reading.ready;
+    } catch (err) {
+      if (!(err instanceof StagingFailure)) throw err;
+      // Staging failed for the warehouse's sake (ahead of this write, or in its last attempt): stage again now.
+      reading.ready = this.stage(reading, err.bytes, err.scanned);
+      ready = await reading.ready;
     }
-    if (!('parsed' in read)) throw new Error('a unit read for the parser thread came back scanned');
-    const parsed = this.deps.afterParse ? this.deps.afterParse(read.parsed) : read.parsed;
+    if ('staged' in ready) {
+      unit.batch.addStaged(ready.staged, (record) => offsets[record] as number);
+      unit.prepared = true;
+      return;
+    }
+    const parsed = this.deps.afterParse ? this.deps.afterParse(ready.parsed) : ready.parsed;
     unit.batch.addRows(parsed, 0, parsed.ids.length, (record) => offsets[record] as number);
     if (parsed.rejects.length > 0) {
-      const bytes = asBuffer(read.bytes);
+      const bytes = asBuffer(ready.bytes);
       const starts = valueStarts(lengths, this.options.maxMessageBytes);
       for (const bad of parsed.rejects) {
         const value = messageValue(reading.messages, bytes, starts, bad.record, this.options.maxMessageBytes);
@@ -100,8 +108,53 @@ export class UnitRows {
     unit.prepared = true;
   }
 
-  private read(bytes: Uint8Array, lengths: Int32Array, ingestedAt: string, engine: boolean): Promise<ReadMessages> {
-    return this.deps.parsers.readMessages({ bytes, lengths, maxRecordBytes: this.options.maxMessageBytes, source: this.source, ingestedAt, engine });
+  /** A unit that will not be written here (its partition moved away): its stage, if it has one, is dropped. */
+  async discard(unit: Unit): Promise<void> {
+    const ready = await unit.reading?.ready.catch(() => undefined);
+    if (ready && 'staged' in ready && !unit.prepared) await dropStage(this.deps.warehouse, ready.staged);
+  }
+
+  /** Read the values in a parser thread: scanned (then staged) when the engine may take them, parsed otherwise. */
+  private async read(reading: Sealed, bytes: Uint8Array, engine: boolean): Promise<Ready> {
+    const read = await this.deps.parsers.readMessages({ bytes, lengths: reading.messages.lengths, maxRecordBytes: this.options.maxMessageBytes, source: this.source, ingestedAt: reading.ingestedAt, engine });
+    if ('parsed' in read) return { parsed: read.parsed, bytes: read.bytes };
+    return this.stage(reading, asBuffer(read.bytes), read.scanned);
+  }
+
+  /** Stage a scanned unit, after the stagings before it; a unit the engine refuses goes back to the parser thread. */
+  private stage(reading: Sealed, bytes: Buffer, scanned: EngineScan): Promise<Ready> {
+    const staging = this.stagings.then(async (): Promise<Ready> => {
+      let staged: StagedUnit | { refused: string };
+      try {
+        staged = await stageUnit(this.deps.warehouse, bytes, scanned, {
+          source: this.source,
+          ingestedAt: reading.ingestedAt,
+          maxRecordBytes: this.options.maxMessageBytes,
+          nowMs: Date.now(),
+        });
+      } catch (err) {
+        // The warehouse failed: the unit's write sees it and is retried, staging again from these bytes.
+        throw new StagingFailure(err, bytes, scanned);
+      }
+      if (staged instanceof StagedUnit) return { staged };
+      // Not the engine's (an invalid event, an id twice): the schema judges every message.
+      return this.read(reading, bytes, false);
+    });
+    this.stagings = staging.catch(() => undefined);
+    staging.catch(() => undefined);
+    return staging;
+  }
+}
+
+/** Staging failed for the warehouse's sake; the bytes and the scan are kept for the next attempt. */
+class StagingFailure extends Error {
+  constructor(
+    cause: unknown,
+    readonly bytes: Buffer,
+    readonly scanned: EngineScan,
+  ) {
+    super(`staging a unit: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'StagingFailure';
   }
 }
 

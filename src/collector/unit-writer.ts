@@ -70,6 +70,9 @@ export class UnitWriter {
       deps.log(`collector: dropped ${unit.messages} unwritten message(s) of partition ${unit.partition}, now another member's`);
       return false;
     });
+    for (const unit of sealed) {
+      if (!units.includes(unit)) await deps.unitRows.discard(unit).catch((err: unknown) => { deps.log(`collector: dropping the stage of a dropped unit: ${(err as Error).message}`); });
+    }
     if (units.length === 0) return;
     const progress: WriteProgress = { deadLettered: false, written: false, refused: [], rows: 0 };
     const partitions = units.map((u) => u.partition).join(', ');

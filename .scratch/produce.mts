@@ -1,0 +1,14 @@
+import { kafkajsClient } from '../src/kafka/kafkajs-client.js';
+import { produceRequestFiles } from '../src/kafka/produce-requests.js';
+import { setupTopics } from '../src/kafka/topics.js';
+import { writeSyntheticRequests } from '../bench/lib/synthetic-requests.js';
+const file = '/tmp/kb-requests.ndjson';
+await writeSyntheticRequests(file, 2_000_000);
+const client = kafkajsClient({ brokers: ['127.0.0.1:19092'], clientId: 'p', log: () => undefined });
+const admin = await client.admin();
+await setupTopics(admin, { topic: 'perf', dlqTopic: '', partitions: 6 });
+await admin.stop();
+const producer = await client.producer();
+const r = await produceRequestFiles(producer, 'perf', [file], { messagesPerSend: 5000 });
+await producer.stop();
+console.log(r.messages);
