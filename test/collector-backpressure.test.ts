@@ -4,21 +4,21 @@
  * flight, and pausing the topic while writes fail (on a real consumer group).
  */
 import { describe, expect, it } from 'vitest';
-import { ageCheckMs, FailurePause, fetchBytesPerPartition, heartbeatMs, isAged, isFull, waitForRoom } from '../src/collector/backpressure.js';
+import { ageCheckMs, FailurePause, fetchBytesPerPartition, heartbeatMs, isAged, isFull, waitForBacklog, waitForRoom } from '../src/collector/backpressure.js';
 import { CollectorMetrics } from '../src/collector/collector-metrics.js';
 import { PartitionState } from '../src/collector/partition-state.js';
 import { RequestBatch } from '../src/request-writer/request-batch.js';
-import type { TopicPartitions } from '../src/kafka/stream.js';
+import type { BatchControl, TopicPartitions } from '../src/kafka/stream.js';
 import { freshTopic, produce, testClient, uniqueGroup, until } from './helpers/kafka.js';
 
 /** Empty batches, as the collector's writer makes them (a batch needs no warehouse until it is written). */
 const newBatch = (): RequestBatch => new RequestBatch();
 
 describe('limits', () => {
-  it('fetches a batch of bytes per partition, at most 4 MiB', () => {
-    expect(fetchBytesPerPartition(1_000_000)).toBe(1_000_000);
-    expect(fetchBytesPerPartition(4 * 1024 * 1024)).toBe(4_194_304);
-    expect(fetchBytesPerPartition(64 * 1024 * 1024)).toBe(4_194_304);
+  it('fetches a batch of bytes per partition, at most 1 MiB', () => {
+    expect(fetchBytesPerPartition(500_000)).toBe(500_000);
+    expect(fetchBytesPerPartition(1024 * 1024)).toBe(1_048_576);
+    expect(fetchBytesPerPartition(64 * 1024 * 1024)).toBe(1_048_576);
   });
 
   it('calls a unit full at the row limit or the byte limit', () => {
@@ -28,9 +28,14 @@ describe('limits', () => {
     expect(isFull(unit, limits)).toBe(false);
     unit.messages = 3;
     expect(isFull(unit, limits)).toBe(true);
-    // An empty batch holds 0 bytes: full only when the byte limit is 0.
+    // An empty unit holds 0 bytes: full only when the byte limit is 0.
     unit.messages = 0;
     expect(isFull(unit, { ...limits, batchBytes: 0 })).toBe(true);
+    // Bytes are the values taken, each with its line end.
+    unit.taken.take([{ offset: '7', key: null, value: Buffer.from('{"a":1}') }], 0, 1, 1024);
+    unit.messages = 1;
+    expect(isFull(unit, { ...limits, batchBytes: 9 })).toBe(false);
+    expect(isFull(unit, { ...limits, batchBytes: 8 })).toBe(true);
   });
 
   it('calls a non-empty unit aged once its first message is batchAgeMs old', () => {
@@ -66,6 +71,33 @@ describe('waitForRoom', () => {
     const state = new PartitionState(0, newBatch);
     state.inFlight = Promise.resolve();
     expect(await waitForRoom(state, () => true)).toBe(false);
+  });
+});
+
+describe('waitForBacklog', () => {
+  const control = { isRunning: () => true, heartbeat: () => Promise.resolve(), markTaken: () => undefined } as unknown as BatchControl;
+  const limits = { batchBytes: 16 * 1024 * 1024, sessionTimeoutMs: 30_000 };
+
+  it('holds a fetch while more than a fetch\'s worth of bytes waits for room, and lets it go once no more does', async () => {
+    const state = new PartitionState(0, newBatch);
+    state.backlogBytes = fetchBytesPerPartition(limits.batchBytes) + 1;
+    let taken = (): void => undefined;
+    state.chain = new Promise<void>((resolve) => { taken = resolve; });
+    let held = true;
+    const waiting = waitForBacklog(state, control, limits, () => false).then(() => { held = false; });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(held).toBe(true);
+    state.backlogBytes = fetchBytesPerPartition(limits.batchBytes);
+    taken();
+    await waiting;
+    expect(held).toBe(false);
+  });
+
+  it('does not hold a fetch with a fetch\'s worth or less waiting', async () => {
+    const state = new PartitionState(0, newBatch);
+    state.backlogBytes = fetchBytesPerPartition(limits.batchBytes);
+    state.chain = new Promise<void>(() => undefined);
+    await waitForBacklog(state, control, limits, () => false);
   });
 });
 

@@ -80,7 +80,7 @@ export class TakenMessages {
     this.bytes += packed.bytes.length;
   }
 
-  /** The taken messages as one request (the chunks joined once). */
+  /** The taken messages as one request (the chunks joined once, and let go). */
   seal(): SealedMessages {
     const lengths = new Int32Array(this.count);
     let at = 0;
@@ -89,7 +89,10 @@ export class TakenMessages {
       at += chunk.length;
     }
     const bytes = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
-    return { bytes, lengths, offsets: Float64Array.from(this.offsets), heads: this.heads };
+    const sealed = { bytes, lengths, offsets: Float64Array.from(this.offsets), heads: this.heads };
+    this.chunks.length = 0;
+    this.lengthChunks.length = 0;
+    return sealed;
   }
 }
 

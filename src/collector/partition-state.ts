@@ -50,8 +50,8 @@ export class PartitionState {
   inFlight: Promise<void> | undefined;
   /** Every offset below this was taken in this session: a redelivery of it is skipped. */
   takenUpTo: bigint | undefined;
-  /** Taken messages waiting to be parsed, and the chain that parses them in order. */
-  backlog = 0;
+  /** Bytes of the values of taken messages waiting for room in a unit, and the chain that puts them in, in order. */
+  backlogBytes = 0;
   chain: Promise<void> = Promise.resolve();
   /** Every offset below this is written; `committed` says how far the group knows it. */
   written: bigint | undefined;

@@ -247,7 +247,7 @@ export class RequestCollector {
    * A fetched batch: queued on its partition's chain and marked taken at once,
    * so kafkajs fetches the next batch meanwhile (it fetches only after the
    * handlers return). Waits only when the partition already has more than a
-   * batch's worth of messages waiting for room in a unit.
+   * fetch's worth of messages waiting for room in a unit.
    */
   private async handle(batch: PartitionBatch, control: BatchControl): Promise<void> {
     if (this.stopping) return;
@@ -260,8 +260,10 @@ export class RequestCollector {
     control.markTaken(last);
     if (from === messages.length) return;
     state.takenUpTo = BigInt(last) + 1n;
-    state.backlog += messages.length - from;
-    state.chain = state.chain.then(() => this.take(state, messages, from)).catch((err: unknown) => { this.fail(err); });
+    let bytes = 0;
+    for (let i = from; i < messages.length; i++) bytes += (messages[i] as StreamMessage).value?.length ?? 0;
+    state.backlogBytes += bytes;
+    state.chain = state.chain.then(() => this.take(state, messages, from, bytes)).catch((err: unknown) => { this.fail(err); });
     this.activeHandlers++;
     try {
       await waitForBacklog(state, control, this.options, () => this.stopping !== undefined);
@@ -270,9 +272,8 @@ export class RequestCollector {
     }
   }
 
-  /** Put messages [from, end) into the partition's units, in offset order (one chain per partition). */
-  private async take(state: PartitionState, messages: readonly StreamMessage[], from: number): Promise<void> {
-    const count = messages.length - from;
+  /** Put messages [from, end), `bytes` of values, into the partition's units, in offset order (one chain per partition). */
+  private async take(state: PartitionState, messages: readonly StreamMessage[], from: number, bytes: number): Promise<void> {
     const stopping = (): boolean => this.stopping !== undefined;
     try {
       let at = from;
@@ -296,7 +297,7 @@ export class RequestCollector {
       }
       if (isFull(state.open, this.options) && state.inFlight === undefined) this.seal(state);
     } finally {
-      state.backlog -= count;
+      state.backlogBytes -= bytes;
     }
   }
 

@@ -12,10 +12,12 @@
  * twice. Anything else (a reject, a duplicate, an odd form) sends the whole
  * unit to the JavaScript parser, so rejects, reasons and duplicates are
  * always judged by the schema and the writer's own code. A staged unit keeps
- * its bytes until it is written: when the writer needs the rows themselves
- * (a copy of an id is already stored, the warehouse refuses a row), it parses
- * them in JavaScript, which gives the same rows (test/engine-stage.test.ts).
+ * its file in the engine's sandbox until it is written, not its bytes in
+ * memory: when the writer needs the rows themselves (a copy of an id is
+ * already stored, the warehouse refuses a row), it parses the file in
+ * JavaScript, which gives the same rows (test/engine-stage.test.ts).
  */
+import { readFileSync } from 'node:fs';
 import { readdir, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { FingerprintSet, fingerprintId } from './id-fingerprints.js';
@@ -51,7 +53,8 @@ export class StagedUnit {
     readonly idHashes: Uint32Array,
     /** Event hour of each row, in hours since the epoch. */
     readonly hours: Int32Array,
-    private readonly bytes: Buffer,
+    /** The unit's lines, in the engine's sandbox: kept until the stage is dropped. */
+    readonly path: string,
     private readonly options: StageOptions,
   ) {}
 
@@ -67,7 +70,7 @@ export class StagedUnit {
   /** The unit parsed by JavaScript: the rows the stage holds, serialised as the parser threads give them. */
   parse(): ParsedRecords {
     const { source, ingestedAt, maxRecordBytes } = this.options;
-    return parseRecords({ mode: 'lines', bytes: this.bytes, maxRecordBytes, source, ingestedAt });
+    return parseRecords({ mode: 'lines', bytes: readFileSync(this.path), maxRecordBytes, source, ingestedAt });
   }
 }
 
@@ -123,16 +126,19 @@ export async function stageUnit(warehouse: Warehouse, unit: Buffer, scan: Engine
     }
     // A fingerprint seen twice is a repeated id or (rarely) a collision: the ids tell.
     if (suspects && new Set(ids).size < rows) return (staged = { refused: 'an id comes twice' });
-    return (staged = new StagedUnit(stage, scan, ids, idHashes, hours, unit, options));
+    return (staged = new StagedUnit(stage, scan, ids, idHashes, hours, path, options));
   } finally {
-    await rm(path, { force: true });
-    if (!(staged instanceof StagedUnit)) await requestStages.drop(warehouse, [stage]);
+    if (!(staged instanceof StagedUnit)) {
+      await rm(path, { force: true });
+      await requestStages.drop(warehouse, [stage]);
+    }
   }
 }
 
-/** Drop the stage of a unit that is written (or given up). */
-export function dropStage(warehouse: Warehouse, unit: StagedUnit): Promise<void> {
-  return requestStages.drop(warehouse, [unit.stage]);
+/** Drop the stage (and the file) of a unit that is written (or given up). */
+export async function dropStage(warehouse: Warehouse, unit: StagedUnit): Promise<void> {
+  await rm(unit.path, { force: true });
+  await requestStages.drop(warehouse, [unit.stage]);
 }
 
 /**
