@@ -1,4 +1,4 @@
--- A stage for one unit of request lines that the engine parses itself (src/request-writer/engine-units.ts):
+-- A stage for one unit of request lines that the engine parses itself (src/events/staged-units.ts):
 -- inference_requests' own column types, the line's place in the unit, and whether the line passed every rule of
 -- the event schema. In memory only: a stage lives from the parse to the insert of its unit, and a stage left by a
 -- killed process is dropped by the next ingestion.
