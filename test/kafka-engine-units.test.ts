@@ -138,9 +138,11 @@ describe('the engine parsing sealed units itself', () => {
     // 392 valid events stored (the pretty-printed and the escaped one among them); 2 identical copies; 7 dead
     // letters: malformed, negative gpu_ms, tombstone, empty, oversized, no gpu_ms (GPU_MS is another field), the conflict.
     expect(counts(run)).toEqual({ messages: 401, written: 392, duplicates: 2, deadLettered: 7 });
-    // Most units held clean events only: the engine took them, and their rows went engine to engine.
+    // Most units held clean events only: the engine took them, and their rows went engine to engine, the staged
+    // units of one write in one insert.
     expect(stagedUnits(engine)).toBeGreaterThan(5);
-    expect(stagedInserts(engine)).toBeGreaterThan(5);
+    expect(stagedInserts(engine)).toBeGreaterThan(0);
+    expect(stagedInserts(engine)).toBeLessThanOrEqual(stagedUnits(engine));
     expect(await scalar(engine.warehouse, "SELECT count() AS n FROM system.tables WHERE database = currentDatabase() AND startsWith(name, 'request_stage_')")).toBe(0);
   });
 

@@ -103,11 +103,10 @@ export class PendingWrite {
   /** Store every row not left out, as one insert; on a refusal for content, row by row (bisected). */
   async insert(warehouse: Warehouse): Promise<void> {
     const pieces = this.batches.flatMap((batch, b) => (batch.staged ? [] : batch.pieces(this.leftOut[b])));
+    const staged = this.batches.flatMap((batch, b) => (batch.staged ? [{ unit: batch.staged, without: this.leftOut[b] as ReadonlySet<string> }] : []));
     try {
       if (pieces.length > 0) await insertRequestRows(warehouse, pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces));
-      for (const [b, batch] of this.batches.entries()) {
-        if (batch.staged) await insertStagedRows(warehouse, batch.staged, this.leftOut[b] as ReadonlySet<string>);
-      }
+      if (staged.length > 0) await insertStagedRows(warehouse, staged);
     } catch (err) {
       if (!isContentError(err)) throw err;
       for (const batch of this.batches) batch.unstage();
@@ -170,10 +169,17 @@ export class PendingWrite {
   }
 }
 
-/** Insert a staged unit's rows, engine to engine, leaving out the given ids. */
-function insertStagedRows(warehouse: Warehouse, unit: StagedUnit, without: ReadonlySet<string>): Promise<void> {
-  const { source, ingestedAt } = unit.columns;
-  return warehouse.command(sqlFile('ingest/insert-staged-requests'), { stage: unit.stage, source, ingested_at: ingestedAt, left_out: [...without] });
+/** Insert staged units' rows, engine to engine, as one insert, leaving out the given ids of each. */
+function insertStagedRows(warehouse: Warehouse, staged: readonly { unit: StagedUnit; without: ReadonlySet<string> }[]): Promise<void> {
+  const stages = staged.map((s) => s.unit.stage);
+  return warehouse.command(sqlFile('ingest/insert-staged-requests'), {
+    // Stage names are a prefix and hex digits: nothing in them needs escaping.
+    stage_pattern: `^(${stages.join('|')})$`,
+    stages,
+    sources: staged.map((s) => s.unit.columns.source),
+    ingested_at: staged.map((s) => s.unit.columns.ingestedAt),
+    left_out: staged.flatMap((s) => [...s.without]),
+  });
 }
 
 /** Insert serialised rows (JSONCompactEachRow) as one insert. */
