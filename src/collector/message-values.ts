@@ -42,8 +42,8 @@ export function packValues(messages: readonly StreamMessage[], from: number, max
   return { bytes, lengths };
 }
 
-/** A unit's messages, sealed: the packed values as one request for a parser thread, and what dead letters need of them. */
-export interface SealedMessages extends PackedValues {
+/** A run of a unit's messages: the packed values as one request for a parser thread, and what dead letters need of them. */
+export interface PackedMessages extends PackedValues {
   /** Offset of each message (a dead letter's key; a row's origin). */
   offsets: Float64Array;
   /** The first DLQ_VALUE_LIMIT bytes of each oversized value, by message index. */
@@ -52,47 +52,50 @@ export interface SealedMessages extends PackedValues {
 
 /**
  * The messages a partition's open unit has taken, packed as lines a fetch at
- * a time, with their offsets. Sealing joins them into one request.
+ * a time (a chunk each), with their offsets. Sealing joins the chunks into
+ * one request.
  */
 export class TakenMessages {
-  private readonly chunks: Buffer[] = [];
-  private readonly lengthChunks: Int32Array[] = [];
-  private readonly offsets: number[] = [];
-  private readonly heads = new Map<number, Buffer>();
+  private readonly chunks: PackedMessages[] = [];
+  /** Messages taken. */
+  count = 0;
   /** Bytes of values taken (newlines included). */
   bytes = 0;
 
-  get count(): number {
-    return this.offsets.length;
-  }
-
-  /** Take messages [from, to) of a fetched batch; values longer than `maxBytes` are measured, not copied. */
-  take(messages: readonly StreamMessage[], from: number, to: number, maxBytes: number): void {
-    const packed = packValues(messages, from, maxBytes, { to, asLines: true });
+  /** Take messages [from, to) of a fetched batch as a chunk; values longer than `maxBytes` are measured, not copied. */
+  take(messages: readonly StreamMessage[], from: number, to: number, maxBytes: number): PackedMessages {
+    const { bytes, lengths } = packValues(messages, from, maxBytes, { to, asLines: true });
+    const offsets = new Float64Array(to - from);
+    const heads = new Map<number, Buffer>();
     for (let i = from; i < to; i++) {
       const message = messages[i] as StreamMessage;
       // The dead letter of an oversized message carries its head: the value itself is not kept.
-      if (message.value && message.value.length > maxBytes) this.heads.set(this.offsets.length, Buffer.from(message.value.subarray(0, DLQ_VALUE_LIMIT)));
-      this.offsets.push(Number(message.offset));
+      if (message.value && message.value.length > maxBytes) heads.set(i - from, Buffer.from(message.value.subarray(0, DLQ_VALUE_LIMIT)));
+      offsets[i - from] = Number(message.offset);
     }
-    this.chunks.push(packed.bytes);
-    this.lengthChunks.push(packed.lengths);
-    this.bytes += packed.bytes.length;
+    const chunk = { bytes, lengths, offsets, heads };
+    this.chunks.push(chunk);
+    this.count += to - from;
+    this.bytes += bytes.length;
+    return chunk;
   }
 
   /** The taken messages as one request (the chunks joined once, and let go). */
-  seal(): SealedMessages {
+  seal(): PackedMessages {
+    if (this.chunks.length === 1) return this.chunks.pop() as PackedMessages;
     const lengths = new Int32Array(this.count);
+    const offsets = new Float64Array(this.count);
+    const heads = new Map<number, Buffer>();
     let at = 0;
-    for (const chunk of this.lengthChunks) {
-      lengths.set(chunk, at);
-      at += chunk.length;
+    for (const chunk of this.chunks) {
+      lengths.set(chunk.lengths, at);
+      offsets.set(chunk.offsets, at);
+      for (const [i, head] of chunk.heads) heads.set(at + i, head);
+      at += chunk.lengths.length;
     }
-    const bytes = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
-    const sealed = { bytes, lengths, offsets: Float64Array.from(this.offsets), heads: this.heads };
+    const bytes = Buffer.concat(this.chunks.map((c) => c.bytes));
     this.chunks.length = 0;
-    this.lengthChunks.length = 0;
-    return sealed;
+    return { bytes, lengths, offsets, heads };
   }
 }
 
@@ -101,7 +104,7 @@ export class TakenMessages {
  * cut to its head), read from the sealed bytes given back by the parser
  * thread; `length` is the value's whole length.
  */
-export function messageValue(sealed: Pick<SealedMessages, 'lengths' | 'heads'>, bytes: Buffer, starts: Int32Array, index: number, maxBytes: number): { value: Buffer | null; length: number } {
+export function messageValue(sealed: Pick<PackedMessages, 'lengths' | 'heads'>, bytes: Buffer, starts: Int32Array, index: number, maxBytes: number): { value: Buffer | null; length: number } {
   const length = sealed.lengths[index] as number;
   if (length < 0) return { value: null, length: 0 };
   if (length > maxBytes) return { value: sealed.heads.get(index) ?? Buffer.alloc(0), length };

@@ -9,29 +9,34 @@ import type { RequestBatch } from '../request-writer/request-batch.js';
 import type { OutgoingMessage, StreamMessage } from '../kafka/stream.js';
 import type { ParsedRecords } from '../events/parse-records.js';
 import type { StagedUnit } from '../events/staged-units.js';
-import { TakenMessages, type SealedMessages } from './message-values.js';
+import { TakenMessages, type PackedMessages } from './message-values.js';
 
-/** A sealed unit's values on their way to rows (unit-rows.ts): read by a parser thread, then staged by the engine or parsed. */
+/**
+ * A run of a unit's messages on their way to rows (unit-rows.ts): read by a
+ * parser thread, then staged by the engine or parsed. The bytes travel with
+ * the read.
+ */
 export interface UnitReading {
-  messages: Omit<SealedMessages, 'bytes'>;
-  /** The `ingested_at` of every row of the unit: when it was sealed. */
+  messages: Omit<PackedMessages, 'bytes'>;
+  /** The `ingested_at` of the run's rows: when it was taken (parser threads) or its unit sealed (engine). */
   ingestedAt: string;
-  /** The unit's rows in the engine's stage, or parsed by the parser thread (with the bytes given back, for dead letters). */
+  /** The rows in the engine's stage, or parsed by the parser thread (with the bytes given back, for dead letters). */
   ready: Promise<{ staged: StagedUnit } | { parsed: ParsedRecords; bytes: Uint8Array }>;
 }
 
 /**
  * Taken messages of one partition that are written and committed together.
- * While open, a unit holds the messages' values; sealed, they are read
- * (unit-rows.ts) into its batch's rows and its dead letters.
+ * A unit holds the messages' values until they are read (unit-rows.ts) into
+ * its batch's rows and its dead letters: a fetch at a time as they are taken
+ * (parser threads), or the whole unit once sealed (engine).
  */
 export interface Unit {
   partition: number;
   /** The partition's state when the unit was sealed; replaced when the partition moved away. */
   state: PartitionState;
   taken: TakenMessages;
-  /** The read of the values, started when the unit is sealed. */
-  reading: UnitReading | undefined;
+  /** The reads of the values, in offset order. */
+  readings: UnitReading[];
   /** Whether the rows are in `batch` (or its stage) and the dead letters in `deadLetters`. */
   prepared: boolean;
   batch: RequestBatch;
@@ -91,7 +96,7 @@ export class PartitionState {
   }
 
   private newUnit(): Unit {
-    return { partition: this.partition, state: this, taken: new TakenMessages(), reading: undefined, prepared: false, batch: this.newBatch(), deadLetters: [], messages: 0, lastOffset: undefined, openedAt: 0 };
+    return { partition: this.partition, state: this, taken: new TakenMessages(), readings: [], prepared: false, batch: this.newBatch(), deadLetters: [], messages: 0, lastOffset: undefined, openedAt: 0 };
   }
 }
 

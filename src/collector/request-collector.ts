@@ -6,8 +6,9 @@
  * The path of a message:
  *   fetch (one partition's batch, marked taken at once so the next fetch
  *   starts) -> its value copied into the partition's open unit, in offset
- *   order -> the unit sealed by size, bytes or age, and its values sent to a
- *   parser thread at once -> one write queue for all partitions, each write
+ *   order, and sent to a parser thread (or, for the engine, the unit's values
+ *   once it is sealed) -> the unit sealed by size, bytes or age -> one write
+ *   queue for all partitions, each write
  *   taking every unit sealed meanwhile: each unit's rows and dead letters
  *   (unit-rows.ts: on the embedded warehouse, a unit of valid events is
  *   parsed by the engine itself), dead letters sent, rows inserted, then
@@ -288,7 +289,7 @@ export class RequestCollector {
         const unit = state.open;
         const end = Math.min(messages.length, at + this.options.batchRows - unit.messages);
         if (unit.messages === 0) unit.openedAt = Date.now();
-        unit.taken.take(messages, at, end, this.options.maxMessageBytes);
+        started(this.unitRows).take(unit, messages, at, end);
         unit.messages += end - at;
         unit.lastOffset = (messages[end - 1] as StreamMessage).offset;
         this.stats.messages += end - at;
@@ -301,9 +302,9 @@ export class RequestCollector {
     }
   }
 
-  /** Queue the partition's open unit for writing, its values sent to a parser thread now. */
+  /** Queue the partition's open unit for writing (its values go to a parser thread now, if they have not yet). */
   private seal(state: PartitionState): void {
-    started(this.unitRows).startReading(state.open);
+    started(this.unitRows).seal(state.open);
     this.queue.seal(state);
   }
 

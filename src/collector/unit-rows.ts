@@ -1,27 +1,29 @@
 /**
- * From a sealed unit's messages to what its write needs: its rows, in its
- * batch or in the engine's stage, and the dead letters of its invalid
- * messages. A unit is read whole when it is sealed, not a fetch at a time,
- * so that the engine can take a batch's worth at once.
+ * From a unit's messages to what its write needs: its rows, in its batch or
+ * in the engine's stage, and the dead letters of its invalid messages.
  *
  * On the embedded warehouse the engine parses and checks a unit of valid
- * events itself (events/staged-units.ts), all or nothing: the parser thread
- * only scans the values (one event per message, forms both parsers read
- * alike: events/engine-scan.ts), the engine stages them, and the rows go
- * engine to engine into inference_requests. Any other unit (a tombstone, an
- * invalid event, an odd form, an id twice), and every unit on a ClickHouse
- * server, is parsed by the parser thread, which judges each message with
- * the event schema; its rejects become dead letters. So every dead letter
- * and its reason come from the schema, whichever path a unit takes.
+ * events itself (events/staged-units.ts), all or nothing, once the unit is
+ * sealed: the parser thread only scans the values (one event per message,
+ * forms both parsers read alike: events/engine-scan.ts), the engine stages
+ * them ahead of the unit's write, and the rows go engine to engine into
+ * inference_requests. Any other unit (a tombstone, an invalid event, an odd
+ * form, an id twice) is parsed whole by the parser thread, which judges each
+ * message with the event schema; its rejects become dead letters. On a
+ * ClickHouse server (or with engine units off) each fetch's messages go to
+ * the parser thread as they are taken, so parsing keeps pace with fetching.
+ * Every dead letter and its reason come from the schema, whichever path a
+ * unit takes.
  */
 import { formatDateTime64 } from '../events/request-event.js';
 import type { ParsedRecords } from '../events/parse-records.js';
 import type { EngineScan } from '../events/engine-scan.js';
 import type { ParserPool } from '../events/parser-pool.js';
 import { dropStage, StagedUnit, stageUnit } from '../events/staged-units.js';
+import type { StreamMessage } from '../kafka/stream.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { invalidMessageLetter } from './dead-letters.js';
-import { messageValue, valueStarts } from './message-values.js';
+import { messageValue, valueStarts, type PackedMessages } from './message-values.js';
 import type { Unit, UnitReading } from './partition-state.js';
 
 export interface UnitRowsOptions {
@@ -55,19 +57,15 @@ export class UnitRows {
     this.engine = options.engine && deps.afterParse === undefined;
   }
 
-  /**
-   * At seal time: the unit's values go to a parser thread at once, and a
-   * unit the engine may take is staged as soon as they come back, ahead of
-   * its write: the engine parses it while earlier writes run.
-   */
-  startReading(unit: Unit): void {
-    if (unit.reading) return;
-    const { bytes, ...messages } = unit.taken.seal();
-    const sealed = { messages, ingestedAt: formatDateTime64(Date.now()) };
-    const ready = this.read(sealed, bytes, this.engine);
-    // Awaited by the unit's write; a failure seen first there is not unhandled here.
-    ready.catch(() => undefined);
-    unit.reading = { ...sealed, ready };
+  /** Take messages [from, to) of a fetched batch into the open unit; without the engine, they go to a parser thread now. */
+  take(unit: Unit, messages: readonly StreamMessage[], from: number, to: number): void {
+    const chunk = unit.taken.take(messages, from, to, this.options.maxMessageBytes);
+    if (!this.engine) unit.readings.push(this.startReading(chunk, false));
+  }
+
+  /** At seal time: with the engine, the unit's values go to a parser thread at once, to be staged ahead of its write. */
+  seal(unit: Unit): void {
+    if (this.engine && unit.readings.length === 0 && unit.taken.count > 0) unit.readings.push(this.startReading(unit.taken.seal(), true));
   }
 
   /**
@@ -78,26 +76,25 @@ export class UnitRows {
    */
   async prepare(unit: Unit): Promise<void> {
     if (unit.prepared) return;
-    this.startReading(unit);
-    const reading = unit.reading as UnitReading;
-    const { offsets, lengths } = reading.messages;
-    let ready: Ready;
-    try {
-      ready = await reading.ready;
-    } catch (err) {
-      if (!(err instanceof StagingFailure)) throw err;
-      // Staging failed for the warehouse's sake (ahead of this write, or in its last attempt): stage again now.
-      reading.ready = this.stage(reading, err.bytes, err.scanned);
-      ready = await reading.ready;
-    }
-    if ('staged' in ready) {
-      unit.batch.addStaged(ready.staged, (record) => offsets[record] as number);
-      unit.prepared = true;
-      return;
-    }
-    const parsed = this.deps.afterParse ? this.deps.afterParse(ready.parsed) : ready.parsed;
-    unit.batch.addRows(parsed, 0, parsed.ids.length, (record) => offsets[record] as number);
-    if (parsed.rejects.length > 0) {
+    this.seal(unit);
+    for (const reading of unit.readings) {
+      const { offsets, lengths } = reading.messages;
+      let ready: Ready;
+      try {
+        ready = await reading.ready;
+      } catch (err) {
+        if (!(err instanceof StagingFailure)) throw err;
+        // Staging failed for the warehouse's sake (ahead of this write, or in its last attempt): stage again now.
+        reading.ready = this.stage(reading, err.bytes, err.scanned);
+        ready = await reading.ready;
+      }
+      if ('staged' in ready) {
+        unit.batch.addStaged(ready.staged, (record) => offsets[record] as number);
+        continue;
+      }
+      const parsed = this.deps.afterParse ? this.deps.afterParse(ready.parsed) : ready.parsed;
+      unit.batch.addRows(parsed, 0, parsed.ids.length, (record) => offsets[record] as number);
+      if (parsed.rejects.length === 0) continue;
       const bytes = asBuffer(ready.bytes);
       const starts = valueStarts(lengths, this.options.maxMessageBytes);
       for (const bad of parsed.rejects) {
@@ -110,8 +107,21 @@ export class UnitRows {
 
   /** A unit that will not be written here (its partition moved away): its stage, if it has one, is dropped. */
   async discard(unit: Unit): Promise<void> {
-    const ready = await unit.reading?.ready.catch(() => undefined);
-    if (ready && 'staged' in ready && !unit.prepared) await dropStage(this.deps.warehouse, ready.staged);
+    if (unit.prepared) return;
+    for (const reading of unit.readings) {
+      const ready = await reading.ready.catch(() => undefined);
+      if (ready && 'staged' in ready) await dropStage(this.deps.warehouse, ready.staged);
+    }
+  }
+
+  /** Send a run of messages to a parser thread; its `ingested_at` is now. */
+  private startReading(packed: PackedMessages, engine: boolean): UnitReading {
+    const { bytes, ...messages } = packed;
+    const sealed = { messages, ingestedAt: formatDateTime64(Date.now()) };
+    const ready = this.read(sealed, bytes, engine);
+    // Awaited by the unit's write; a failure seen first there is not unhandled here.
+    ready.catch(() => undefined);
+    return { ...sealed, ready };
   }
 
   /** Read the values in a parser thread: scanned (then staged) when the engine may take them, parsed otherwise. */

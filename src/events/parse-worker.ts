@@ -41,7 +41,9 @@ function readMessages(request: MessagesRequest): ReadMessages {
     const scanned = scanMessagesForEngine(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), lengths, maxRecordBytes);
     if (!('refused' in scanned)) return { bytes, scanned };
   }
-  return { bytes, parsed: parseRecords({ ...request, mode: 'messages', lineEnds: true }) };
+  const parsed = parseRecords({ ...request, mode: 'messages', lineEnds: true });
+  // The bytes go back only for the dead letters of rejects: otherwise nobody needs them any more.
+  return { bytes: parsed.rejects.length > 0 ? bytes : new Uint8Array(0), parsed };
 }
 
 function parsedBuffers(parsed: ParsedRecords): ArrayBuffer[] {

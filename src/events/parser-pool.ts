@@ -30,7 +30,7 @@ export interface MessagesRequest {
   engine: boolean;
 }
 
-/** A unit of messages read by a parser thread: scanned for the engine, or parsed. The bytes are given back. */
+/** A unit of messages read by a parser thread: scanned for the engine, or parsed. The bytes are given back when scanned, or parsed with rejects (for their dead letters). */
 export type ReadMessages = { bytes: Uint8Array<ArrayBuffer>; scanned: EngineScan } | { bytes: Uint8Array<ArrayBuffer>; parsed: ParsedRecords };
 
 type Result = ParsedRecords | ScannedUnit | ReadMessages;
@@ -105,7 +105,7 @@ export class ParserPool {
   /**
    * Read a unit of Kafka message values in a thread: scanned for the engine
    * when `engine` is set and it may take them, parsed otherwise. The bytes
-   * are transferred there and back: use the ones returned.
+   * are transferred there, and back when still needed (ReadMessages).
    */
   readMessages(request: Omit<MessagesRequest, 'bytes'> & { bytes: Uint8Array }): Promise<ReadMessages> {
     const bytes = ownBuffer(request.bytes);
