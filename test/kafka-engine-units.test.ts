@@ -138,6 +138,12 @@ describe('the engine parsing sealed units itself', () => {
     // 392 valid events stored (the pretty-printed and the escaped one among them); 2 identical copies; 7 dead
     // letters: malformed, negative gpu_ms, tombstone, empty, oversized, no gpu_ms (GPU_MS is another field), the conflict.
     expect(counts(run)).toEqual({ messages: 401, written: 392, duplicates: 2, deadLettered: 7 });
+    const letters = (await readTopic(`${topic}.dlq-engine`)).map((m) => ({ reason: m.headers['inferledger-reason'] ?? '', value: m.value }));
+    const oversized = JSON.stringify(plain(301, { model_id: 'x'.repeat(5000) }));
+    expect(letters.find((l) => l.reason.startsWith('message is'))?.value?.toString()).toBe(oversized);
+    expect(letters.find((l) => l.reason === 'tombstone (no value)')?.value).toBeNull();
+    expect(letters.find((l) => l.reason === 'empty message')?.value?.length ?? -1).toBe(0);
+    expect(letters.find((l) => l.reason.startsWith('malformed JSON'))?.value?.toString()).toBe('{"request_id": "broken"');
     // Most units held clean events only: the engine took them, and their rows went engine to engine, the staged
     // units of one write in one insert.
     expect(stagedUnits(engine)).toBeGreaterThan(5);
