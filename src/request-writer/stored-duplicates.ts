@@ -86,6 +86,7 @@ export function crossBatchSuspects(batches: readonly RequestBatch[]): BatchRow[]
  */
 export function batchesWithCopies(batches: readonly RequestBatch[], stored: ReadonlyMap<string, RequestContent>, suspects: readonly BatchRow[]): Set<RequestBatch> {
   const out = new Set<RequestBatch>();
+  if (stored.size === 0 && suspects.length === 0) return out;
   const suspectIds = new Set(suspects.map((s) => (batches[s.batch] as RequestBatch).ids[s.row] as string));
   for (const batch of batches) {
     if (batch.ids.some((id) => stored.has(id) || suspectIds.has(id))) out.add(batch);
