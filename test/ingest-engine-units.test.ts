@@ -14,53 +14,26 @@ import { configSchema } from '../src/config/config.js';
 import { ENGINE_UNIT_BYTES, ingestRequestFiles, linesUpTo, type IngestRequestsOptions } from '../src/files/requests-file.ingest.js';
 import type { RunSummary } from '../src/files/ingest-run.js';
 import type { Warehouse } from '../src/warehouse/warehouse.js';
+import { recordedWarehouse, stagedInserts, stagedUnits, storedRequests, type RecordedWarehouse } from './helpers/engine-units.js';
 import { event, ndjson, tempDir } from './helpers/files.js';
-import { discardWarehouse, freshWarehouse, scalar } from './helpers/warehouse.js';
+import { discardWarehouse, scalar } from './helpers/warehouse.js';
 
 /** Units of ~1 KB: a few lines each, so one file spans many units. */
 const ENGINE: IngestRequestsOptions = { batchRows: 7, maxLineBytes: 64 * 1024, parserThreads: 1, engineUnitBytes: 1024 };
 const THREADS: IngestRequestsOptions = { ...ENGINE, engineUnitBytes: 0 };
 
-interface Side {
-  warehouse: Warehouse;
-  /** Statements the run sent, by their first SQL line: to see which path each unit took. */
-  statements: string[];
-}
-
-let engine: Side;
-let threads: Side;
+let engine: RecordedWarehouse;
+let threads: RecordedWarehouse;
 let dir: string;
 
-/** A warehouse whose statements are recorded. */
-async function side(): Promise<Side> {
-  const warehouse = await freshWarehouse();
-  const statements: string[] = [];
-  const command = warehouse.command.bind(warehouse);
-  warehouse.command = async (sql, params, settings) => {
-    statements.push(sql.split('\n').find((l) => !l.startsWith('--')) ?? '');
-    return command(sql, params, settings);
-  };
-  return { warehouse, statements };
-}
-
 beforeEach(async () => {
-  [engine, threads] = [await side(), await side()];
+  [engine, threads] = [await recordedWarehouse(), await recordedWarehouse()];
   dir = tempDir();
 });
 afterEach(async () => {
   await discardWarehouse(engine.warehouse);
   await discardWarehouse(threads.warehouse);
 });
-
-const storedRow = z.array(z.unknown());
-
-/** Everything stored, but when: the two runs ingest at different moments. */
-async function stored(w: Warehouse): Promise<unknown[]> {
-  let text = '';
-  const sql = 'SELECT * EXCEPT ingested_at FROM inference_requests FINAL ORDER BY request_id FORMAT JSONCompactEachRow';
-  for await (const chunk of await w.queryText(sql, {}, 'JSONCompactEachRow')) text += String(chunk);
-  return text.trim().split('\n').filter((l) => l !== '').map((l) => storedRow.parse(JSON.parse(l)));
-}
 
 const rejectRow = z.object({ line: z.coerce.number(), field: z.string(), reason: z.string(), raw: z.string() });
 
@@ -83,8 +56,6 @@ function rejectsInFile(summary: RunSummary): unknown[] {
 }
 
 const counts = (s: RunSummary): Record<string, number> => ({ accepted: s.accepted, rejected: s.rejected, duplicates: s.duplicates });
-const stagedUnits = (s: Side): number => s.statements.filter((sql) => sql.startsWith('INSERT INTO {stage:Identifier}')).length;
-const stagedInserts = (s: Side): number => s.statements.filter((sql) => sql === 'INSERT INTO inference_requests').length;
 
 /** Ingest `file` by both paths; expect the same outcome; return the engine run's summary. */
 async function bothAlike(name: string, lines: readonly unknown[]): Promise<{ engineRun: RunSummary; threadsRun: RunSummary }> {
@@ -99,7 +70,7 @@ async function bothAlike(name: string, lines: readonly unknown[]): Promise<{ eng
   expect(counts(engineRun)).toEqual(counts(threadsRun));
   expect(rejectsInFile(engineRun)).toEqual(rejectsInFile(threadsRun));
   expect(await rejectsInTable(engine.warehouse)).toEqual(await rejectsInTable(threads.warehouse));
-  expect(await stored(engine.warehouse)).toEqual(await stored(threads.warehouse));
+  expect(await storedRequests(engine.warehouse)).toEqual(await storedRequests(threads.warehouse));
   expect(stagedUnits(threads)).toBe(0);
   return { engineRun, threadsRun };
 }

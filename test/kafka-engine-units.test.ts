@@ -7,7 +7,6 @@
  * dead-letter topics of their own, and compares.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import { RequestCollector, type CollectorOptions, type CollectorStats } from '../src/collector/request-collector.js';
 import { parseRecords } from '../src/events/parse-records.js';
 import { setupTopics } from '../src/kafka/topics.js';
@@ -15,16 +14,13 @@ import type { OutgoingMessage } from '../src/kafka/stream.js';
 import { RequestBatch } from '../src/request-writer/request-batch.js';
 import type { RequestContent } from '../src/request-writer/request-content.js';
 import { batchesWithCopies, crossBatchSuspects } from '../src/request-writer/stored-duplicates.js';
-import type { Warehouse } from '../src/warehouse/warehouse.js';
+import { recordedWarehouse, stagedInserts, stagedUnits, storedRequests, type RecordedWarehouse } from './helpers/engine-units.js';
 import { event } from './helpers/files.js';
 import { collectorOptions, freshTopic, produce, readTopic, testClient, uniqueGroup, until, withAdmin } from './helpers/kafka.js';
-import { discardWarehouse, freshWarehouse, scalar } from './helpers/warehouse.js';
+import { discardWarehouse, scalar } from './helpers/warehouse.js';
 
-interface Side {
+interface Side extends RecordedWarehouse {
   name: 'engine' | 'threads';
-  warehouse: Warehouse;
-  /** Statements the runs sent, by their first SQL line: to see which path each unit took. */
-  statements: string[];
   log: string[];
 }
 
@@ -32,14 +28,7 @@ let engine: Side;
 let threads: Side;
 
 async function side(name: Side['name']): Promise<Side> {
-  const warehouse = await freshWarehouse();
-  const statements: string[] = [];
-  const command = warehouse.command.bind(warehouse);
-  warehouse.command = async (sql, params, settings) => {
-    statements.push(sql.split('\n').find((l) => !l.startsWith('--')) ?? '');
-    return command(sql, params, settings);
-  };
-  return { name, warehouse, statements, log: [] };
+  return { ...(await recordedWarehouse()), name, log: [] };
 }
 
 beforeEach(async () => {
@@ -50,8 +39,6 @@ afterEach(async () => {
   await discardWarehouse(threads.warehouse);
 });
 
-const stagedUnits = (s: Side): number => s.statements.filter((sql) => sql.startsWith('INSERT INTO {stage:Identifier}')).length;
-const stagedInserts = (s: Side): number => s.statements.filter((sql) => sql === 'INSERT INTO inference_requests').length;
 
 /** Small units, so a topic of a few hundred messages spans many; a small size limit, so an oversized message is cheap. */
 const SETTINGS: Partial<CollectorOptions> = { batchRows: 40, batchAgeMs: 100, maxMessageBytes: 4096, retryMinMs: 50, retryMaxMs: 200, parserThreads: 1 };
@@ -74,16 +61,6 @@ async function collect(s: Side, topic: string, group = uniqueGroup()): Promise<C
   return collector.stats;
 }
 
-const storedRow = z.array(z.unknown());
-
-/** Everything stored, but when and from which source: the two runs ingest at different moments. */
-async function stored(w: Warehouse): Promise<unknown[]> {
-  let text = '';
-  const sql = 'SELECT * EXCEPT (ingested_at) FROM inference_requests FINAL ORDER BY request_id FORMAT JSONCompactEachRow';
-  for await (const chunk of await w.queryText(sql, {}, 'JSONCompactEachRow')) text += String(chunk);
-  return text.trim().split('\n').filter((l) => l !== '').map((l) => storedRow.parse(JSON.parse(l)));
-}
-
 /** A side's dead letters, by key; a refused row's value ends with when it was ingested, which differs between runs. */
 async function deadLetters(topic: string, s: Side): Promise<unknown[]> {
   const letters = await readTopic(`${topic}.dlq-${s.name}`);
@@ -100,7 +77,7 @@ async function bothAlike(topic: string): Promise<CollectorStats> {
   const engineRun = await collect(engine, topic);
   const threadsRun = await collect(threads, topic);
   expect(counts(engineRun)).toEqual(counts(threadsRun));
-  expect(await stored(engine.warehouse)).toEqual(await stored(threads.warehouse));
+  expect(await storedRequests(engine.warehouse)).toEqual(await storedRequests(threads.warehouse));
   expect(await deadLetters(topic, engine)).toEqual(await deadLetters(topic, threads));
   expect(stagedUnits(threads)).toBe(0);
   return engineRun;
