@@ -61,9 +61,12 @@ export class TakenMessages {
   count = 0;
   /** Bytes of values taken (newlines included). */
   bytes = 0;
+  /** Whether {@link seal} handed the chunks over (nothing more is taken then). */
+  sealed = false;
 
   /** Take messages [from, to) of a fetched batch as a chunk; values longer than `maxBytes` are measured, not copied. */
   take(messages: readonly StreamMessage[], from: number, to: number, maxBytes: number): PackedMessages {
+    if (this.sealed) throw new Error('a sealed unit takes no more messages');
     const { bytes, lengths } = packValues(messages, from, maxBytes, { to, asLines: true });
     const offsets = new Float64Array(to - from);
     const heads = new Map<number, Buffer>();
@@ -82,6 +85,8 @@ export class TakenMessages {
 
   /** The taken messages as one request (the chunks joined once, and let go). */
   seal(): PackedMessages {
+    if (this.sealed) throw new Error('a unit is sealed once');
+    this.sealed = true;
     if (this.chunks.length === 1) return this.chunks.pop() as PackedMessages;
     const lengths = new Int32Array(this.count);
     const offsets = new Float64Array(this.count);

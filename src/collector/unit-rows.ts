@@ -65,7 +65,7 @@ export class UnitRows {
 
   /** At seal time: with the engine, the unit's values go to a parser thread at once, to be staged ahead of its write. */
   seal(unit: Unit): void {
-    if (this.engine && unit.readings.length === 0 && unit.taken.count > 0) unit.readings.push(this.startReading(unit.taken.seal(), true));
+    if (this.engine && !unit.taken.sealed && unit.taken.count > 0) unit.readings.push(this.startReading(unit.taken.seal(), true));
   }
 
   /**
@@ -77,32 +77,39 @@ export class UnitRows {
   async prepare(unit: Unit): Promise<void> {
     if (unit.prepared) return;
     this.seal(unit);
-    for (const reading of unit.readings) {
-      const { offsets, lengths } = reading.messages;
-      let ready: Ready;
-      try {
-        ready = await reading.ready;
-      } catch (err) {
-        if (!(err instanceof StagingFailure)) throw err;
-        // Staging failed for the warehouse's sake (ahead of this write, or in its last attempt): stage again now.
-        reading.ready = this.stage(reading, err.bytes, err.scanned);
-        ready = await reading.ready;
-      }
-      if ('staged' in ready) {
-        unit.batch.addStaged(ready.staged, (record) => offsets[record] as number);
-        continue;
-      }
-      const parsed = this.deps.afterParse ? this.deps.afterParse(ready.parsed) : ready.parsed;
-      unit.batch.addRows(parsed, 0, parsed.ids.length, (record) => offsets[record] as number);
-      if (parsed.rejects.length === 0) continue;
-      const bytes = asBuffer(ready.bytes);
-      const starts = valueStarts(lengths, this.options.maxMessageBytes);
-      for (const bad of parsed.rejects) {
-        const value = messageValue(reading.messages, bytes, starts, bad.record, this.options.maxMessageBytes);
-        unit.deadLetters.push(invalidMessageLetter(this.options.topic, unit.partition, { offset: String(offsets[bad.record]), ...value }, bad));
-      }
+    // A reading taken into the batch leaves the list, so that a retry after a later one failed does not take it twice.
+    while (unit.readings.length > 0) {
+      await this.takeReading(unit, unit.readings[0] as UnitReading);
+      unit.readings.shift();
     }
     unit.prepared = true;
+  }
+
+  /** One reading's rows into the unit's batch (or its stage), its rejects into the unit's dead letters. */
+  private async takeReading(unit: Unit, reading: UnitReading): Promise<void> {
+    const { offsets, lengths } = reading.messages;
+    let ready: Ready;
+    try {
+      ready = await reading.ready;
+    } catch (err) {
+      if (!(err instanceof StagingFailure)) throw err;
+      // Staging failed for the warehouse's sake (ahead of this write, or in its last attempt): stage again now.
+      reading.ready = this.stage(reading, err.bytes, err.scanned);
+      ready = await reading.ready;
+    }
+    if ('staged' in ready) {
+      unit.batch.addStaged(ready.staged, (record) => offsets[record] as number);
+      return;
+    }
+    const parsed = this.deps.afterParse ? this.deps.afterParse(ready.parsed) : ready.parsed;
+    unit.batch.addRows(parsed, 0, parsed.ids.length, (record) => offsets[record] as number);
+    if (parsed.rejects.length === 0) return;
+    const bytes = asBuffer(ready.bytes);
+    const starts = valueStarts(lengths, this.options.maxMessageBytes);
+    for (const bad of parsed.rejects) {
+      const value = messageValue(reading.messages, bytes, starts, bad.record, this.options.maxMessageBytes);
+      unit.deadLetters.push(invalidMessageLetter(this.options.topic, unit.partition, { offset: String(offsets[bad.record]), ...value }, bad));
+    }
   }
 
   /** A unit that will not be written here (its partition moved away): its stage, if it has one, is dropped. */
